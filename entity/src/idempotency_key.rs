@@ -1,0 +1,18 @@
+use sea_orm::entity::prelude::*;
+
+/// The stored outcome of a write sent with an `Idempotency-Key` header, so that a retry of the same
+/// request (same `fingerprint`) is answered from here instead of being applied twice.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "idempotency_keys")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub key: String,
+    pub fingerprint: String,
+    pub response_body: String,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

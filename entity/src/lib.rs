@@ -1,0 +1,5 @@
+//! SeaORM entities, one module per table. No logic lives here: the money rules are in the app's ledger.
+
+pub mod account;
+pub mod idempotency_key;
+pub mod transaction;

@@ -1,0 +1,14 @@
+//! Database migrations, one file each; a released migration is never edited, only followed by a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_ledger;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_create_ledger::Migration)]
+    }
+}

@@ -1,0 +1,240 @@
+//! Typed settings, read once at start-up from the environment (and `.env`, loaded by `main`).
+
+use std::{fmt, str::FromStr, time::Duration};
+
+/// Everything the service can be told from outside. `Settings::default()` is the zero-setup
+/// configuration that `cargo run --release` uses.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: String,
+    pub host: String,
+    pub port: u16,
+    pub db_max_connections: u32,
+    /// How long a request may wait for a database connection before it is answered 503.
+    pub db_acquire_timeout: Duration,
+    pub body_limit_bytes: usize,
+    pub log_format: LogFormat,
+    /// Serves `GET /500`, a route that always fails, for exercising error metrics and alerts.
+    pub diagnostics_routes: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://bank.db?mode=rwc".into(),
+            host: "127.0.0.1".into(),
+            port: 8888,
+            db_max_connections: 10,
+            db_acquire_timeout: Duration::from_secs(5),
+            body_limit_bytes: 64 * 1024,
+            log_format: LogFormat::Text,
+            diagnostics_routes: true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = &'static str;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err("expected `text` or `json`"),
+        }
+    }
+}
+
+/// A variable that is set but cannot be used; shown to the operator as one clear line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {}={:?}: {}",
+            self.variable, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can supply variables without touching the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let var = |name: &'static str, expected: &'static str| Variable {
+            name,
+            expected,
+            value: lookup(name).filter(|value| !value.trim().is_empty()),
+        };
+        let database_url = var("DATABASE_URL", "")
+            .value
+            .unwrap_or(defaults.database_url);
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(ConfigError {
+                variable: "DATABASE_URL",
+                value: database_url,
+                expected: "a sqlite:// or postgres:// URL",
+            });
+        }
+        Ok(Self {
+            database_url,
+            host: var("HOST", "").value.unwrap_or(defaults.host),
+            port: var("PORT", "a port number from 0 to 65535").parse_or(defaults.port)?,
+            db_max_connections: var("DB_MAX_CONNECTIONS", "a whole number from 1 to 1000")
+                .parse_in(1..=1000, defaults.db_max_connections)?,
+            db_acquire_timeout: Duration::from_secs(
+                var(
+                    "DB_ACQUIRE_TIMEOUT_SECS",
+                    "a whole number of seconds from 1 to 600",
+                )
+                .parse_in(1..=600, defaults.db_acquire_timeout.as_secs())?,
+            ),
+            body_limit_bytes: var(
+                "BODY_LIMIT_BYTES",
+                "a whole number of bytes from 1024 to 104857600",
+            )
+            .parse_in(1024..=100 * 1024 * 1024, defaults.body_limit_bytes)?,
+            log_format: var("LOG_FORMAT", "`text` or `json`").parse_or(defaults.log_format)?,
+            diagnostics_routes: var("DIAGNOSTICS_ROUTES", "`true` or `false`")
+                .parse_or(defaults.diagnostics_routes)?,
+        })
+    }
+
+    pub fn address(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+}
+
+struct Variable {
+    name: &'static str,
+    expected: &'static str,
+    value: Option<String>,
+}
+
+impl Variable {
+    fn parse_or<T: FromStr>(self, default: T) -> Result<T, ConfigError> {
+        let Some(value) = self.value else {
+            return Ok(default);
+        };
+        value.trim().parse().map_err(|_| ConfigError {
+            variable: self.name,
+            value,
+            expected: self.expected,
+        })
+    }
+
+    fn parse_in<T: FromStr + PartialOrd>(
+        self,
+        range: std::ops::RangeInclusive<T>,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        let (name, expected, raw) = (self.name, self.expected, self.value.clone());
+        let value = self.parse_or(default)?;
+        if range.contains(&value) {
+            return Ok(value);
+        }
+        Err(ConfigError {
+            variable: name,
+            value: raw.unwrap_or_default(),
+            expected,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        })
+    }
+
+    #[test]
+    fn nothing_set_gives_the_documented_defaults() {
+        let settings = settings(&[]).expect("defaults are valid");
+        assert_eq!(settings.database_url, "sqlite://bank.db?mode=rwc");
+        assert_eq!(settings.address(), ("127.0.0.1", 8888));
+        assert_eq!(settings.db_max_connections, 10);
+        assert_eq!(settings.body_limit_bytes, 65536);
+        assert_eq!(settings.log_format, LogFormat::Text);
+        assert!(settings.diagnostics_routes);
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let settings = settings(&[
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("HOST", "0.0.0.0"),
+            ("PORT", "9000"),
+            ("DB_MAX_CONNECTIONS", "32"),
+            ("DB_ACQUIRE_TIMEOUT_SECS", "2"),
+            ("BODY_LIMIT_BYTES", "2048"),
+            ("LOG_FORMAT", "json"),
+            ("DIAGNOSTICS_ROUTES", "false"),
+        ])
+        .expect("valid settings");
+        assert_eq!(settings.database_url, "postgres://u@h/db");
+        assert_eq!(settings.address(), ("0.0.0.0", 9000));
+        assert_eq!(settings.db_max_connections, 32);
+        assert_eq!(settings.db_acquire_timeout, Duration::from_secs(2));
+        assert_eq!(settings.body_limit_bytes, 2048);
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert!(!settings.diagnostics_routes);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_what_was_expected() {
+        let cases = [
+            ("PORT", "eighty", "a port number from 0 to 65535"),
+            ("PORT", "70000", "a port number from 0 to 65535"),
+            ("DB_MAX_CONNECTIONS", "0", "a whole number from 1 to 1000"),
+            (
+                "BODY_LIMIT_BYTES",
+                "-1",
+                "a whole number of bytes from 1024 to 104857600",
+            ),
+            ("LOG_FORMAT", "yaml", "`text` or `json`"),
+            ("DIAGNOSTICS_ROUTES", "yes", "`true` or `false`"),
+            (
+                "DATABASE_URL",
+                "mysql://x",
+                "a sqlite:// or postgres:// URL",
+            ),
+        ];
+        for (variable, value, expected) in cases {
+            let error = settings(&[(variable, value)]).expect_err(variable);
+            assert_eq!(
+                error,
+                ConfigError {
+                    variable,
+                    value: value.into(),
+                    expected
+                },
+                "{variable}={value}"
+            );
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The one place that turns failures into HTTP: every error is JSON in FastAPI's shapes,
+//! `{"detail": "..."}` or, for 422, `{"detail": [{"loc", "msg", "type"}]}`.
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use sea_orm::DbErr;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
+    #[error("Insufficient funds")]
+    InsufficientFunds,
+    #[error("Balance limit exceeded")]
+    BalanceLimitExceeded,
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("Intentional error from the diagnostics route")]
+    Diagnostic,
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] DbErr),
+    #[error("database error: {0}")]
+    Database(#[source] DbErr),
+}
+
+impl ApiError {
+    pub fn validation(loc: Loc, msg: impl Into<String>, kind: &'static str) -> Self {
+        Self::Validation(vec![FieldError::new(loc, msg, kind)])
+    }
+
+    /// A bounded label for `bank_rejections_total`; `None` for failures that are ours, not the client's.
+    pub fn rejection_reason(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::InsufficientFunds => "insufficient_funds",
+            Self::BalanceLimitExceeded => "balance_limit",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::BadRequest(_) => "bad_request",
+            Self::Validation(_) => "validation",
+            Self::Diagnostic | Self::Unavailable(_) | Self::Database(_) => return None,
+        })
+    }
+}
+
+impl From<DbErr> for ApiError {
+    fn from(error: DbErr) -> Self {
+        match error {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(error),
+            _ if is_connection_failure(&error) => Self::Unavailable(error),
+            _ => Self::Database(error),
+        }
+    }
+}
+
+/// A query that failed because the database went away, not because of the query.
+fn is_connection_failure(error: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx_error))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx_error))) = error
+    else {
+        return false;
+    };
+    matches!(
+        sqlx_error.as_ref(),
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+    )
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::InsufficientFunds | Self::BalanceLimitExceeded => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Diagnostic | Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            Self::Validation(errors) => response.json(ValidationErrorBody {
+                detail: errors.clone(),
+            }),
+            // Internal causes are logged with the request id by the access log, never sent.
+            Self::Unavailable(_) => {
+                response.json(ErrorBody::new("Service temporarily unavailable"))
+            }
+            Self::Database(_) => response.json(ErrorBody::new("Internal Server Error")),
+            _ => response.json(ErrorBody::new(self.to_string())),
+        }
+    }
+}
+
+/// FastAPI's `HTTPError`: the body of every non-422 error.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"detail": "Account not found"}))]
+pub struct ErrorBody {
+    pub detail: String,
+}
+
+impl ErrorBody {
+    pub fn new(detail: impl Into<String>) -> Self {
+        Self {
+            detail: detail.into(),
+        }
+    }
+}
+
+/// FastAPI's `HTTPValidationError`: every problem found in the request, each with where it is.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"detail": [{"loc": ["body", "credit"], "msg": "Input should be a valid integer", "type": "int_type"}]}))]
+pub struct ValidationErrorBody {
+    pub detail: Vec<FieldError>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where the problem is: `["body", "credit"]`, `["query", "limit"]`, `["path", "account_id"]`.
+    pub loc: Vec<LocItem>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl FieldError {
+    pub fn new(loc: Loc, msg: impl Into<String>, kind: &'static str) -> Self {
+        Self {
+            loc: loc.into_items(),
+            msg: msg.into(),
+            kind: kind.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum LocItem {
+    Name(String),
+    Index(u64),
+}
+
+/// Where in the request a problem is.
+#[derive(Clone, Copy, Debug)]
+pub enum Loc<'a> {
+    Body,
+    BodyField(&'a str),
+    /// A byte offset into a body that is not valid JSON.
+    BodyOffset(u64),
+    Query(&'a str),
+    Path(&'a str),
+    Header(&'a str),
+}
+
+impl Loc<'_> {
+    fn into_items(self) -> Vec<LocItem> {
+        let name = |s: &str| LocItem::Name(s.to_owned());
+        match self {
+            Loc::Body => vec![name("body")],
+            Loc::BodyField(field) => vec![name("body"), name(field)],
+            Loc::BodyOffset(offset) => vec![name("body"), LocItem::Index(offset)],
+            Loc::Query(field) => vec![name("query"), name(field)],
+            Loc::Path(field) => vec![name("path"), name(field)],
+            Loc::Header(field) => vec![name("header"), name(field)],
+        }
+    }
+}

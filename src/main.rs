@@ -1,0 +1,37 @@
+use std::process::ExitCode;
+
+use bank_api::{config::Settings, startup::Application, telemetry};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    if let Err(error) = dotenvy::dotenv()
+        && !error.not_found()
+    {
+        eprintln!("bank-api: cannot read .env: {error}");
+        return ExitCode::from(2);
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("bank-api: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let address = format!("{}:{}", settings.host, settings.port);
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("bank-api: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    log::info!("listening on http://{address} (docs at /docs, metrics at /metrics)");
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bank-api: server error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

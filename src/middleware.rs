@@ -1,0 +1,139 @@
+//! The per-request wrapper around every route: request id, access log, in-flight gauge and
+//! rejection counter. It sits directly around the router, inside actix-web-prom.
+
+use std::time::Instant;
+
+use actix_web::{
+    Error,
+    body::{BoxBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    http::{
+        Uri,
+        header::{HeaderName, HeaderValue},
+    },
+    middleware::Next,
+    web::Data,
+};
+use prometheus::IntGauge;
+
+use crate::{error::ApiError, metrics::UNMEASURED_ROUTES, routes::AppState};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+pub async fn observe(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    trim_trailing_slash(&mut req);
+    let request_id = request_id(&req);
+    let state = req.app_data::<Data<AppState>>().cloned();
+    let _in_flight = state
+        .as_ref()
+        .map(|state| InFlight::start(&state.metrics.requests_in_flight));
+    // actix-web turns extractor and handler errors into responses (with the error attached, read
+    // below) before they leave the router, and nothing sits between this and the router, so `Err`
+    // here would only be a transport failure that has no response to count.
+    let mut res = next.call(req).await?.map_into_boxed_body();
+
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    let api_error = res
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<ApiError>());
+    if let (Some(state), Some(reason)) = (&state, api_error.and_then(ApiError::rejection_reason)) {
+        state.metrics.rejections.with_label_values(&[reason]).inc();
+    }
+    log_access(&res, &request_id, started);
+    Ok(res)
+}
+
+fn log_access(res: &ServiceResponse<BoxBody>, request_id: &str, started: Instant) {
+    let req = res.request();
+    let status = res.status();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| crate::metrics::UNMATCHED_ROUTE.into());
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        // The client got an opaque message; the cause goes to the log, found by the request id.
+        let cause = res
+            .response()
+            .error()
+            .map(|error| format!("{error:?}"))
+            .unwrap_or_default();
+        log::error!(target: "access", request_id, cause = cause.as_str(); "{} {} failed", req.method(), req.path());
+    }
+    let level = if UNMEASURED_ROUTES.contains(&route.as_str()) {
+        log::Level::Debug
+    } else {
+        log::Level::Info
+    };
+    log::log!(
+        target: "access",
+        level,
+        request_id,
+        method = req.method().as_str(),
+        route = route.as_str(),
+        status = status.as_u16(),
+        latency_ms;
+        "{} {} {} {:.2}ms", req.method(), req.path(), status.as_u16(), latency_ms
+    );
+}
+
+/// An incoming `X-Request-Id` is kept if it is short and printable, so callers can trace a request
+/// across services; otherwise a new one is made.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+}
+
+/// The Python original's clients call `/accounts/` with a slash and the docs say `/accounts`: answer
+/// both directly, without a redirect, by trimming the slash before routing. Swagger UI's pages live
+/// under `/docs/` and keep theirs.
+fn trim_trailing_slash(req: &mut ServiceRequest) {
+    let path = req.path();
+    if path.len() <= 1 || !path.ends_with('/') || path.starts_with("/docs/") {
+        return;
+    }
+    let trimmed = match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    };
+    let path_and_query = match req.query_string() {
+        "" => trimmed.to_owned(),
+        query => format!("{trimmed}?{query}"),
+    };
+    let Ok(uri) = path_and_query.parse::<Uri>() else {
+        return;
+    };
+    req.match_info_mut().get_mut().update(&uri);
+    req.head_mut().uri = uri;
+}
+
+/// Counts a request in `http_requests_in_flight` for as long as it lives, even if it is cancelled.
+struct InFlight(IntGauge);
+
+impl InFlight {
+    fn start(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

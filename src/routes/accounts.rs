@@ -1,0 +1,192 @@
+//! `/accounts`: open accounts, read them, their balance and their history.
+
+use actix_web::{HttpResponse, get, post, web};
+use entity::account;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{AppState, DatabaseErrors, transactions::Transaction};
+use crate::{
+    domain::{Problems, Text},
+    error::{ErrorBody, ValidationErrorBody},
+    extract::{ApiJson, Pagination},
+    ledger,
+};
+
+/// The body of `POST /accounts`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"first_name": "Ada", "last_name": "Lovelace", "address": "12 St James's Square, London"}))]
+pub struct NewAccount {
+    /// 1 to 200 characters after trimming; no control characters.
+    pub first_name: String,
+    /// 1 to 200 characters after trimming; no control characters.
+    pub last_name: String,
+    /// 1 to 200 characters after trimming; no control characters.
+    pub address: String,
+}
+
+impl NewAccount {
+    fn parse(self) -> Result<ledger::NewAccount, crate::error::ApiError> {
+        let mut problems = Problems::default();
+        let first_name = problems.check(Text::parse(&self.first_name, "first_name"));
+        let last_name = problems.check(Text::parse(&self.last_name, "last_name"));
+        let address = problems.check(Text::parse(&self.address, "address"));
+        problems.finish(|| {
+            Some(ledger::NewAccount {
+                first_name: first_name?,
+                last_name: last_name?,
+                address: address?,
+            })
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": 1, "first_name": "Ada", "last_name": "Lovelace", "address": "12 St James's Square, London", "balance": 0, "created_at": "2026-11-24T09:30:00.123456Z"}))]
+pub struct Account {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub address: String,
+    /// Current balance in minor units (cents): never negative.
+    pub balance: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<account::Model> for Account {
+    fn from(model: account::Model) -> Self {
+        Self {
+            id: model.id,
+            first_name: model.first_name,
+            last_name: model.last_name,
+            address: model.address,
+            balance: model.balance,
+            created_at: model.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"account_id": 1, "balance": 12500}))]
+pub struct Balance {
+    pub account_id: i64,
+    /// In minor units (cents).
+    pub balance: i64,
+}
+
+/// Open an account
+///
+/// Opens an account with a zero balance. Names and address are trimmed and must be 1 to 200
+/// characters with no control characters.
+#[utoipa::path(
+    tag = "accounts",
+    request_body = NewAccount,
+    responses(
+        (status = 201, description = "The account was opened", body = Account),
+        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid, or the body is not JSON", body = ValidationErrorBody),
+        DatabaseErrors,
+    )
+)]
+#[post("/accounts")]
+pub async fn create_account(
+    state: web::Data<AppState>,
+    body: ApiJson<NewAccount>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let new = body.0.parse()?;
+    let account = ledger::open_account(&state.db, new).await?;
+    state.metrics.accounts_created.inc();
+    Ok(HttpResponse::Created().json(Account::from(account)))
+}
+
+/// List accounts
+///
+/// Accounts in the order they were opened (by id), a page at a time.
+#[utoipa::path(
+    tag = "accounts",
+    params(Pagination),
+    responses(
+        (status = 200, description = "A page of accounts", body = Vec<Account>),
+        (status = 422, description = "`skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
+        DatabaseErrors,
+    )
+)]
+#[get("/accounts")]
+pub async fn list_accounts(
+    state: web::Data<AppState>,
+    page: Pagination,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let accounts = ledger::accounts(&state.db, page.into()).await?;
+    Ok(HttpResponse::Ok().json(accounts.into_iter().map(Account::from).collect::<Vec<_>>()))
+}
+
+/// Read an account
+#[utoipa::path(
+    tag = "accounts",
+    params(("account_id" = i64, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The account", body = Account),
+        (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
+        (status = 422, description = "The id is not an integer", body = ValidationErrorBody),
+        DatabaseErrors,
+    )
+)]
+#[get("/accounts/{account_id}")]
+pub async fn get_account(
+    state: web::Data<AppState>,
+    account_id: web::Path<i64>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let account = ledger::account(&state.db, account_id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(Account::from(account)))
+}
+
+/// Read an account's balance
+///
+/// The balance is stored on the account and changed in the same database transaction as each
+/// ledger row, so this is one primary-key read however long the history is.
+#[utoipa::path(
+    tag = "accounts",
+    params(("account_id" = i64, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The current balance", body = Balance),
+        (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
+        (status = 422, description = "The id is not an integer", body = ValidationErrorBody),
+        DatabaseErrors,
+    )
+)]
+#[get("/accounts/{account_id}/balance")]
+pub async fn get_balance(
+    state: web::Data<AppState>,
+    account_id: web::Path<i64>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let account_id = account_id.into_inner();
+    let balance = ledger::balance(&state.db, account_id).await?;
+    Ok(HttpResponse::Ok().json(Balance {
+        account_id,
+        balance,
+    }))
+}
+
+/// List an account's transactions
+///
+/// The account's ledger rows, oldest first, a page at a time.
+#[utoipa::path(
+    tag = "accounts",
+    params(("account_id" = i64, Path, description = "The account's id"), Pagination),
+    responses(
+        (status = 200, description = "A page of the account's ledger", body = Vec<Transaction>),
+        (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
+        (status = 422, description = "The id, `skip` or `limit` is invalid", body = ValidationErrorBody),
+        DatabaseErrors,
+    )
+)]
+#[get("/accounts/{account_id}/transactions")]
+pub async fn list_account_transactions(
+    state: web::Data<AppState>,
+    account_id: web::Path<i64>,
+    page: Pagination,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let rows =
+        ledger::account_transactions(&state.db, account_id.into_inner(), page.into()).await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(Transaction::from).collect::<Vec<_>>()))
+}

@@ -1,0 +1,90 @@
+//! Routes for operators rather than customers: liveness, readiness, metrics, diagnostics.
+
+use actix_web::{HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use crate::error::{ApiError, ErrorBody};
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"ping": "pong"}))]
+pub struct Pong {
+    pub ping: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Status {
+    pub status: String,
+}
+
+/// Ping
+///
+/// Answers `{"ping": "pong"}`, as the Python original did.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Pong", body = Pong)))]
+#[get("/ping")]
+pub async fn ping() -> HttpResponse {
+    HttpResponse::Ok().json(Pong {
+        ping: "pong".into(),
+    })
+}
+
+/// Liveness probe
+///
+/// 200 while the process serves HTTP, whatever the database's state: restart the process only if
+/// this fails.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "The process is up", body = Status)))]
+#[get("/health")]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(Status {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness probe
+///
+/// 200 when the database answers, 503 otherwise: take the instance out of the load balancer
+/// while this fails.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = Status, example = json!({"status": "ready"})),
+        (status = 503, description = "The database does not answer", body = ErrorBody, example = json!({"detail": "Service temporarily unavailable"})),
+    )
+)]
+#[get("/ready")]
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.db.ping().await.map_err(ApiError::Unavailable)?;
+    Ok(HttpResponse::Ok().json(Status {
+        status: "ready".into(),
+    }))
+}
+
+/// Prometheus metrics
+///
+/// The exposition text Prometheus scrapes: request counts and latencies by route template,
+/// business counters, database and pool metrics, process metrics.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String))
+)]
+#[get("/metrics")]
+pub async fn metrics() -> HttpResponse {
+    // actix-web-prom answers this route itself; the handler only makes the route exist, so that it
+    // is documented and not treated as unmatched.
+    HttpResponse::Ok().finish()
+}
+
+/// Always fail (diagnostics)
+///
+/// Answers 500 on purpose, to exercise error-rate metrics, dashboards and alerts. Disabled with
+/// `DIAGNOSTICS_ROUTES=false`, which production deployments should set.
+#[utoipa::path(
+    tag = "diagnostics",
+    responses((status = 500, description = "Always", body = ErrorBody, example = json!({"detail": "Intentional error from the diagnostics route"})))
+)]
+#[get("/500")]
+pub async fn fail() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::Diagnostic)
+}

@@ -1,0 +1,161 @@
+//! `/transactions`: credits and debits on one account, and the ledger they leave.
+
+use actix_web::{HttpResponse, get, post, web};
+use entity::transaction;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{AppState, DatabaseErrors};
+use crate::{
+    domain::{Amount, Problems},
+    error::{ApiError, ErrorBody, FieldError, Loc, ValidationErrorBody},
+    extract::{ApiJson, Pagination},
+    idempotency::{self, IdempotencyKey},
+    ledger,
+};
+
+/// The body of `POST /transactions`. Amounts are integers in minor units (cents): floats,
+/// strings and booleans are refused, not coerced.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[schema(example = json!({"acc_id": 1, "credit": 2500, "debit": 0}))]
+pub struct NewTransaction {
+    /// The account to post to.
+    pub acc_id: i64,
+    /// Money in, 0 to 10^12 minor units.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64, default = 0)]
+    pub credit: i64,
+    /// Money out, 0 to 10^12 minor units; the balance may not go below zero.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64, default = 0)]
+    pub debit: i64,
+}
+
+impl NewTransaction {
+    fn parse(&self) -> Result<ledger::Posting, ApiError> {
+        let mut problems = Problems::default();
+        let credit = problems.check(Amount::parse(self.credit, "credit"));
+        let debit = problems.check(Amount::parse(self.debit, "debit"));
+        if self.credit == 0 && self.debit == 0 {
+            problems.push(FieldError::new(
+                Loc::Body,
+                "At least one of credit and debit should be greater than 0",
+                "nothing_to_post",
+            ));
+        }
+        problems.finish(|| {
+            Some(ledger::Posting {
+                acc_id: self.acc_id,
+                credit: credit?,
+                debit: debit?,
+            })
+        })
+    }
+}
+
+/// One ledger row.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": 7, "acc_id": 1, "credit": 2500, "debit": 0, "balance_after": 12500, "created_at": "2026-11-24T09:31:00.654321Z"}))]
+pub struct Transaction {
+    pub id: i64,
+    pub acc_id: i64,
+    /// Money in, minor units.
+    pub credit: i64,
+    /// Money out, minor units.
+    pub debit: i64,
+    /// The account's balance right after this row, minor units.
+    pub balance_after: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<transaction::Model> for Transaction {
+    fn from(model: transaction::Model) -> Self {
+        Self {
+            id: model.id,
+            acc_id: model.acc_id,
+            credit: model.credit,
+            debit: model.debit,
+            balance_after: model.balance_after,
+            created_at: model.created_at,
+        }
+    }
+}
+
+/// Post a credit or debit
+///
+/// Adds `credit` to and takes `debit` from the account's balance, and records the ledger row, in
+/// one database transaction. A debit that would take the balance below zero is refused with 409 and
+/// nothing is written. Send an `Idempotency-Key` to make retries safe: a repeat with the same key
+/// and body returns the original response (with `Idempotent-Replayed: true`) and writes nothing.
+#[utoipa::path(
+    tag = "transactions",
+    request_body = NewTransaction,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per intended write")),
+    responses(
+        (status = 201, description = "The posting was applied (or replayed)", body = Transaction),
+        (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
+        (status = 409, description = "The debit exceeds the balance, or the credit would exceed the 10^15 balance limit; nothing was written", body = ErrorBody, example = json!({"detail": "Insufficient funds"})),
+        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
+        (status = 422, description = "Invalid body or Idempotency-Key, or the key was used with a different body", body = ValidationErrorBody),
+        DatabaseErrors,
+    )
+)]
+#[post("/transactions")]
+pub async fn create_transaction(
+    state: web::Data<AppState>,
+    key: IdempotencyKey,
+    body: ApiJson<NewTransaction>,
+) -> Result<HttpResponse, ApiError> {
+    let posting = body.0.parse()?;
+    let outcome = idempotency::run(&state.db, key, "POST /transactions", &body.0, async |txn| {
+        ledger::post(txn, &posting).await.map(Transaction::from)
+    })
+    .await?;
+    if !outcome.replayed {
+        state
+            .metrics
+            .record_posting(posting.credit.minor_units(), posting.debit.minor_units());
+    }
+    Ok(super::created(outcome))
+}
+
+/// List transactions
+///
+/// Every ledger row of every account, oldest first, a page at a time.
+#[utoipa::path(
+    tag = "transactions",
+    params(Pagination),
+    responses(
+        (status = 200, description = "A page of the ledger", body = Vec<Transaction>),
+        (status = 422, description = "`skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
+        DatabaseErrors,
+    )
+)]
+#[get("/transactions")]
+pub async fn list_transactions(
+    state: web::Data<AppState>,
+    page: Pagination,
+) -> Result<HttpResponse, ApiError> {
+    let rows = ledger::transactions(&state.db, page.into()).await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(Transaction::from).collect::<Vec<_>>()))
+}
+
+/// Read a transaction
+#[utoipa::path(
+    tag = "transactions",
+    params(("transaction_id" = i64, Path, description = "The ledger row's id")),
+    responses(
+        (status = 200, description = "The ledger row", body = Transaction),
+        (status = 404, description = "No transaction has this id", body = ErrorBody, example = json!({"detail": "Transaction not found"})),
+        (status = 422, description = "The id is not an integer", body = ValidationErrorBody),
+        DatabaseErrors,
+    )
+)]
+#[get("/transactions/{transaction_id}")]
+pub async fn get_transaction(
+    state: web::Data<AppState>,
+    transaction_id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let row = ledger::transaction(&state.db, transaction_id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(Transaction::from(row)))
+}

@@ -1,0 +1,95 @@
+//! `/transfers`: money from one account to another, atomically.
+
+use actix_web::{HttpResponse, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{AppState, DatabaseErrors, transactions::Transaction};
+use crate::{
+    domain::{Amount, Problems},
+    error::{ApiError, ErrorBody, FieldError, Loc, ValidationErrorBody},
+    extract::ApiJson,
+    idempotency::{self, IdempotencyKey},
+    ledger,
+};
+
+/// The body of `POST /transfers`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[schema(example = json!({"from_acc_id": 1, "to_acc_id": 2, "amount": 1000}))]
+pub struct NewTransfer {
+    pub from_acc_id: i64,
+    /// Must differ from `from_acc_id`.
+    pub to_acc_id: i64,
+    /// 1 to 10^12 minor units.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    pub amount: i64,
+}
+
+impl NewTransfer {
+    fn parse(&self) -> Result<ledger::Transfer, ApiError> {
+        let mut problems = Problems::default();
+        let amount = problems.check(Amount::parse_positive(self.amount, "amount"));
+        if self.from_acc_id == self.to_acc_id {
+            problems.push(FieldError::new(
+                Loc::BodyField("to_acc_id"),
+                "Should differ from from_acc_id",
+                "same_account",
+            ));
+        }
+        problems.finish(|| {
+            Some(ledger::Transfer {
+                from_acc_id: self.from_acc_id,
+                to_acc_id: self.to_acc_id,
+                amount: amount?,
+            })
+        })
+    }
+}
+
+/// Both ledger rows a transfer wrote.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferReceipt {
+    /// The debit on the sending account.
+    pub from_transaction: Transaction,
+    /// The credit on the receiving account.
+    pub to_transaction: Transaction,
+}
+
+/// Transfer money between accounts
+///
+/// Debits `from_acc_id` and credits `to_acc_id` in one database transaction: both ledger rows and
+/// both balances change, or nothing does. Refused with 409 if the sender's balance is too low.
+/// Supports `Idempotency-Key` like `POST /transactions`.
+#[utoipa::path(
+    tag = "transfers",
+    request_body = NewTransfer,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per intended write")),
+    responses(
+        (status = 201, description = "The transfer was applied (or replayed)", body = TransferReceipt),
+        (status = 404, description = "One of the accounts does not exist", body = ErrorBody, example = json!({"detail": "Account not found"})),
+        (status = 409, description = "The sender's balance is too low, or the receiver would exceed the balance limit; nothing was written", body = ErrorBody, example = json!({"detail": "Insufficient funds"})),
+        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
+        (status = 422, description = "Invalid body or Idempotency-Key, or the key was used with a different body", body = ValidationErrorBody),
+        DatabaseErrors,
+    )
+)]
+#[post("/transfers")]
+pub async fn create_transfer(
+    state: web::Data<AppState>,
+    key: IdempotencyKey,
+    body: ApiJson<NewTransfer>,
+) -> Result<HttpResponse, ApiError> {
+    let transfer = body.0.parse()?;
+    let outcome = idempotency::run(&state.db, key, "POST /transfers", &body.0, async |txn| {
+        let (from, to) = ledger::transfer(txn, &transfer).await?;
+        Ok(TransferReceipt {
+            from_transaction: from.into(),
+            to_transaction: to.into(),
+        })
+    })
+    .await?;
+    if !outcome.replayed {
+        state.metrics.record_transfer(transfer.amount.minor_units());
+    }
+    Ok(super::created(outcome))
+}

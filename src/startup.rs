@@ -1,0 +1,126 @@
+//! Builds the server: database, metrics, middleware order and routes. Read top to bottom to see
+//! where a request goes. `main` and every test use this same builder.
+
+use std::net::TcpListener;
+
+use actix_web::{
+    App, HttpServer,
+    dev::Server,
+    middleware::from_fn,
+    web::{self, Data},
+};
+use sea_orm::{DatabaseConnection, DbErr};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_redoc::{Redoc, Servable};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{
+    config::Settings,
+    db, extract,
+    metrics::Metrics,
+    middleware,
+    routes::{AppState, accounts, docs::ApiDoc, operations, transactions, transfers},
+};
+
+/// How long in-flight requests get to finish after SIGTERM or SIGINT.
+const SHUTDOWN_GRACE_SECS: u64 = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database: {0}")]
+    Database(#[from] DbErr),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("cannot set up metrics: {0}")]
+    Metrics(String),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: DatabaseConnection,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let metrics = Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let mut db = db::connect(&settings).await?;
+        metrics.instrument(&mut db);
+        metrics
+            .watch_pool(&db)
+            .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let prometheus = metrics
+            .http_middleware()
+            .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let state = Data::new(AppState {
+            db: db.clone(),
+            metrics,
+        });
+
+        let listen_error = |source| StartupError::Listen {
+            address: format!("{}:{}", settings.host, settings.port),
+            source,
+        };
+        let listener = TcpListener::bind(settings.address()).map_err(listen_error)?;
+        let port = listener.local_addr().map_err(listen_error)?.port();
+        let server = HttpServer::new(move || {
+            let (app, api) = App::new()
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(settings.body_limit_bytes))
+                .app_data(web::PathConfig::default().error_handler(extract::path_error))
+                .service(accounts::create_account)
+                .service(accounts::list_accounts)
+                .service(accounts::get_account)
+                .service(accounts::get_balance)
+                .service(accounts::list_account_transactions)
+                .service(transactions::create_transaction)
+                .service(transactions::list_transactions)
+                .service(transactions::get_transaction)
+                .service(transfers::create_transfer)
+                .service(operations::ping)
+                .service(operations::health)
+                .service(operations::ready)
+                .service(operations::metrics)
+                .configure(|config| {
+                    if settings.diagnostics_routes {
+                        config.service(operations::fail);
+                    }
+                })
+                .split_for_parts();
+            app.service(crate::routes::docs::root)
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
+                .service(Redoc::with_url("/redoc", api))
+                .default_service(web::to(extract::no_route))
+                // The last `wrap` runs first: Prometheus sees every request as a response, because
+                // `observe` turns every error into one before it gets there.
+                .wrap(from_fn(middleware::observe))
+                .wrap(prometheus.clone())
+        })
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .listen(listener)
+        .map_err(listen_error)?
+        .run();
+        Ok(Self { port, server, db })
+    }
+
+    /// The port actually bound: the configured one, or the one the OS chose for port 0.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The pool the server uses, for tests that inspect or break the database.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

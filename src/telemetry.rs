@@ -1,0 +1,37 @@
+//! Logging through env_logger: human-readable lines, or one JSON object per line for log shippers.
+
+use std::io::Write;
+
+use log::kv::{Key, Value, VisitSource};
+
+use crate::config::LogFormat;
+
+/// `RUST_LOG` picks what is logged; without it, the service's own info lines and everyone's warnings.
+pub fn init(format: LogFormat) {
+    let env = env_logger::Env::default()
+        .default_filter_or("warn,actix_web_prom=error,access=info,bank_api=info");
+    let mut builder = env_logger::Builder::from_env(env);
+    if format == LogFormat::Json {
+        builder.format(|buf, record| {
+            let mut line = serde_json::Map::new();
+            line.insert("ts".into(), chrono::Utc::now().to_rfc3339().into());
+            line.insert("level".into(), record.level().as_str().into());
+            line.insert("target".into(), record.target().into());
+            line.insert("msg".into(), record.args().to_string().into());
+            let _ = record.key_values().visit(&mut JsonFields(&mut line));
+            writeln!(buf, "{}", serde_json::Value::Object(line))
+        });
+    }
+    // A second init (tests build many apps in one process) keeps the first logger.
+    let _ = builder.try_init();
+}
+
+struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl<'kvs> VisitSource<'kvs> for JsonFields<'_> {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
+        let value = serde_json::to_value(&value).unwrap_or_else(|_| value.to_string().into());
+        self.0.insert(key.as_str().to_owned(), value);
+        Ok(())
+    }
+}
