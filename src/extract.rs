@@ -48,8 +48,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::validation(Loc::Body, "Field required", "missing"));
+    match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        None => return Err(ApiError::validation(Loc::Body, "Field required", "missing")),
+        // serde would read an array as the struct's fields in order; clients must name them.
+        Some(b'[') => return Err(ApiError::Validation(vec![not_an_object(Loc::Body)])),
+        Some(_) => {}
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer)
@@ -91,6 +94,14 @@ fn describe(error: &serde_path_to_error::Error<serde_json::Error>, bytes: &[u8])
         (message, "value_error")
     };
     FieldError::new(loc, msg, kind)
+}
+
+fn not_an_object(loc: Loc) -> FieldError {
+    FieldError::new(
+        loc,
+        "Input should be a valid dictionary or object",
+        "model_attributes_type",
+    )
 }
 
 fn byte_offset(bytes: &[u8], line: usize, column: usize) -> u64 {

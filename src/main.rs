@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log_format);
-    let address = format!("{}:{}", settings.host, settings.port);
+    let host = settings.host.clone();
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(error) => {
@@ -26,7 +26,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    log::info!("listening on http://{address} (docs at /docs, metrics at /metrics)");
+    log::info!(
+        "listening on http://{host}:{} (docs at /docs, metrics at /metrics)",
+        app.port()
+    );
     match app.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

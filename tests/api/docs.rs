@@ -1,0 +1,162 @@
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::on_each_backend;
+
+/// Every route the service serves, as documented.
+const ROUTES: [(&str, &str); 14] = [
+    ("post", "/accounts"),
+    ("get", "/accounts"),
+    ("get", "/accounts/{account_id}"),
+    ("get", "/accounts/{account_id}/balance"),
+    ("get", "/accounts/{account_id}/transactions"),
+    ("post", "/transactions"),
+    ("get", "/transactions"),
+    ("get", "/transactions/{transaction_id}"),
+    ("post", "/transfers"),
+    ("get", "/ping"),
+    ("get", "/health"),
+    ("get", "/ready"),
+    ("get", "/metrics"),
+    ("get", "/500"),
+];
+
+/// Every status some test in this suite makes the service return. A documented status outside
+/// this set would be a promise nothing checks.
+const STATUSES_PRODUCED_BY_TESTS: [&str; 8] =
+    ["200", "201", "404", "409", "413", "422", "500", "503"];
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_fully() {
+    on_each_backend(async |app| {
+        let doc = app.get_json("/openapi.json").await;
+
+        assert_eq!(doc["info"]["title"], "bank-api");
+        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+        assert!(
+            doc["info"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("minor units")
+        );
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                documented.insert((method.clone(), path.clone()));
+                let name = format!("{method} {path}");
+                assert!(
+                    operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                    "{name}: tag"
+                );
+                assert!(
+                    operation["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                    "{name}: summary"
+                );
+                let responses = operation["responses"].as_object().unwrap();
+                for (status, response) in responses {
+                    assert!(
+                        STATUSES_PRODUCED_BY_TESTS.contains(&status.as_str()),
+                        "{name}: {status} is never tested"
+                    );
+                    assert!(
+                        response["content"].is_object(),
+                        "{name} {status}: no body schema"
+                    );
+                }
+                if let Some(body) = operation.get("requestBody") {
+                    let schema_ref = body["content"]["application/json"]["schema"]["$ref"]
+                        .as_str()
+                        .unwrap();
+                    let schema =
+                        &doc["components"]["schemas"][schema_ref.rsplit('/').next().unwrap()];
+                    assert!(schema["example"].is_object(), "{name}: request example");
+                    assert!(
+                        responses.contains_key("422"),
+                        "{name}: documents validation errors"
+                    );
+                    assert!(
+                        responses.contains_key("413"),
+                        "{name}: documents the body limit"
+                    );
+                }
+            }
+        }
+        let expected: BTreeSet<_> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(documented, expected);
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for schema in [
+            "ErrorBody",
+            "ValidationErrorBody",
+            "Account",
+            "Transaction",
+            "TransferReceipt",
+            "Balance",
+        ] {
+            assert!(schemas.contains_key(schema), "schema {schema}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn swagger_ui_and_its_assets_are_served_offline() {
+    on_each_backend(async |app| {
+        let page = app.get("/docs/").await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("swagger-ui"), "{html}");
+        for asset in [
+            "/docs/swagger-ui.css",
+            "/docs/swagger-ui-bundle.js",
+            "/docs/swagger-initializer.js",
+        ] {
+            let response = app.get(asset).await;
+            assert_eq!(response.status(), StatusCode::OK, "{asset}");
+            assert!(!response.bytes().await.unwrap().is_empty(), "{asset}");
+        }
+        let initializer = app
+            .get("/docs/swagger-initializer.js")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(initializer.contains("/openapi.json"), "{initializer}");
+        let redoc = app.get("/redoc").await;
+        assert_eq!(redoc.status(), StatusCode::OK);
+        assert!(redoc.text().await.unwrap().contains("redoc"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn documented_examples_are_accepted_by_the_routes_they_document() {
+    on_each_backend(async |app| {
+        let doc = app.get_json("/openapi.json").await;
+        let example =
+            |schema: &str| -> Value { doc["components"]["schemas"][schema]["example"].clone() };
+        let first = app.post("/accounts", &example("NewAccount")).await;
+        assert_eq!(first.status(), StatusCode::CREATED);
+        assert_eq!(
+            app.post("/accounts", &example("NewAccount")).await.status(),
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            app.post("/transactions", &example("NewTransaction"))
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            app.post("/transfers", &example("NewTransfer"))
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+    })
+    .await;
+}

@@ -1,0 +1,219 @@
+use std::time::Duration;
+
+use bank_api::{config::Settings, startup::Application};
+use reqwest::{Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// The server's own pool, to inspect stored rows or to break the database on purpose.
+    pub db: DatabaseConnection,
+    pub settings: Settings,
+}
+
+/// Runs `test` against a fresh app on SQLite, then on Postgres when `TEST_DATABASE_URL` is set.
+/// A set but unreachable Postgres fails the test: it is never skipped silently.
+pub async fn on_each_backend(test: impl AsyncFn(TestApp)) {
+    on_each_backend_with(|_| {}, test).await;
+}
+
+pub async fn on_each_backend_with(configure: impl Fn(&mut Settings), test: impl AsyncFn(TestApp)) {
+    let mut settings = Settings {
+        database_url: sqlite_database(),
+        ..test_settings()
+    };
+    configure(&mut settings);
+    test(TestApp::spawn(settings).await).await;
+    if let Ok(server) = std::env::var("TEST_DATABASE_URL") {
+        let mut settings = Settings {
+            database_url: postgres_database(&server).await,
+            ..test_settings()
+        };
+        configure(&mut settings);
+        test(TestApp::spawn(settings).await).await;
+    }
+}
+
+fn test_settings() -> Settings {
+    Settings {
+        host: "127.0.0.1".into(),
+        port: 0,
+        ..Settings::default()
+    }
+}
+
+fn sqlite_database() -> String {
+    let path = std::env::temp_dir().join(format!("bank-test-{}.db", uuid::Uuid::new_v4().simple()));
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// A new, empty database on the test server, so tests can run in parallel.
+async fn postgres_database(server_url: &str) -> String {
+    let server = Database::connect(server_url)
+        .await
+        .expect("TEST_DATABASE_URL is set but Postgres is unreachable");
+    let name = format!("bank_test_{}", uuid::Uuid::new_v4().simple());
+    server
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a test database");
+    let (base, _) = server_url
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL has a database name");
+    format!("{base}/{name}")
+}
+
+impl TestApp {
+    pub async fn spawn(settings: Settings) -> Self {
+        let app = Application::build(settings.clone())
+            .await
+            .expect("the application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let db = app.db().clone();
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        Self {
+            address,
+            client,
+            db,
+            settings,
+        }
+    }
+
+    /// A second server process' view: a new app on the same database.
+    pub async fn restart(&self) -> Self {
+        Self::spawn(self.settings.clone()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn post_with_key(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
+    pub async fn create_account(&self) -> i64 {
+        let response = self
+            .post(
+                "/accounts",
+                &json!({"first_name": "Ada", "last_name": "Lovelace", "address": "London"}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let account: Value = response.json().await.expect("JSON account");
+        account["id"].as_i64().expect("an integer id")
+    }
+
+    /// An account holding `balance` minor units.
+    pub async fn funded_account(&self, balance: i64) -> i64 {
+        let id = self.create_account().await;
+        if balance > 0 {
+            let response = self
+                .post(
+                    "/transactions",
+                    &json!({"acc_id": id, "credit": balance, "debit": 0}),
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::CREATED);
+        }
+        id
+    }
+
+    pub async fn balance(&self, account_id: i64) -> i64 {
+        let body = self
+            .get_json(&format!("/accounts/{account_id}/balance"))
+            .await;
+        body["balance"].as_i64().expect("an integer balance")
+    }
+
+    pub async fn ledger_len(&self) -> usize {
+        let rows = self.get_json("/transactions?limit=1000").await;
+        rows.as_array().expect("a list").len()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text")
+    }
+}
+
+/// The value of one sample in Prometheus text, e.g. `http_requests_total{endpoint="/ping",...}`;
+/// labels may be given in any order but must all match.
+pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let rest = series.strip_prefix(name)?;
+        if !(rest.is_empty() || rest.starts_with('{')) {
+            return None;
+        }
+        let all_match = labels
+            .iter()
+            .all(|(key, value)| rest.contains(&format!("{key}=\"{value}\"")));
+        all_match.then(|| value.parse().ok()).flatten()
+    })
+}
+
+/// Asserts a FastAPI-style 422 whose first problem is at `loc`.
+pub async fn assert_validation_error(response: Response, loc: &[&str], case: &str) {
+    assert_eq!(
+        response.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{case}"
+    );
+    let body: Value = response.json().await.expect("JSON error body");
+    let detail = body["detail"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{case}: detail is a list: {body}"));
+    let locs: Vec<Value> = detail.iter().map(|error| error["loc"].clone()).collect();
+    assert!(
+        locs.contains(&json!(loc)),
+        "{case}: expected loc {loc:?} in {body}"
+    );
+    for error in detail {
+        assert!(
+            error["msg"].is_string() && error["type"].is_string(),
+            "{case}: {error}"
+        );
+    }
+}
+
+pub async fn assert_detail(response: Response, status: StatusCode, detail: &str) {
+    assert_eq!(response.status(), status, "expected {status} {detail}");
+    let body: Value = response.json().await.expect("JSON error body");
+    assert_eq!(body, json!({"detail": detail}));
+}

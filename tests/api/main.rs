@@ -1,0 +1,12 @@
+//! Integration tests: each starts the real application on port 0 with a fresh database and talks
+//! HTTP to it, on SQLite always and on Postgres when `TEST_DATABASE_URL` is set.
+
+mod accounts;
+mod docs;
+mod errors;
+mod helpers;
+mod metrics;
+mod operations;
+mod startup;
+mod transactions;
+mod transfers;

@@ -1,0 +1,206 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{on_each_backend, on_each_backend_with, sample};
+
+const REQUESTS: &str = "http_requests_total";
+
+#[tokio::test]
+async fn requests_are_counted_by_route_template() {
+    on_each_backend(async |app| {
+        let id = app.create_account().await;
+        for _ in 0..3 {
+            app.get(&format!("/accounts/{id}")).await;
+        }
+
+        let metrics = app.metrics().await;
+
+        let labels = [
+            ("endpoint", "/accounts/{account_id}"),
+            ("method", "GET"),
+            ("status", "200"),
+        ];
+        assert_eq!(sample(&metrics, REQUESTS, &labels), Some(3.0));
+        assert!(
+            !metrics.contains(&format!("endpoint=\"/accounts/{id}\"")),
+            "no raw ids in labels"
+        );
+        let bucket = [("endpoint", "/accounts/{account_id}"), ("le", "0.001")];
+        assert!(sample(&metrics, "http_requests_duration_seconds_bucket", &bucket).is_some());
+        let top = [("endpoint", "/accounts/{account_id}"), ("le", "10")];
+        assert_eq!(
+            sample(&metrics, "http_requests_duration_seconds_bucket", &top),
+            Some(3.0)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_paths_share_one_series() {
+    on_each_backend(async |app| {
+        for i in 0..30 {
+            app.get(&format!("/scan/{i}/wp-login.php")).await;
+        }
+
+        let metrics = app.metrics().await;
+
+        let labels = [("endpoint", "<unmatched>"), ("status", "404")];
+        assert_eq!(sample(&metrics, REQUESTS, &labels), Some(30.0));
+        assert!(!metrics.contains("wp-login"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_kind_of_error_is_counted() {
+    on_each_backend_with(
+        |settings| settings.body_limit_bytes = 1024,
+        async |app| {
+            let id = app.funded_account(10).await;
+            app.get("/accounts/999").await;
+            app.post("/transactions", &json!({"acc_id": id, "debit": 11}))
+                .await;
+            app.post("/accounts", &json!({"first_name": "x".repeat(2000)}))
+                .await;
+            app.post("/accounts", &json!({"first_name": ""})).await;
+            app.get("/500").await;
+            app.get("/accounts/abc").await;
+
+            let metrics = app.metrics().await;
+
+            let cases = [
+                ("/accounts/{account_id}", "GET", "404"),
+                ("/transactions", "POST", "409"),
+                ("/accounts", "POST", "413"),
+                ("/accounts", "POST", "422"),
+                ("/500", "GET", "500"),
+                ("/accounts/{account_id}", "GET", "422"),
+            ];
+            for (endpoint, method, status) in cases {
+                let labels = [
+                    ("endpoint", endpoint),
+                    ("method", method),
+                    ("status", status),
+                ];
+                assert_eq!(
+                    sample(&metrics, REQUESTS, &labels),
+                    Some(1.0),
+                    "{method} {endpoint} {status}"
+                );
+            }
+            for (reason, count) in [
+                ("not_found", 1.0),
+                ("insufficient_funds", 1.0),
+                ("payload_too_large", 1.0),
+                ("validation", 2.0),
+            ] {
+                assert_eq!(
+                    sample(&metrics, "bank_rejections_total", &[("reason", reason)]),
+                    Some(count),
+                    "{reason}"
+                );
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn business_counters_follow_the_money() {
+    on_each_backend(async |app| {
+        let a = app.funded_account(1000).await;
+        let b = app.create_account().await;
+        app.post("/transactions", &json!({"acc_id": a, "debit": 300}))
+            .await;
+        let transfer = json!({"from_acc_id": a, "to_acc_id": b, "amount": 200});
+        app.post_with_key("/transfers", "once", &transfer).await;
+        app.post_with_key("/transfers", "once", &transfer).await;
+
+        let metrics = app.metrics().await;
+
+        assert_eq!(
+            sample(&metrics, "bank_accounts_created_total", &[]),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(&metrics, "bank_transactions_total", &[("kind", "credit")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&metrics, "bank_transactions_total", &[("kind", "debit")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                "bank_money_moved_minor_units_total",
+                &[("direction", "in")]
+            ),
+            Some(1000.0)
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                "bank_money_moved_minor_units_total",
+                &[("direction", "out")]
+            ),
+            Some(300.0)
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                "bank_money_moved_minor_units_total",
+                &[("direction", "transfer")]
+            ),
+            Some(200.0),
+            "a replay is not counted"
+        );
+        assert_eq!(sample(&metrics, "bank_transfers_total", &[]), Some(1.0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn operational_metrics_are_exported_and_probes_are_not_counted() {
+    on_each_backend(async |app| {
+        app.create_account().await;
+        app.get("/health").await;
+        app.get("/ready").await;
+        app.metrics().await;
+
+        let response = app.get("/metrics").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        let metrics = response.text().await.unwrap();
+
+        for route in ["/health", "/ready", "/metrics"] {
+            assert!(
+                !metrics.contains(&format!("endpoint=\"{route}\"")),
+                "{route} is left out"
+            );
+        }
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            sample(&metrics, "bank_api_build_info", &[("version", version)]),
+            Some(1.0)
+        );
+        assert!(sample(&metrics, "http_requests_in_flight", &[]).is_some());
+        let insert = [("statement", "insert"), ("outcome", "ok")];
+        assert!(sample(&metrics, "db_query_duration_seconds_count", &insert).unwrap() >= 1.0);
+        assert_eq!(
+            sample(&metrics, "db_pool_connections", &[("state", "max")]),
+            Some(10.0)
+        );
+        assert!(sample(&metrics, "db_pool_connections", &[("state", "idle")]).is_some());
+        assert!(sample(&metrics, "db_pool_connections", &[("state", "in_use")]).is_some());
+        assert!(sample(&metrics, "process_resident_memory_bytes", &[]).unwrap() > 0.0);
+        assert!(sample(&metrics, "process_start_time_seconds", &[]).unwrap() > 0.0);
+    })
+    .await;
+}

@@ -1,0 +1,83 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{assert_detail, on_each_backend, on_each_backend_with};
+
+#[tokio::test]
+async fn ping_health_and_ready_answer() {
+    on_each_backend(async |app| {
+        assert_eq!(app.get_json("/ping").await, json!({"ping": "pong"}));
+        assert_eq!(app.get_json("/health").await, json!({"status": "ok"}));
+        assert_eq!(app.get_json("/ready").await, json!({"status": "ready"}));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_a_database_ready_and_data_routes_are_503_but_health_is_200() {
+    on_each_backend(async |app| {
+        let id = app.create_account().await;
+        app.db.close_by_ref().await.unwrap();
+
+        let unavailable = "Service temporarily unavailable";
+        assert_detail(
+            app.get("/ready").await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            unavailable,
+        )
+        .await;
+        assert_detail(
+            app.get(&format!("/accounts/{id}")).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            unavailable,
+        )
+        .await;
+        let write = app
+            .post("/transactions", &json!({"acc_id": id, "credit": 1}))
+            .await;
+        assert_detail(write, StatusCode::SERVICE_UNAVAILABLE, unavailable).await;
+        assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+        assert_eq!(app.get("/metrics").await.status(), StatusCode::OK);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_diagnostics_route_fails_on_purpose_with_json() {
+    on_each_backend(async |app| {
+        let detail = "Intentional error from the diagnostics route";
+        assert_detail(
+            app.get("/500").await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            detail,
+        )
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_diagnostics_route_can_be_switched_off() {
+    on_each_backend_with(
+        |settings| settings.diagnostics_routes = false,
+        async |app| {
+            assert_detail(app.get("/500").await, StatusCode::NOT_FOUND, "Not Found").await;
+            let doc = app.get_json("/openapi.json").await;
+            assert!(
+                doc["paths"].get("/500").is_none(),
+                "not documented when off"
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_root_sends_people_to_the_docs() {
+    on_each_backend(async |app| {
+        let response = app.get("/").await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert_eq!(response.headers()["location"], "/docs/");
+    })
+    .await;
+}

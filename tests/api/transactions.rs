@@ -1,0 +1,318 @@
+use bank_api::domain::{MAX_AMOUNT, MAX_BALANCE};
+use entity::account;
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use sea_orm::{ActiveModelTrait, Set};
+use serde_json::{Value, json};
+
+use crate::helpers::{assert_detail, assert_validation_error, on_each_backend};
+
+#[tokio::test]
+async fn credits_and_debits_move_the_balance_and_are_recorded() {
+    on_each_backend(async |app| {
+        let id = app.create_account().await;
+
+        let credit = app
+            .post(
+                "/transactions/",
+                &json!({"acc_id": id, "credit": 1000, "debit": 0}),
+            )
+            .await;
+        assert_eq!(credit.status(), StatusCode::CREATED);
+        let credit: Value = credit.json().await.unwrap();
+        let debit = app
+            .post(
+                "/transactions",
+                &json!({"acc_id": id, "credit": 0, "debit": 300}),
+            )
+            .await;
+        assert_eq!(debit.status(), StatusCode::CREATED);
+        let debit: Value = debit.json().await.unwrap();
+
+        assert_eq!(
+            (
+                credit["acc_id"].as_i64(),
+                credit["credit"].as_i64(),
+                credit["balance_after"].as_i64()
+            ),
+            (Some(id), Some(1000), Some(1000))
+        );
+        assert_eq!(
+            (debit["debit"].as_i64(), debit["balance_after"].as_i64()),
+            (Some(300), Some(700))
+        );
+        assert_eq!(app.balance(id).await, 700);
+        assert_eq!(
+            app.get_json(&format!("/transactions/{}", debit["id"]))
+                .await,
+            debit
+        );
+        assert_eq!(app.get_json("/transactions").await, json!([credit, debit]));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_posting_may_carry_both_sides_and_omitted_sides_are_zero() {
+    on_each_backend(async |app| {
+        let id = app.funded_account(100).await;
+        let both = app
+            .post(
+                "/transactions",
+                &json!({"acc_id": id, "credit": 50, "debit": 120}),
+            )
+            .await;
+        assert_eq!(both.status(), StatusCode::CREATED);
+        let only_credit = app
+            .post("/transactions", &json!({"acc_id": id, "credit": 5}))
+            .await;
+        assert_eq!(only_credit.status(), StatusCode::CREATED);
+        assert_eq!(app.balance(id).await, 35);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_overdraft_is_refused_and_writes_nothing() {
+    on_each_backend(async |app| {
+        let id = app.funded_account(100).await;
+        let rows_before = app.ledger_len().await;
+
+        let response = app
+            .post(
+                "/transactions",
+                &json!({"acc_id": id, "credit": 0, "debit": 101}),
+            )
+            .await;
+
+        assert_detail(response, StatusCode::CONFLICT, "Insufficient funds").await;
+        assert_eq!(app.balance(id).await, 100);
+        assert_eq!(app.ledger_len().await, rows_before);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_credit_past_the_balance_limit_is_refused() {
+    on_each_backend(async |app| {
+        let id = app.create_account().await;
+        account::ActiveModel {
+            id: Set(id),
+            balance: Set(MAX_BALANCE),
+            ..Default::default()
+        }
+        .update(&app.db)
+        .await
+        .unwrap();
+
+        let response = app
+            .post("/transactions", &json!({"acc_id": id, "credit": 1}))
+            .await;
+
+        assert_detail(response, StatusCode::CONFLICT, "Balance limit exceeded").await;
+        assert_eq!(app.balance(id).await, MAX_BALANCE);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn amounts_must_be_integers_in_range_without_coercion() {
+    on_each_backend(async |app| {
+        let id = app.funded_account(100).await;
+        let rows_before = app.ledger_len().await;
+        let cases = [
+            (json!({"acc_id": id, "credit": 1.9}), "credit", "float"),
+            (
+                json!({"acc_id": id, "credit": 1.0}),
+                "credit",
+                "integral float",
+            ),
+            (json!({"acc_id": id, "credit": "10"}), "credit", "string"),
+            (json!({"acc_id": id, "credit": true}), "credit", "bool"),
+            (json!({"acc_id": id, "credit": null}), "credit", "null"),
+            (json!({"acc_id": id, "debit": -5}), "debit", "negative"),
+            (
+                json!({"acc_id": id, "credit": MAX_AMOUNT + 1}),
+                "credit",
+                "above the maximum",
+            ),
+            (
+                json!({"acc_id": id, "credit": u64::MAX}),
+                "credit",
+                "beyond i64",
+            ),
+            (
+                json!({"acc_id": id, "credit": 1e300}),
+                "credit",
+                "huge float",
+            ),
+            (json!({"acc_id": "1", "credit": 5}), "acc_id", "string id"),
+            (json!({"credit": 5}), "acc_id", "missing account"),
+        ];
+        for (body, field, case) in cases {
+            let response = app.post("/transactions", &body).await;
+            assert_validation_error(response, &["body", field], case).await;
+        }
+        let nothing = app
+            .post(
+                "/transactions",
+                &json!({"acc_id": id, "credit": 0, "debit": 0}),
+            )
+            .await;
+        assert_validation_error(nothing, &["body"], "both zero").await;
+        assert_eq!(app.ledger_len().await, rows_before, "nothing was written");
+        assert_eq!(app.balance(id).await, 100);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_posting_to_an_unknown_account_is_404() {
+    on_each_backend(async |app| {
+        for acc_id in [999_i64, 2_147_483_648, -1, i64::MAX] {
+            let response = app
+                .post("/transactions", &json!({"acc_id": acc_id, "credit": 5}))
+                .await;
+            assert_detail(response, StatusCode::NOT_FOUND, "Account not found").await;
+        }
+        assert_eq!(app.ledger_len().await, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_transaction_ids_are_404_and_bad_ones_422() {
+    on_each_backend(async |app| {
+        assert_detail(
+            app.get("/transactions/42").await,
+            StatusCode::NOT_FOUND,
+            "Transaction not found",
+        )
+        .await;
+        let response = app.get("/transactions/forty-two").await;
+        assert_validation_error(response, &["path", "transaction_id"], "word id").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_debits_never_overdraw() {
+    on_each_backend(async |app| {
+        let id = app.funded_account(100).await;
+        let debit = json!({"acc_id": id, "debit": 10});
+        let debits = (0..25).map(|_| app.post("/transactions", &debit));
+
+        let statuses: Vec<StatusCode> = join_all(debits).await.iter().map(|r| r.status()).collect();
+
+        let accepted = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count();
+        let refused = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count();
+        assert_eq!((accepted, refused), (10, 15), "{statuses:?}");
+        assert_eq!(app.balance(id).await, 0);
+        let history = app.get_json(&format!("/accounts/{id}/transactions")).await;
+        assert_eq!(history.as_array().unwrap().len(), 11);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_replays_and_writes_nothing() {
+    on_each_backend(async |app| {
+        let id = app.funded_account(100).await;
+        let body = json!({"acc_id": id, "debit": 30});
+
+        let first = app.post_with_key("/transactions", "retry-1", &body).await;
+        assert_eq!(first.status(), StatusCode::CREATED);
+        assert!(first.headers().get("idempotent-replayed").is_none());
+        let first: Value = first.json().await.unwrap();
+        let retry = app.post_with_key("/transactions", "retry-1", &body).await;
+
+        assert_eq!(retry.status(), StatusCode::CREATED);
+        assert_eq!(retry.headers()["idempotent-replayed"], "true");
+        assert_eq!(retry.json::<Value>().await.unwrap(), first);
+        assert_eq!(app.balance(id).await, 70);
+        let restarted = app.restart().await;
+        let after_restart = restarted
+            .post_with_key("/transactions", "retry-1", &body)
+            .await;
+        assert_eq!(
+            after_restart.json::<Value>().await.unwrap(),
+            first,
+            "keys survive restarts"
+        );
+        assert_eq!(app.balance(id).await, 70);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_reused_with_another_body_is_422() {
+    on_each_backend(async |app| {
+        let id = app.funded_account(100).await;
+        let first = app
+            .post_with_key("/transactions", "k", &json!({"acc_id": id, "debit": 30}))
+            .await;
+        assert_eq!(first.status(), StatusCode::CREATED);
+
+        let other = app
+            .post_with_key("/transactions", "k", &json!({"acc_id": id, "debit": 31}))
+            .await;
+
+        assert_validation_error(other, &["header", "Idempotency-Key"], "reused key").await;
+        assert_eq!(app.balance(id).await, 70);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_idempotency_keys_are_422() {
+    on_each_backend(async |app| {
+        let id = app.funded_account(100).await;
+        for key in ["x".repeat(256), "has space".into(), String::new()] {
+            let response = app
+                .post_with_key("/transactions", &key, &json!({"acc_id": id, "debit": 1}))
+                .await;
+            assert_validation_error(response, &["header", "Idempotency-Key"], &key).await;
+        }
+        assert_eq!(app.balance(id).await, 100);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_write_does_not_burn_its_idempotency_key() {
+    on_each_backend(async |app| {
+        let id = app.funded_account(10).await;
+        let body = json!({"acc_id": id, "debit": 50});
+        let refused = app.post_with_key("/transactions", "later", &body).await;
+        assert_eq!(refused.status(), StatusCode::CONFLICT);
+
+        app.post("/transactions", &json!({"acc_id": id, "credit": 40}))
+            .await;
+        let retried = app.post_with_key("/transactions", "later", &body).await;
+
+        assert_eq!(retried.status(), StatusCode::CREATED);
+        assert_eq!(app.balance(id).await, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_apply_once() {
+    on_each_backend(async |app| {
+        let id = app.funded_account(1000).await;
+        let body = json!({"acc_id": id, "debit": 10});
+        let attempts = (0..10).map(|_| app.post_with_key("/transactions", "same", &body));
+
+        let responses = join_all(attempts).await;
+
+        assert!(responses.iter().all(|r| r.status() == StatusCode::CREATED));
+        assert_eq!(app.balance(id).await, 990);
+    })
+    .await;
+}
