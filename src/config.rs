@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr, time::Duration};
 
 /// Everything the service can be told from outside. `Settings::default()` is the zero-setup
 /// configuration that `cargo run --release` uses.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub database_url: String,
     pub host: String,
@@ -164,6 +164,19 @@ impl Variable {
 mod tests {
     use super::*;
 
+    /// Every variable the service reads (`RUST_LOG` is read by env_logger).
+    const VARIABLES: [&str; 9] = [
+        "DATABASE_URL",
+        "HOST",
+        "PORT",
+        "RUST_LOG",
+        "LOG_FORMAT",
+        "DB_MAX_CONNECTIONS",
+        "DB_ACQUIRE_TIMEOUT_SECS",
+        "BODY_LIMIT_BYTES",
+        "DIAGNOSTICS_ROUTES",
+    ];
+
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         Settings::from_lookup(|name| {
             vars.iter()
@@ -203,6 +216,29 @@ mod tests {
         assert_eq!(settings.body_limit_bytes, 2048);
         assert_eq!(settings.log_format, LogFormat::Json);
         assert!(!settings.diagnostics_routes);
+    }
+
+    /// `.env.example` and the README's table are the documentation of record: both must list every
+    /// variable, and the example's values must be the real defaults.
+    #[test]
+    fn the_documented_defaults_are_the_real_ones() {
+        let example: Vec<(&str, &str)> = include_str!("../.env.example")
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split_once('='))
+            .collect();
+        assert_eq!(settings(&example), Ok(Settings::default()));
+        let readme = include_str!("../README.md");
+        for variable in VARIABLES {
+            assert!(
+                example.iter().any(|(name, _)| name == &variable),
+                "{variable} in .env.example"
+            );
+            assert!(
+                readme.contains(&format!("`{variable}`")),
+                "{variable} in the README"
+            );
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@ use utoipa::OpenApi;
 #[openapi(
     info(
         title = "bank-api",
-        description = "An observable banking API: accounts, a double-checked ledger of credits and \
-debits, and atomic transfers. Money is always an integer number of minor units (cents). Errors \
+        description = "An observable banking API: accounts, a ledger of credits and debits, and \
+atomic transfers between accounts. Money is always an integer number of minor units (cents). Errors \
 use FastAPI's shapes: `{\"detail\": \"...\"}`, and for 422 a list of `{loc, msg, type}`. \
 Prometheus metrics are at `/metrics`.",
     ),

@@ -1,0 +1,48 @@
+# Helpers for .ci/run. Each one is idempotent: it does nothing when its job is already done.
+
+VENV=${VENV:-$PWD/target/ci-venv}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# Installs the Debian packages that are missing; `apt-get update` only when something is.
+apt_install() {
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# Postgres on 127.0.0.1:5432 with trust auth for local connections and a database `test`.
+start_postgres() {
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    local hba=/etc/postgresql/$version/main/pg_hba.conf
+    grep -q "bank-api ci" "$hba" || sed -i '1i host all all 127.0.0.1/32 trust # bank-api ci' "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+  psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 ||
+    psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE test" >/dev/null
+}
+
+# Each test makes its own database; remove those left by earlier runs.
+drop_test_databases() {
+  psql -h 127.0.0.1 -U postgres -d test -tAc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'bank\_test\_%'" |
+    while read -r name; do
+      psql -h 127.0.0.1 -U postgres -d test -qc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)"
+    done
+}
+
+# A virtualenv in target/ with the given requirements files installed.
+python_venv() {
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  for requirements in "$@"; do
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+  done
+}

@@ -1,0 +1,100 @@
+"""A person's first visit: open /docs in a real (headless) Chromium, try out "Open an account",
+execute it, and see the 201 the API answered on the page."""
+
+import os
+import pathlib
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ready
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("BANK_API_BIN", str(ROOT / "target" / "debug" / "bank-api"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def server(tmp_path):
+    port = free_port()
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        DATABASE_URL=f"sqlite://{tmp_path / 'bank.db'}?mode=rwc",
+    )
+    process = subprocess.Popen([BINARY], env=env, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("bank-api did not start")
+            time.sleep(0.2)
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture()
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,2000",
+        f"--user-data-dir={tempfile.mkdtemp()}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_try_it_out_opens_an_account(server, browser):
+    wait = WebDriverWait(browser, 30)
+    browser.get(f"{server}/docs/")
+
+    operation = wait.until(
+        ready.element_to_be_clickable((By.CSS_SELECTOR, "#operations-accounts-create_account .opblock-summary"))
+    )
+    operation.click()
+    block = browser.find_element(By.ID, "operations-accounts-create_account")
+    wait.until(lambda _: block.find_element(By.CSS_SELECTOR, "button.try-out__btn")).click()
+    body = wait.until(lambda _: block.find_element(By.CSS_SELECTOR, "textarea.body-param__text"))
+    assert '"first_name"' in body.get_attribute("value"), "the example body is filled in"
+    block.find_element(By.CSS_SELECTOR, "button.execute").click()
+
+    status = wait.until(
+        lambda _: block.find_element(By.CSS_SELECTOR, ".live-responses-table .response .response-col_status")
+    )
+    wait.until(lambda _: status.text.strip() != "")
+    browser.save_screenshot(str(ROOT / "target" / "swagger-try-it-out.png"))
+    assert status.text.strip().startswith("201"), status.text
+    live = block.find_element(By.CSS_SELECTOR, ".live-responses-table")
+    wait.until(lambda _: '"balance": 0' in live.text)
+
+    with urllib.request.urlopen(f"{server}/accounts") as listed:
+        assert b'"first_name":"Ada"' in listed.read(), "the account really exists"
