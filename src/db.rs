@@ -4,11 +4,14 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
 use crate::config::Settings;
+
+/// An arbitrary, fixed key for `pg_advisory_lock`, the same in every replica.
+const MIGRATION_LOCK: i64 = 0x0062_616e_6b61_7069;
 
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(&settings.database_url);
@@ -28,6 +31,24 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     let db = Database::connect(options).await?;
-    Migrator::up(&db, None).await?;
+    migrate(&db, &settings.database_url).await?;
     Ok(db)
+}
+
+/// Applies pending migrations. Several replicas may start at once: on Postgres they take turns
+/// under an advisory lock, held on a connection of its own so the pool stays free for the migrator.
+async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), DbErr> {
+    // SQLite is the single-process setup: replicas belong on Postgres.
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let mut options = ConnectOptions::new(url);
+    options.max_connections(1).sqlx_logging(false);
+    let lock = Database::connect(options).await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .await?;
+    let migrated = Migrator::up(db, None).await;
+    // Closing the session releases the lock even if the unlock is never reached.
+    lock.close().await?;
+    migrated
 }

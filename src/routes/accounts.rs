@@ -121,6 +121,8 @@ pub async fn list_accounts(
 }
 
 /// Read an account
+///
+/// The account with its current balance.
 #[utoipa::path(
     tag = "accounts",
     params(("account_id" = i64, Path, description = "The account's id")),

@@ -141,6 +141,8 @@ pub async fn list_transactions(
 }
 
 /// Read a transaction
+///
+/// One ledger row, with the balance it left on its account.
 #[utoipa::path(
     tag = "transactions",
     params(("transaction_id" = i64, Path, description = "The ledger row's id")),

@@ -50,7 +50,7 @@ fn sqlite_database() -> String {
 }
 
 /// A new, empty database on the test server, so tests can run in parallel.
-async fn postgres_database(server_url: &str) -> String {
+pub async fn postgres_database(server_url: &str) -> String {
     let server = Database::connect(server_url)
         .await
         .expect("TEST_DATABASE_URL is set but Postgres is unreachable");

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{assert_detail, on_each_backend, on_each_backend_with};
+use crate::helpers::{TestApp, assert_detail, on_each_backend, on_each_backend_with};
 
 #[tokio::test]
 async fn ping_health_and_ready_answer() {
@@ -80,4 +80,25 @@ async fn the_root_sends_people_to_the_docs() {
         assert_eq!(response.headers()["location"], "/docs/");
     })
     .await;
+}
+
+/// Replicas of one deployment start at the same moment and all run the migrations; on Postgres
+/// they take turns under an advisory lock. (SQLite is the single-process setup.)
+#[tokio::test]
+async fn replicas_starting_together_on_a_new_postgres_database_all_come_up() {
+    let Ok(server) = std::env::var("TEST_DATABASE_URL") else {
+        return;
+    };
+    let settings = bank_api::config::Settings {
+        database_url: crate::helpers::postgres_database(&server).await,
+        port: 0,
+        ..Default::default()
+    };
+    let starts = (0..4).map(|_| TestApp::spawn(settings.clone()));
+
+    let replicas = futures_util::future::join_all(starts).await;
+
+    for replica in &replicas {
+        assert_eq!(replica.get("/ready").await.status(), StatusCode::OK);
+    }
 }

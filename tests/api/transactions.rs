@@ -196,11 +196,13 @@ async fn unknown_transaction_ids_are_404_and_bad_ones_422() {
 }
 
 #[tokio::test]
-async fn concurrent_debits_never_overdraw() {
+async fn concurrent_debits_through_two_servers_never_overdraw() {
     on_each_backend(async |app| {
+        let other_server = app.restart().await;
         let id = app.funded_account(100).await;
         let debit = json!({"acc_id": id, "debit": 10});
-        let debits = (0..25).map(|_| app.post("/transactions", &debit));
+        let servers = [&app, &other_server];
+        let debits = (0..25).map(|i| servers[i % 2].post("/transactions", &debit));
 
         let statuses: Vec<StatusCode> = join_all(debits).await.iter().map(|r| r.status()).collect();
 
@@ -303,11 +305,14 @@ async fn a_failed_write_does_not_burn_its_idempotency_key() {
 }
 
 #[tokio::test]
-async fn concurrent_requests_with_one_key_apply_once() {
+async fn concurrent_requests_with_one_key_through_two_servers_apply_once() {
     on_each_backend(async |app| {
+        let other_server = app.restart().await;
         let id = app.funded_account(1000).await;
         let body = json!({"acc_id": id, "debit": 10});
-        let attempts = (0..10).map(|_| app.post_with_key("/transactions", "same", &body));
+        let servers = [&app, &other_server];
+        let attempts =
+            (0..10).map(|i| servers[i % 2].post_with_key("/transactions", "same", &body));
 
         let responses = join_all(attempts).await;
 
