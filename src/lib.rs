@@ -5,6 +5,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod healthcheck;
 pub mod idempotency;
 pub mod ledger;
 pub mod metrics;

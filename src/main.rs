@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use bank_api::{config::Settings, startup::Application, telemetry};
+use bank_api::{config::Settings, healthcheck, startup::Application, telemetry};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
@@ -17,6 +17,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return match healthcheck::check(settings.port) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("bank-api healthcheck: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     telemetry::init(settings.log_format);
     let host = settings.host.clone();
     let app = match Application::build(settings).await {

@@ -89,3 +89,96 @@ fn json_logs_carry_the_request_id_and_sigterm_exits_cleanly() {
     );
     let _ = std::fs::remove_file(database);
 }
+
+#[tokio::test]
+async fn the_healthcheck_subcommand_reports_the_server_state() {
+    let app = crate::helpers::TestApp::spawn(bank_api::config::Settings {
+        database_url: format!(
+            "sqlite://{}?mode=rwc",
+            std::env::temp_dir()
+                .join(format!("bank-hc-{}.db", uuid::Uuid::new_v4().simple()))
+                .display()
+        ),
+        port: 0,
+        ..Default::default()
+    })
+    .await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    let healthcheck = |port: String| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(BINARY)
+                .arg("healthcheck")
+                .env("PORT", port)
+                .output()
+                .unwrap()
+        })
+    };
+
+    let healthy = healthcheck(port).await.unwrap();
+    assert_eq!(healthy.status.code(), Some(0), "{healthy:?}");
+
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nobody = healthcheck(unused.to_string()).await.unwrap();
+    assert_eq!(nobody.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn the_simulator_drives_every_kind_of_traffic() {
+    let app = crate::helpers::TestApp::spawn(bank_api::config::Settings {
+        database_url: format!(
+            "sqlite://{}?mode=rwc",
+            std::env::temp_dir()
+                .join(format!("bank-sim-{}.db", uuid::Uuid::new_v4().simple()))
+                .display()
+        ),
+        port: 0,
+        ..Default::default()
+    })
+    .await;
+    let target = app.address.clone();
+
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_bank-simulate"))
+            .args([
+                "--target",
+                &target,
+                "--rate",
+                "200",
+                "--duration",
+                "3",
+                "--accounts",
+                "5",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("opened 5 accounts") && stdout.contains("done:"),
+        "{stdout}"
+    );
+    let metrics = app.metrics().await;
+    for (name, labels) in [
+        ("bank_transactions_total", &[("kind", "credit")][..]),
+        ("bank_transactions_total", &[("kind", "debit")][..]),
+        ("bank_transfers_total", &[][..]),
+        ("bank_rejections_total", &[("reason", "validation")][..]),
+        (
+            "http_requests_total",
+            &[("endpoint", "/accounts/{account_id}/balance")][..],
+        ),
+    ] {
+        assert!(
+            crate::helpers::sample(&metrics, name, labels).unwrap_or(0.0) > 0.0,
+            "{name} {labels:?}"
+        );
+    }
+}

@@ -1,0 +1,251 @@
+//! Traffic simulator: opens accounts, then drives a realistic mix of credits, debits, transfers,
+//! reads, idempotent retries and a few bad requests at a steady rate, printing progress, so every
+//! dashboard panel has data minutes after start.
+//!
+//! bank-simulate [--target URL] [--rate REQ_PER_SEC] [--duration SECS (0 = until stopped)] [--accounts N]
+
+use std::{
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+struct Options {
+    target: String,
+    rate: u32,
+    duration: Option<Duration>,
+    accounts: usize,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        target: "http://127.0.0.1:8888".into(),
+        rate: 20,
+        duration: Some(Duration::from_secs(60)),
+        accounts: 20,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag}: expected a whole number, got {value:?}"))
+        };
+        match flag.as_str() {
+            "--target" => options.target = value.trim_end_matches('/').to_owned(),
+            "--rate" => options.rate = u32::try_from(number()?.clamp(1, 10_000)).unwrap_or(10_000),
+            "--duration" => {
+                options.duration = Some(number()?).filter(|s| *s > 0).map(Duration::from_secs)
+            }
+            "--accounts" => {
+                options.accounts = usize::try_from(number()?.clamp(2, 10_000)).unwrap_or(2)
+            }
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    Ok(options)
+}
+
+/// xorshift64*: enough randomness for a traffic mix, without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    sent: AtomicU64,
+    ok: AtomicU64,
+    client_errors: AtomicU64,
+    server_errors: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Tally {
+    fn record(&self, outcome: Result<StatusCode, reqwest::Error>) {
+        let counter = match outcome {
+            Ok(status) if status.is_success() => &self.ok,
+            Ok(status) if status.is_client_error() => &self.client_errors,
+            Ok(_) => &self.server_errors,
+            Err(_) => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn line(&self, elapsed: Duration) -> String {
+        let sent = self.sent.load(Ordering::Relaxed);
+        format!(
+            "t={:>4}s sent={sent} 2xx={} 4xx={} 5xx={} failed={} rate={:.1}/s",
+            elapsed.as_secs(),
+            self.ok.load(Ordering::Relaxed),
+            self.client_errors.load(Ordering::Relaxed),
+            self.server_errors.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            sent as f64 / elapsed.as_secs_f64().max(0.001),
+        )
+    }
+}
+
+/// One request of the mix: method, path, body and an optional idempotency key (sent twice).
+struct Request {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    retry_key: Option<String>,
+}
+
+fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
+    let mut pick = || accounts[rng.below(accounts.len() as u64) as usize];
+    let (a, b) = (pick(), pick());
+    let get = |path: String| Request {
+        method: Method::GET,
+        path,
+        body: None,
+        retry_key: None,
+    };
+    let post = |path: &str, body: Value| Request {
+        method: Method::POST,
+        path: path.into(),
+        body: Some(body),
+        retry_key: None,
+    };
+    match rng.below(100) {
+        0..=27 => post(
+            "/transactions",
+            json!({"acc_id": a, "credit": 100 + rng.below(50_000)}),
+        ),
+        28..=49 => post(
+            "/transactions",
+            json!({"acc_id": a, "debit": 100 + rng.below(20_000)}),
+        ),
+        50..=61 if a != b => post(
+            "/transfers",
+            json!({"from_acc_id": a, "to_acc_id": b, "amount": 100 + rng.below(10_000)}),
+        ),
+        62..=66 => Request {
+            retry_key: Some(format!("sim-{serial}-{}", rng.below(u64::MAX))),
+            ..post("/transactions", json!({"acc_id": a, "credit": 500}))
+        },
+        67..=76 => get(format!("/accounts/{a}")),
+        77..=84 => get(format!("/accounts/{a}/balance")),
+        85..=90 => get(format!("/accounts/{a}/transactions?limit=20")),
+        91..=93 => get("/accounts?limit=50".into()),
+        94..=95 => post("/transactions", json!({"acc_id": a, "credit": 1.5})),
+        96..=97 => get(format!("/accounts/{}", 1_000_000_000 + rng.below(1000))),
+        98 => get("/500".into()),
+        _ => get("/ping".into()),
+    }
+}
+
+async fn send(
+    client: &Client,
+    target: &str,
+    request: &Request,
+) -> Result<StatusCode, reqwest::Error> {
+    let mut builder = client.request(request.method.clone(), format!("{target}{}", request.path));
+    if let Some(body) = &request.body {
+        builder = builder.json(body);
+    }
+    if let Some(key) = &request.retry_key {
+        builder = builder.header("Idempotency-Key", key);
+    }
+    builder.send().await.map(|response| response.status())
+}
+
+async fn open_accounts(client: &Client, target: &str, count: usize) -> Result<Vec<i64>, String> {
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        let body = json!({"first_name": format!("Sim{n}"), "last_name": "Customer", "address": format!("{n} Load Street")});
+        let response = client
+            .post(format!("{target}/accounts"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {target}: {e}"))?;
+        let account: Value = response.json().await.map_err(|e| e.to_string())?;
+        ids.push(
+            account["id"]
+                .as_i64()
+                .ok_or(format!("unexpected answer: {account}"))?,
+        );
+    }
+    Ok(ids)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("bank-simulate: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let client = Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("an HTTP client");
+    let accounts = match open_accounts(&client, &options.target, options.accounts).await {
+        Ok(accounts) => Arc::new(accounts),
+        Err(error) => {
+            eprintln!("bank-simulate: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "opened {} accounts at {}; sending {} requests/s",
+        accounts.len(),
+        options.target,
+        options.rate
+    );
+
+    let tally = Arc::new(Tally::default());
+    let in_flight = Arc::new(Semaphore::new(256));
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / options.rate);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let started = Instant::now();
+    let mut last_report = started;
+    let mut serial = 0_u64;
+    while options
+        .duration
+        .is_none_or(|limit| started.elapsed() < limit)
+    {
+        ticker.tick().await;
+        serial += 1;
+        let request = next_request(&mut rng, &accounts, serial);
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let (client, target, task_tally) = (client.clone(), options.target.clone(), tally.clone());
+        tokio::spawn(async move {
+            let attempts = if request.retry_key.is_some() { 2 } else { 1 };
+            for _ in 0..attempts {
+                task_tally.sent.fetch_add(1, Ordering::Relaxed);
+                task_tally.record(send(&client, &target, &request).await);
+            }
+            drop(permit);
+        });
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            println!("{}", tally.line(started.elapsed()));
+            last_report = Instant::now();
+        }
+    }
+    let _ = in_flight.acquire_many(256).await;
+    println!("done: {}", tally.line(started.elapsed()));
+    ExitCode::SUCCESS
+}
