@@ -33,7 +33,7 @@ start_postgres() {
 # Each test makes its own database; remove those left by earlier runs.
 drop_test_databases() {
   psql -h 127.0.0.1 -U postgres -d test -tAc \
-    "SELECT datname FROM pg_database WHERE datname LIKE 'bank\_test\_%'" |
+    "SELECT datname FROM pg_database WHERE datname LIKE 'bank\_test\_%' OR datname LIKE 'bank\_e2e\_%'" |
     while read -r name; do
       psql -h 127.0.0.1 -U postgres -d test -qc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)"
     done

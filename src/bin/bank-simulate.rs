@@ -145,7 +145,11 @@ fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
         85..=90 => get(format!("/accounts/{a}/transactions?limit=20")),
         91..=93 => get("/accounts?limit=50".into()),
         94..=95 => post("/transactions", json!({"acc_id": a, "credit": 1.5})),
-        96..=97 => get(format!("/accounts/{}", 1_000_000_000 + rng.below(1000))),
+        96 => post(
+            "/transactions",
+            json!({"acc_id": a, "debit": 1_000_000_000_000_i64}),
+        ),
+        97 => get(format!("/accounts/{}", 1_000_000_000 + rng.below(1000))),
         98 => get("/500".into()),
         _ => get("/ping".into()),
     }

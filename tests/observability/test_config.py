@@ -1,0 +1,153 @@
+"""The deployable configuration, checked with the real tools and against itself."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import (
+    ROOT,
+    RULE_FILES,
+    dashboard_targets,
+    dashboard_variables,
+    env_example,
+    load_yaml,
+)
+
+def tool(name):
+    found = shutil.which(name)
+    assert found, f"{name} is not on PATH (.ci/run installs it)"
+    return found
+
+
+def run(*command, cwd=ROOT):
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def compose_config():
+    output = run(tool("docker-compose"), "--env-file", ".env.example", "config", "--format", "json")
+    return json.loads(output)
+
+
+def test_compose_file_is_valid_for_compose_v2():
+    run(tool("docker-compose"), "--env-file", ".env.example", "config", "-q")
+
+
+def test_dockerfile_passes_hadolint():
+    run(tool("hadolint"), "docker/Dockerfile")
+
+
+def test_prometheus_config_and_rules_are_valid():
+    run(tool("promtool"), "check", "config", "prometheus.yml", cwd=ROOT / "prometheus")
+    run(tool("promtool"), "check", "rules", *map(str, RULE_FILES))
+
+
+def test_every_alert_fires_and_stays_silent_in_the_rule_unit_tests():
+    output = run(tool("promtool"), "test", "rules", "prometheus/tests/alerts_test.yml")
+    assert "SUCCESS" in output
+    alerts = {name for name, _ in _alerts()}
+    fires, silent = set(), set()
+    for case in load_yaml(ROOT / "prometheus" / "tests" / "alerts_test.yml")["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (fires if check["exp_alerts"] else silent).add(check["alertname"])
+    assert alerts - fires == set(), "alerts never tested firing"
+    assert alerts - silent == set(), "alerts never tested silent"
+
+
+def _alerts():
+    for path in RULE_FILES:
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    yield rule["alert"], rule
+
+
+def test_every_alert_has_a_known_severity_and_a_summary():
+    for name, rule in _alerts():
+        assert rule["labels"]["severity"] in {"page", "ticket"}, name
+        assert rule["annotations"]["summary"], name
+
+
+def test_alertmanager_config_is_valid_and_routes_every_severity():
+    run(tool("amtool"), "check-config", "prometheus/alertmanager/alertmanager.yml")
+    config = load_yaml(ROOT / "prometheus" / "alertmanager" / "alertmanager.yml")
+    routed = {matcher for route in config["route"]["routes"] for matcher in route["matchers"]}
+    assert 'severity="page"' in routed and config["route"]["receiver"] == "tickets"
+
+
+def test_every_datasource_a_dashboard_uses_is_provisioned():
+    provisioned = load_yaml(ROOT / "grafana" / "provisioning" / "datasources" / "datasources.yml")["datasources"]
+    uids = {source["uid"] for source in provisioned}
+    used = {uid for *_, uid, _ in dashboard_targets()}
+    used |= {v["datasource"]["uid"] for _, v in dashboard_variables() if "datasource" in v}
+    assert used <= uids, f"not provisioned: {used - uids}"
+    assert {"prometheus", "postgres", "loki"} <= uids
+
+
+def test_dashboards_filter_by_an_instance_variable_never_a_fixed_instance():
+    for dashboard, panel, _, target in dashboard_targets():
+        query = target.get("expr", "")
+        assert 'instance="' not in query, f"{dashboard} / {panel}: hard-coded instance"
+    with_instance = {dashboard for dashboard, variable in dashboard_variables() if variable["name"] == "instance"}
+    assert {"service-overview.json", "business.json"} <= with_instance
+
+
+def test_every_scrape_target_is_a_compose_service_and_its_port():
+    services = compose_config()["services"]
+    container_ports = {
+        name: {str(port["target"]) for port in service.get("ports", [])} for name, service in services.items()
+    }
+    config = load_yaml(ROOT / "prometheus" / "prometheus.yml")
+    targets = [t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
+    targets += [t for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"] for t in sc["targets"]]
+    for target in targets:
+        host, port = target.rsplit(":", 1)
+        assert host in services, f"{target}: no compose service {host}"
+        assert port in container_ports[host], f"{target}: {host} serves {container_ports[host]}"
+
+
+def test_every_variable_compose_uses_is_in_env_example():
+    text = (ROOT / "compose.yaml").read_text()
+    used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
+    used |= set(re.findall(r"^\s+environment: ([A-Z_][A-Z0-9_]*)$", text, re.MULTILINE))
+    assert used, "compose.yaml uses variables"
+    missing = used - set(env_example())
+    assert not missing, f"missing from .env.example: {sorted(missing)}"
+
+
+def test_grafana_gets_every_variable_its_provisioning_reads():
+    provisioning = (ROOT / "grafana" / "provisioning" / "datasources" / "datasources.yml").read_text()
+    needed = set(re.findall(r"\$([A-Z_][A-Z0-9_]*)", provisioning))
+    grafana_env = compose_config()["services"]["grafana"]["environment"]
+    assert needed <= set(grafana_env), f"not passed to grafana: {needed - set(grafana_env)}"
+
+
+def test_images_are_pinned():
+    for name, service in compose_config()["services"].items():
+        image = service.get("image", "")
+        if "build" not in service and service.get("image") != "bank-api:local":
+            assert re.search(r":v?\d+\.\d+", image), f"{name}: {image} is not pinned"
+
+
+def test_grafana_is_locked_down():
+    env = compose_config()["services"]["grafana"]["environment"]
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == env_example()["GRAFANA_ADMIN_PASSWORD"]
+
+
+def test_postgres_is_not_published_and_the_api_waits_for_it():
+    services = compose_config()["services"]
+    assert "ports" not in services["postgres"]
+    assert "healthcheck" in services["postgres"]
+    assert services["api"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["api"]["environment"]["LOG_FORMAT"] == "json"
+
+
+@pytest.mark.parametrize("path", ["docker/postgres/initdb/01-grafana-reader.sh"])
+def test_shell_scripts_parse(path):
+    run("bash", "-n", path)
