@@ -16,6 +16,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Serves `GET /500`, a route that always fails, for exercising error metrics and alerts.
     pub diagnostics_routes: bool,
+    /// Serve `/metrics` on this separate address (for private scraping) instead of the API's port.
+    pub metrics_address: Option<String>,
+    /// How long a client may take to send its request head, and then its body.
+    pub client_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -29,6 +33,8 @@ impl Default for Settings {
             body_limit_bytes: 64 * 1024,
             log_format: LogFormat::Text,
             diagnostics_routes: true,
+            metrics_address: None,
+            client_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -116,6 +122,14 @@ impl Settings {
             log_format: var("LOG_FORMAT", "`text` or `json`").parse_or(defaults.log_format)?,
             diagnostics_routes: var("DIAGNOSTICS_ROUTES", "`true` or `false`")
                 .parse_or(defaults.diagnostics_routes)?,
+            metrics_address: var("METRICS_ADDR", "").value,
+            client_timeout: Duration::from_secs(
+                var(
+                    "CLIENT_TIMEOUT_SECS",
+                    "a whole number of seconds from 1 to 600",
+                )
+                .parse_in(1..=600, defaults.client_timeout.as_secs())?,
+            ),
         })
     }
 
@@ -165,7 +179,7 @@ mod tests {
     use super::*;
 
     /// Every variable the service reads (`RUST_LOG` is read by env_logger).
-    const VARIABLES: [&str; 9] = [
+    const VARIABLES: [&str; 11] = [
         "DATABASE_URL",
         "HOST",
         "PORT",
@@ -175,6 +189,8 @@ mod tests {
         "DB_ACQUIRE_TIMEOUT_SECS",
         "BODY_LIMIT_BYTES",
         "DIAGNOSTICS_ROUTES",
+        "METRICS_ADDR",
+        "CLIENT_TIMEOUT_SECS",
     ];
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -207,6 +223,8 @@ mod tests {
             ("BODY_LIMIT_BYTES", "2048"),
             ("LOG_FORMAT", "json"),
             ("DIAGNOSTICS_ROUTES", "false"),
+            ("METRICS_ADDR", "127.0.0.1:9464"),
+            ("CLIENT_TIMEOUT_SECS", "3"),
         ])
         .expect("valid settings");
         assert_eq!(settings.database_url, "postgres://u@h/db");
@@ -216,6 +234,8 @@ mod tests {
         assert_eq!(settings.body_limit_bytes, 2048);
         assert_eq!(settings.log_format, LogFormat::Json);
         assert!(!settings.diagnostics_routes);
+        assert_eq!(settings.metrics_address.as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(settings.client_timeout, Duration::from_secs(3));
     }
 
     /// `.env.example` and the README's table are the documentation of record: both must list every

@@ -18,6 +18,8 @@ pub enum ApiError {
     BalanceLimitExceeded,
     #[error("Request body too large")]
     PayloadTooLarge,
+    #[error("Request body not received in time")]
+    RequestTimeout,
     #[error("{0}")]
     BadRequest(String),
     #[error("request validation failed")]
@@ -43,6 +45,7 @@ impl ApiError {
             Self::InsufficientFunds => "insufficient_funds",
             Self::BalanceLimitExceeded => "balance_limit",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::BadRequest(_) => "bad_request",
             Self::Validation(_) => "validation",
             Self::Diagnostic | Self::Unavailable(_) | Self::Database(_) => return None,
@@ -84,6 +87,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InsufficientFunds | Self::BalanceLimitExceeded => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -14,6 +14,15 @@ use utoipa::IntoParams;
 
 use crate::error::{ApiError, FieldError, Loc};
 
+/// How long a client may take to send a request body: a slow sender is cut off with 408 instead of
+/// holding the request open.
+#[derive(Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+impl BodyTimeout {
+    const DEFAULT: std::time::Duration = std::time::Duration::from_secs(10);
+}
+
 /// A JSON body: `application/json` required, size limited by `web::PayloadConfig`, and every
 /// type mismatch reported with the field it is in.
 pub struct ApiJson<T>(pub T);
@@ -28,6 +37,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                 mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON)
             });
         let body = Bytes::from_request(req, payload);
+        let timeout = req
+            .app_data::<BodyTimeout>()
+            .map_or(BodyTimeout::DEFAULT, |timeout| timeout.0);
         Box::pin(async move {
             if !is_json {
                 return Err(ApiError::validation(
@@ -36,12 +48,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                     "content_type",
                 ));
             }
-            let bytes = body
+            let body = tokio::time::timeout(timeout, body)
                 .await
-                .map_err(|error| match error.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
-                    _ => ApiError::BadRequest("Could not read the request body".into()),
-                })?;
+                .map_err(|_| ApiError::RequestTimeout)?;
+            let bytes = body.map_err(|error| match error.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
+                _ => ApiError::BadRequest("Could not read the request body".into()),
+            })?;
             parse_json(&bytes).map(ApiJson)
         })
     }

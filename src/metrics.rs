@@ -99,20 +99,34 @@ impl Metrics {
     }
 
     /// The actix-web-prom middleware: `http_requests_total` and `http_requests_duration_seconds`
-    /// labelled by route template, on this registry, serving `GET /metrics`.
+    /// labelled by route template, on this registry; it also answers `GET /metrics` when
+    /// `serve_endpoint` (that is, unless metrics have a listener of their own).
     pub fn http_middleware(
         &self,
+        serve_endpoint: bool,
     ) -> Result<PrometheusMetrics, Box<dyn std::error::Error + Send + Sync>> {
-        UNMEASURED_ROUTES
+        let builder = UNMEASURED_ROUTES
             .iter()
             .fold(PrometheusMetricsBuilder::new(""), |builder, route| {
                 builder.exclude(*route)
             })
             .registry(self.registry.clone())
-            .endpoint("/metrics")
             .buckets(LATENCY_BUCKETS)
-            .mask_unmatched_patterns(UNMATCHED_ROUTE)
-            .build()
+            .mask_unmatched_patterns(UNMATCHED_ROUTE);
+        let builder = if serve_endpoint {
+            builder.endpoint("/metrics")
+        } else {
+            builder
+        };
+        builder.build()
+    }
+
+    /// The exposition text: this registry, then the process metrics of the default registry
+    /// (what actix-web-prom serves on the API's own port).
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut families = self.registry.gather();
+        families.extend(prometheus::gather());
+        prometheus::TextEncoder::new().encode_to_string(&families)
     }
 
     /// Times every statement the database runs (SeaORM's metric callback).

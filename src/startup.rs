@@ -42,6 +42,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The private `/metrics` listener and its port, when `METRICS_ADDR` asks for one.
+    metrics_server: Option<(u16, Server)>,
     db: DatabaseConnection,
 }
 
@@ -53,9 +55,14 @@ impl Application {
         metrics
             .watch_pool(&db)
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let separate_metrics = settings.metrics_address.is_some();
         let prometheus = metrics
-            .http_middleware()
+            .http_middleware(!separate_metrics)
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let metrics_server = match &settings.metrics_address {
+            Some(address) => Some(metrics_server(address, metrics.clone())?),
+            None => None,
+        };
         let state = Data::new(AppState {
             db: db.clone(),
             metrics,
@@ -73,6 +80,7 @@ impl Application {
                 .openapi(ApiDoc::openapi())
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(settings.body_limit_bytes))
+                .app_data(extract::BodyTimeout(settings.client_timeout))
                 .app_data(web::PathConfig::default().error_handler(extract::path_error))
                 .service(accounts::create_account)
                 .service(accounts::list_accounts)
@@ -86,8 +94,10 @@ impl Application {
                 .service(operations::ping)
                 .service(operations::health)
                 .service(operations::ready)
-                .service(operations::metrics)
                 .configure(|config| {
+                    if !separate_metrics {
+                        config.service(operations::metrics);
+                    }
                     if settings.diagnostics_routes {
                         config.service(operations::fail);
                     }
@@ -103,15 +113,26 @@ impl Application {
                 .wrap(prometheus.clone())
         })
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .client_request_timeout(settings.client_timeout)
         .listen(listener)
         .map_err(listen_error)?
         .run();
-        Ok(Self { port, server, db })
+        Ok(Self {
+            port,
+            server,
+            metrics_server,
+            db,
+        })
     }
 
     /// The port actually bound: the configured one, or the one the OS chose for port 0.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate metrics listener, if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     /// The pool the server uses, for tests that inspect or break the database.
@@ -121,6 +142,34 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics_server {
+            Some((_, metrics_server)) => {
+                tokio::try_join!(self.server, metrics_server)?;
+                Ok(())
+            }
+            None => self.server.await,
+        }
     }
+}
+
+/// `/metrics` alone on its own address, so scraping can stay on a private network while the API
+/// is public. It serves the same registry as the API's middleware records into.
+fn metrics_server(address: &str, metrics: Metrics) -> Result<(u16, Server), StartupError> {
+    let listen_error = |source| StartupError::Listen {
+        address: address.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(listen_error)?;
+    let port = listener.local_addr().map_err(listen_error)?.port();
+    let metrics = Data::new(metrics);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .route("/metrics", web::get().to(operations::exposition))
+    })
+    .workers(1)
+    .listen(listener)
+    .map_err(listen_error)?
+    .run();
+    Ok((port, server))
 }

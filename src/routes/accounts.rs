@@ -83,6 +83,7 @@ pub struct Balance {
     request_body = NewAccount,
     responses(
         (status = 201, description = "The account was opened", body = Account),
+        (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
         (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
         (status = 422, description = "A field is missing or invalid, or the body is not JSON", body = ValidationErrorBody),
         DatabaseErrors,

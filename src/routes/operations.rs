@@ -76,6 +76,19 @@ pub async fn metrics() -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
+/// The metrics listener's only route (see `METRICS_ADDR`).
+pub async fn exposition(registry: web::Data<crate::metrics::Metrics>) -> HttpResponse {
+    match registry.render() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(text),
+        Err(error) => {
+            log::error!("cannot encode metrics: {error}");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
 /// Always fail (diagnostics)
 ///
 /// Answers 500 on purpose, to exercise error-rate metrics, dashboards and alerts. Disabled with

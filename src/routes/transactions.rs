@@ -95,6 +95,7 @@ impl From<transaction::Model> for Transaction {
         (status = 201, description = "The posting was applied (or replayed)", body = Transaction),
         (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
         (status = 409, description = "The debit exceeds the balance, or the credit would exceed the 10^15 balance limit; nothing was written", body = ErrorBody, example = json!({"detail": "Insufficient funds"})),
+        (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
         (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
         (status = 422, description = "Invalid body or Idempotency-Key, or the key was used with a different body", body = ValidationErrorBody),
         DatabaseErrors,

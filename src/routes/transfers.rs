@@ -68,6 +68,7 @@ pub struct TransferReceipt {
         (status = 201, description = "The transfer was applied (or replayed)", body = TransferReceipt),
         (status = 404, description = "One of the accounts does not exist", body = ErrorBody, example = json!({"detail": "Account not found"})),
         (status = 409, description = "The sender's balance is too low, or the receiver would exceed the balance limit; nothing was written", body = ErrorBody, example = json!({"detail": "Insufficient funds"})),
+        (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
         (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
         (status = 422, description = "Invalid body or Idempotency-Key, or the key was used with a different body", body = ValidationErrorBody),
         DatabaseErrors,

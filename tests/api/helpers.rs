@@ -11,6 +11,8 @@ pub struct TestApp {
     /// The server's own pool, to inspect stored rows or to break the database on purpose.
     pub db: DatabaseConnection,
     pub settings: Settings,
+    /// `http://127.0.0.1:port` of the separate metrics listener, when `metrics_address` is set.
+    pub metrics_address: Option<String>,
 }
 
 /// Runs `test` against a fresh app on SQLite, then on Postgres when `TEST_DATABASE_URL` is set.
@@ -72,6 +74,9 @@ impl TestApp {
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         let db = app.db().clone();
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -83,6 +88,7 @@ impl TestApp {
             client,
             db,
             settings,
+            metrics_address,
         }
     }
 

@@ -7,6 +7,7 @@ mod errors;
 mod helpers;
 mod metrics;
 mod operations;
+mod security;
 mod startup;
 mod transactions;
 mod transfers;
