@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 pub enum ApiError {
     #[error("{0}")]
     NotFound(&'static str),
+    /// Carries the `Allow` header value: the methods the route does answer.
     #[error("Method Not Allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(String),
     #[error("Insufficient funds")]
     InsufficientFunds,
     #[error("Balance limit exceeded")]
@@ -41,7 +42,7 @@ impl ApiError {
     pub fn rejection_reason(&self) -> Option<&'static str> {
         Some(match self {
             Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::InsufficientFunds => "insufficient_funds",
             Self::BalanceLimitExceeded => "balance_limit",
             Self::PayloadTooLarge => "payload_too_large",
@@ -84,7 +85,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::InsufficientFunds | Self::BalanceLimitExceeded => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -97,6 +98,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
+        if let Self::MethodNotAllowed(allow) = self {
+            response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
+        }
         match self {
             Self::Validation(errors) => response.json(ValidationErrorBody {
                 detail: errors.clone(),

@@ -131,10 +131,15 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> u64 {
 #[into_params(parameter_in = Query)]
 pub struct Pagination {
     /// How many rows to skip from the start of the list.
-    #[param(minimum = 0, maximum = 9223372036854775807_i64, default = 0)]
+    #[param(
+        minimum = 0,
+        maximum = 9223372036854775807_i64,
+        default = 0,
+        required = false
+    )]
     pub skip: u64,
     /// How many rows to return.
-    #[param(minimum = 1, maximum = 1000, default = 100)]
+    #[param(minimum = 1, maximum = 1000, default = 100, required = false)]
     pub limit: u64,
 }
 
@@ -210,15 +215,6 @@ pub fn path_error(_: actix_web::error::PathError, req: &HttpRequest) -> actix_we
     .into()
 }
 
-/// No route has this path (404), or one does but not for this method (405).
-pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(if req.resource_map().has_resource(req.path()) {
-        ApiError::MethodNotAllowed
-    } else {
-        ApiError::NotFound("Not Found")
-    })
-}
-
 impl From<Pagination> for crate::ledger::Page {
     fn from(page: Pagination) -> Self {
         Self {
@@ -226,4 +222,41 @@ impl From<Pagination> for crate::ledger::Page {
             limit: page.limit,
         }
     }
+}
+
+/// The methods each documented route template answers, for the `Allow` header of a 405.
+#[derive(Clone, Default)]
+pub struct AllowedMethods(std::collections::HashMap<String, String>);
+
+impl AllowedMethods {
+    pub fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
+        let methods = api.paths.paths.iter().map(|(path, item)| {
+            let operations = [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+            ];
+            let allowed: Vec<&str> = operations
+                .iter()
+                .filter(|(_, operation)| operation.is_some())
+                .map(|(method, _)| *method)
+                .collect();
+            (path.clone(), allowed.join(", "))
+        });
+        Self(methods.collect())
+    }
+}
+
+/// No route has this path (404), or one does but not for this method (405, with `Allow`).
+pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allowed = req.match_pattern().and_then(|pattern| {
+        req.app_data::<AllowedMethods>()
+            .and_then(|methods| methods.0.get(&pattern).cloned())
+    });
+    Err(match allowed {
+        Some(allow) => ApiError::MethodNotAllowed(allow),
+        None => ApiError::NotFound("Not Found"),
+    })
 }

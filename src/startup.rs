@@ -10,7 +10,7 @@ use actix_web::{
     web::{self, Data},
 };
 use sea_orm::{DatabaseConnection, DbErr};
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 use utoipa_redoc::{Redoc, Servable};
 use utoipa_swagger_ui::SwaggerUi;
@@ -103,7 +103,10 @@ impl Application {
                     }
                 })
                 .split_for_parts();
-            app.service(crate::routes::docs::root)
+            let mut api = api;
+            transactions::PostingNeedsAnAmount.modify(&mut api);
+            app.app_data(extract::AllowedMethods::from_openapi(&api))
+                .service(crate::routes::docs::root)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
                 .service(Redoc::with_url("/redoc", api))
                 .default_service(web::to(extract::no_route))

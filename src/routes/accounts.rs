@@ -18,10 +18,25 @@ use crate::{
 #[schema(example = json!({"first_name": "Ada", "last_name": "Lovelace", "address": "12 St James's Square, London"}))]
 pub struct NewAccount {
     /// 1 to 200 characters after trimming; no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub first_name: String,
     /// 1 to 200 characters after trimming; no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub last_name: String,
     /// 1 to 200 characters after trimming; no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub address: String,
 }
 

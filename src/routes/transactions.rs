@@ -3,7 +3,10 @@
 use actix_web::{HttpResponse, get, post, web};
 use entity::transaction;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{
+    Modify, ToSchema,
+    openapi::{AllOfBuilder, ObjectBuilder, RefOr, Schema, Type, schema::AnyOfBuilder},
+};
 
 use super::{AppState, DatabaseErrors};
 use crate::{
@@ -53,6 +56,43 @@ impl NewTransaction {
     }
 }
 
+/// Writes "credit and debit are not both zero" into the `NewTransaction` schema (as `anyOf`: one
+/// of them is at least 1), so generated clients and API fuzzers know the rule, not only the prose.
+pub struct PostingNeedsAnAmount;
+
+impl Modify for PostingNeedsAnAmount {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(schema) = openapi
+            .components
+            .as_mut()
+            .and_then(|components| components.schemas.get_mut("NewTransaction"))
+        else {
+            return;
+        };
+        let at_least_one = |field: &str| {
+            let positive = ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1));
+            ObjectBuilder::new()
+                .property(field, positive)
+                .required(field)
+                .build()
+        };
+        let examples = match schema {
+            RefOr::T(Schema::Object(object)) => object.example.clone(),
+            _ => None,
+        };
+        let rule = AnyOfBuilder::new()
+            .item(at_least_one("credit"))
+            .item(at_least_one("debit"));
+        *schema = AllOfBuilder::new()
+            .item(schema.clone())
+            .item(rule)
+            .examples(examples)
+            .into();
+    }
+}
+
 /// One ledger row.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": 7, "acc_id": 1, "credit": 2500, "debit": 0, "balance_after": 12500, "created_at": "2026-11-24T09:31:00.654321Z"}))]
@@ -90,7 +130,7 @@ impl From<transaction::Model> for Transaction {
 #[utoipa::path(
     tag = "transactions",
     request_body = NewTransaction,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per intended write")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per intended write")),
     responses(
         (status = 201, description = "The posting was applied (or replayed)", body = Transaction),
         (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),

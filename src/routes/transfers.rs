@@ -63,7 +63,7 @@ pub struct TransferReceipt {
 #[utoipa::path(
     tag = "transfers",
     request_body = NewTransfer,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per intended write")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per intended write")),
     responses(
         (status = 201, description = "The transfer was applied (or replayed)", body = TransferReceipt),
         (status = 404, description = "One of the accounts does not exist", body = ErrorBody, example = json!({"detail": "Account not found"})),
