@@ -68,8 +68,18 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Some(_) => {}
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer)
-        .map_err(|error| ApiError::Validation(vec![describe(&error, bytes)]))
+    let value = serde_path_to_error::deserialize(&mut *deserializer)
+        .map_err(|error| ApiError::Validation(vec![describe(&error, bytes)]))?;
+    // Without this, `{...}{...}` would be read as its first document and the rest ignored.
+    deserializer.end().map_err(|error| {
+        let offset = byte_offset(bytes, error.line(), error.column());
+        ApiError::Validation(vec![FieldError::new(
+            Loc::BodyOffset(offset),
+            "JSON decode error",
+            "json_invalid",
+        )])
+    })?;
+    Ok(value)
 }
 
 fn describe(error: &serde_path_to_error::Error<serde_json::Error>, bytes: &[u8]) -> FieldError {

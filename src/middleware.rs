@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use actix_web::{
     Error,
-    body::{BoxBody, MessageBody},
+    body::{BodySize, BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     http::{
         Uri,
-        header::{HeaderName, HeaderValue},
+        header::{self, HeaderName, HeaderValue},
     },
     middleware::Next,
     web::Data,
@@ -35,7 +35,7 @@ pub async fn observe(
     // actix-web turns extractor and handler errors into responses (with the error attached, read
     // below) before they leave the router, and nothing sits between this and the router, so `Err`
     // here would only be a transport failure that has no response to count.
-    let mut res = next.call(req).await?.map_into_boxed_body();
+    let mut res = with_json_detail(next.call(req).await?.map_into_boxed_body());
 
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, value);
@@ -49,6 +49,27 @@ pub async fn observe(
     }
     log_access(&res, &request_id, started);
     Ok(res)
+}
+
+/// Errors made outside our handlers (a missing Swagger UI asset, say) arrive with an empty body;
+/// clients get the same `{"detail": ...}` shape from them as from every other error.
+fn with_json_detail(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    let is_empty = matches!(
+        res.response().body().size(),
+        BodySize::None | BodySize::Sized(0)
+    );
+    if !(status.is_client_error() || status.is_server_error()) || !is_empty {
+        return res;
+    }
+    let detail = serde_json::json!({ "detail": status.canonical_reason().unwrap_or("Error") });
+    res.map_body(|head, _| {
+        head.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        BoxBody::new(detail.to_string())
+    })
 }
 
 fn log_access(res: &ServiceResponse<BoxBody>, request_id: &str, started: Instant) {

@@ -14,6 +14,12 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
             "Not Found",
         )
         .await;
+        assert_detail(
+            app.get("/docs/no-such-asset.js").await,
+            StatusCode::NOT_FOUND,
+            "Not Found",
+        )
+        .await;
         let put = app.client.put(app.url("/accounts")).send().await.unwrap();
         assert_detail(put, StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").await;
         let delete = app
@@ -52,6 +58,16 @@ async fn bodies_that_are_not_json_objects_are_422() {
                 raw("", "application/json").await.unwrap(),
                 vec!["body"],
                 "empty body",
+            ),
+            (
+                raw(
+                    r#"{"first_name": "A", "last_name": "L", "address": "A"} {}"#,
+                    "application/json",
+                )
+                .await
+                .unwrap(),
+                vec!["body", "54"],
+                "a second document after the first",
             ),
             (
                 raw("[1, 2]", "application/json").await.unwrap(),
