@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import (
+from dashboards import (
     ROOT,
     RULE_FILES,
     dashboard_targets,
@@ -151,3 +151,18 @@ def test_postgres_is_not_published_and_the_api_waits_for_it():
 @pytest.mark.parametrize("path", ["docker/postgres/initdb/01-grafana-reader.sh"])
 def test_shell_scripts_parse(path):
     run("bash", "-n", path)
+
+
+def test_the_runtime_image_runs_as_a_non_root_user():
+    runtime_stage = (ROOT / "docker" / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
+    users = re.findall(r"^USER\s+(\S+)", runtime_stage, re.MULTILINE)
+    assert users, "the runtime stage never drops root"
+    assert users[-1].split(":")[0] not in {"0", "root"}, users[-1]
+
+
+def test_credentials_come_only_from_the_environment():
+    raw = (ROOT / "compose.yaml").read_text()
+    for line in raw.splitlines():
+        if re.search(r"(PASSWORD|DATABASE_URL|SECRET|TOKEN)\w*:", line):
+            value = line.split(":", 1)[1]
+            assert "${" in value or "_FILE" in line.split(":", 1)[0], f"literal credential in compose.yaml: {line.strip()}"

@@ -15,38 +15,16 @@ import uuid
 import pytest
 import yaml
 
-from conftest import ROOT, dashboard_targets, free_port, rule_expressions, substitute
+from dashboards import dashboard_targets, rule_expressions, substitute
+from support import BANK_API, ROOT, SIMULATOR, drop_postgres_database, free_port, new_postgres_database, psql, wait_until_ok
 
-BANK_API = os.environ.get("BANK_API_BIN", str(ROOT / "target" / "debug" / "bank-api"))
-SIMULATOR = os.environ.get("BANK_SIMULATE_BIN", str(ROOT / "target" / "debug" / "bank-simulate"))
 TRAFFIC_SECONDS = int(os.environ.get("E2E_TRAFFIC_SECONDS", "75"))
-
-
-def wait_until_ok(url, process, seconds=60):
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{url} never answered 200")
-        time.sleep(0.5)
-
-
-def psql(url, *args):
-    return subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-tA", *args], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    server = os.environ["TEST_DATABASE_URL"]  # required: this suite never skips
     tmp = tmp_path_factory.mktemp("stack")
-    database = f"bank_e2e_{uuid.uuid4().hex[:12]}"
-    assert psql(server, "-c", f"CREATE DATABASE {database}").returncode == 0
-    database_url = f"{server.rsplit('/', 1)[0]}/{database}"
+    database_url = new_postgres_database("bank_e2e")
     ports = {"api": free_port(), "prometheus": free_port(), "alertmanager": free_port()}
     processes = []
 
@@ -96,7 +74,7 @@ def stack(tmp_path_factory):
     for process in processes:
         process.terminate()
         process.wait(timeout=30)
-    psql(server, "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    drop_postgres_database(database_url)
 
 
 def instant_query(prometheus, expr):

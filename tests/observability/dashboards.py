@@ -1,13 +1,11 @@
-"""Shared helpers for the observability checks: paths, the dashboards' queries, free ports."""
+"""What the observability checks read: the dashboards' queries, the rules, `.env.example`."""
 
 import json
-import pathlib
 import re
-import socket
 
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from support import ROOT
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
 
@@ -51,12 +49,6 @@ def env_example():
     lines = (ROOT / ".env.example").read_text().splitlines()
     pairs = (line.partition("=") for line in lines if "=" in line and not line.startswith("#"))
     return {key: value for key, _, value in pairs}
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # Grafana's variables and macros, replaced by what "All" and a short range would give.

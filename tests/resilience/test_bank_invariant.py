@@ -1,0 +1,178 @@
+"""The "bank" test of distributed-database testing: many clients move money concurrently between
+a fixed set of accounts, through two server processes on one Postgres (one process on SQLite),
+retrying some writes with the same Idempotency-Key. Afterwards no money may have appeared or
+vanished, no balance may ever have been negative, and every acknowledged write must be stored
+exactly once."""
+
+import collections
+import http.client
+import json
+import os
+import random
+import threading
+import time
+import uuid
+
+import pytest
+
+from support import Api, drop_postgres_database, new_postgres_database, request
+
+ACCOUNTS = 8
+INITIAL_CREDIT = 10_000
+CLIENTS = int(os.environ.get("BANK_TEST_CLIENTS", "16"))
+SECONDS = float(os.environ.get("BANK_TEST_SECONDS", "15"))
+
+
+class Client:
+    """One keep-alive connection per server, like a real client with a connection pool."""
+
+    def __init__(self, servers):
+        self.connections = [http.client.HTTPConnection("127.0.0.1", api.port, timeout=30) for api in servers]
+
+    def call(self, method, path, body=None, key=None):
+        connection = random.choice(self.connections)
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Idempotency-Key"] = key
+        connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+
+
+class Outcome:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counts = collections.Counter()
+        self.credits = 0
+        self.debits = 0
+        self.acked_rows = collections.Counter()  # ledger id -> times acknowledged as a new write
+        self.negative_reads = []
+        self.unexpected = []
+
+    def acknowledge(self, rows, credit=0, debit=0):
+        with self.lock:
+            self.credits += credit
+            self.debits += debit
+            for row in rows:
+                self.acked_rows[row["id"]] += 1
+
+
+def run_client(servers, accounts, outcome, deadline, seed):
+    rng = random.Random(seed)
+    client = Client(servers)
+    while time.monotonic() < deadline:
+        a, b = rng.sample(accounts, 2)
+        roll = rng.random()
+        key = f"bank-{uuid.uuid4().hex}" if rng.random() < 0.2 else None
+        if roll < 0.4:
+            kind, path, body = "transfer", "/transfers", {"from_acc_id": a, "to_acc_id": b, "amount": rng.randint(1, 3000)}
+        elif roll < 0.65:
+            kind, path, body = "debit", "/transactions", {"acc_id": a, "debit": rng.randint(1, 2500)}
+        elif roll < 0.9:
+            kind, path, body = "credit", "/transactions", {"acc_id": a, "credit": rng.randint(1, 2000)}
+        else:
+            status, balance = client.call("GET", f"/accounts/{a}/balance")
+            with outcome.lock:
+                outcome.counts["balance reads"] += 1
+                if status != 200:
+                    outcome.unexpected.append(("read", status, balance))
+                elif balance["balance"] < 0:
+                    outcome.negative_reads.append(balance)
+            continue
+        status, answer = client.call("POST", path, body, key)
+        if key:
+            # A retry replays a 201 exactly; after a 409 nothing was stored, so the retry is a new
+            # attempt and its answer is the one that counts.
+            retry_status, retry_answer = client.call("POST", path, body, key)
+            with outcome.lock:
+                outcome.counts["idempotent retries"] += 1
+                if status == 201 and (retry_status, retry_answer) != (status, answer):
+                    outcome.unexpected.append(("replay differs", answer, retry_answer))
+            status, answer = retry_status, retry_answer
+        with outcome.lock:
+            outcome.counts[f"{kind} {status}"] += 1
+        if status == 201:
+            if kind == "transfer":
+                outcome.acknowledge([answer["from_transaction"], answer["to_transaction"]])
+            else:
+                outcome.acknowledge([answer], body.get("credit", 0), body.get("debit", 0))
+        elif status != 409:
+            with outcome.lock:
+                outcome.unexpected.append((kind, status, answer))
+
+
+def all_pages(base, path):
+    rows, skip = [], 0
+    while True:
+        status, page = request("GET", f"{base}{path}?skip={skip}&limit=1000")
+        assert status == 200, page
+        rows += page
+        if len(page) < 1000:
+            return rows
+        skip += 1000
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_money_is_neither_created_nor_lost(backend, tmp_path):
+    if backend == "postgres":
+        database_url = new_postgres_database("bank_test_invariant")
+        servers = [Api(database_url, tmp_path / f"api{i}.log") for i in range(2)]
+    else:
+        database_url = f"sqlite://{tmp_path / 'bank.db'}?mode=rwc"
+        servers = [Api(database_url, tmp_path / "api.log")]
+    try:
+        check_the_bank(servers)
+    finally:
+        for api in servers:
+            api.stop()
+        if backend == "postgres":
+            drop_postgres_database(database_url)
+
+
+def check_the_bank(servers):
+    base = servers[0].url
+    outcome = Outcome()
+    accounts = []
+    for n in range(ACCOUNTS):
+        status, account = request("POST", f"{base}/accounts", {"first_name": f"Bank{n}", "last_name": "Test", "address": "1 Ledger Lane"})
+        assert status == 201, account
+        accounts.append(account["id"])
+        status, row = request("POST", f"{base}/transactions", {"acc_id": account["id"], "credit": INITIAL_CREDIT})
+        assert status == 201, row
+        outcome.acknowledge([row], credit=INITIAL_CREDIT)
+
+    deadline = time.monotonic() + SECONDS
+    clients = [threading.Thread(target=run_client, args=(servers, accounts, outcome, deadline, seed)) for seed in range(CLIENTS)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(timeout=SECONDS + 60)
+
+    balances = {a: request("GET", f"{base}/accounts/{a}/balance")[1]["balance"] for a in accounts}
+    ledger = all_pages(base, "/transactions")
+    stored = collections.Counter(row["id"] for row in ledger)
+    per_account = collections.defaultdict(list)
+    for row in ledger:
+        per_account[row["acc_id"]].append(row)
+
+    writes = sum(count for name, count in outcome.counts.items() if name.split()[0] in {"transfer", "debit", "credit"})
+    print(f"\nbank invariant on {len(servers)} process(es): {CLIENTS} clients, {SECONDS:.0f} s, "
+          f"{writes} writes, {sum(outcome.counts.values())} operations")
+    for name, count in sorted(outcome.counts.items()):
+        print(f"  {name}: {count}")
+    print(f"  ledger rows: {len(ledger)}; acknowledged credits {outcome.credits}, debits {outcome.debits}")
+
+    assert not outcome.unexpected, outcome.unexpected[:5]
+    assert not outcome.negative_reads, outcome.negative_reads[:5]
+    assert all(balance >= 0 for balance in balances.values()), balances
+    assert sum(balances.values()) == outcome.credits - outcome.debits, "money appeared or vanished"
+    assert all(times == 1 for times in outcome.acked_rows.values()), "a write was acknowledged twice"
+    assert set(stored) == set(outcome.acked_rows), "stored rows differ from acknowledged writes"
+    assert all(times == 1 for times in stored.values())
+    for account, rows in per_account.items():
+        running = 0
+        for row in sorted(rows, key=lambda row: row["id"]):
+            running += row["credit"] - row["debit"]
+            assert row["balance_after"] == running >= 0, f"account {account}: ledger chain broken at {row}"
+        assert balances[account] == running, f"account {account}: balance differs from its ledger"
+    assert outcome.counts["transfer 201"] and outcome.counts["debit 409"] + outcome.counts["transfer 409"], "contention happened"

@@ -1,0 +1,89 @@
+"""Helpers shared by the Python test suites: the binaries, free ports, processes, databases."""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BANK_API = os.environ.get("BANK_API_BIN", str(ROOT / "target" / "debug" / "bank-api"))
+SIMULATOR = os.environ.get("BANK_SIMULATE_BIN", str(ROOT / "target" / "debug" / "bank-simulate"))
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ok(url, process=None, seconds=60):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+            raise RuntimeError(f"{url} never answered 200")
+        time.sleep(0.2)
+
+
+def psql(url, *args):
+    return subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-tA", *args], capture_output=True, text=True)
+
+
+def new_postgres_database(prefix):
+    """A fresh database on TEST_DATABASE_URL's server (required: these suites never skip)."""
+    server = os.environ["TEST_DATABASE_URL"]
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    created = psql(server, "-c", f"CREATE DATABASE {name}")
+    assert created.returncode == 0, created.stderr
+    return f"{server.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_postgres_database(url):
+    server = os.environ["TEST_DATABASE_URL"]
+    psql(server, "-c", f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+class Api:
+    """One bank-api server process on a free port."""
+
+    def __init__(self, database_url, log_path, **settings):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", DATABASE_URL=database_url, LOG_FORMAT="json")
+        env.update({key: str(value) for key, value in settings.items()})
+        self.log = open(log_path, "w")
+        self.process = subprocess.Popen([BANK_API], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until_ok(f"{self.url}/health", self.process)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=40)
+        self.log.close()
+
+
+def request(method, url, body=None, headers=None, timeout=10):
+    """(status, parsed JSON or text) without raising on HTTP errors."""
+    data = json.dumps(body).encode() if body is not None else None
+    all_headers = {"Content-Type": "application/json"} if body is not None else {}
+    all_headers.update(headers or {})
+    req = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
