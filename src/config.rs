@@ -20,6 +20,8 @@ pub struct Settings {
     pub metrics_address: Option<String>,
     /// How long a client may take to send its request head, and then its body.
     pub client_timeout: Duration,
+    /// Record `http_requests_*` for every request. Off only to measure what recording costs.
+    pub http_metrics: bool,
 }
 
 impl Default for Settings {
@@ -35,6 +37,7 @@ impl Default for Settings {
             diagnostics_routes: true,
             metrics_address: None,
             client_timeout: Duration::from_secs(10),
+            http_metrics: true,
         }
     }
 }
@@ -130,6 +133,8 @@ impl Settings {
                 )
                 .parse_in(1..=600, defaults.client_timeout.as_secs())?,
             ),
+            http_metrics: var("HTTP_METRICS", "`true` or `false`")
+                .parse_or(defaults.http_metrics)?,
         })
     }
 
@@ -179,7 +184,7 @@ mod tests {
     use super::*;
 
     /// Every variable the service reads (`RUST_LOG` is read by env_logger).
-    const VARIABLES: [&str; 11] = [
+    const VARIABLES: [&str; 12] = [
         "DATABASE_URL",
         "HOST",
         "PORT",
@@ -191,6 +196,7 @@ mod tests {
         "DIAGNOSTICS_ROUTES",
         "METRICS_ADDR",
         "CLIENT_TIMEOUT_SECS",
+        "HTTP_METRICS",
     ];
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -225,6 +231,7 @@ mod tests {
             ("DIAGNOSTICS_ROUTES", "false"),
             ("METRICS_ADDR", "127.0.0.1:9464"),
             ("CLIENT_TIMEOUT_SECS", "3"),
+            ("HTTP_METRICS", "false"),
         ])
         .expect("valid settings");
         assert_eq!(settings.database_url, "postgres://u@h/db");
@@ -236,6 +243,7 @@ mod tests {
         assert!(!settings.diagnostics_routes);
         assert_eq!(settings.metrics_address.as_deref(), Some("127.0.0.1:9464"));
         assert_eq!(settings.client_timeout, Duration::from_secs(3));
+        assert!(!settings.http_metrics);
     }
 
     /// `.env.example` and the README's table are the documentation of record: both must list every

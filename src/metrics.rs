@@ -103,26 +103,22 @@ impl Metrics {
     /// `serve_endpoint` (that is, unless metrics have a listener of their own).
     pub fn http_middleware(
         &self,
-        serve_endpoint: bool,
     ) -> Result<PrometheusMetrics, Box<dyn std::error::Error + Send + Sync>> {
-        let builder = UNMEASURED_ROUTES
+        // `/metrics` itself is our route (`operations::metrics`), not the middleware's endpoint,
+        // so it answers the same with `HTTP_METRICS=false` and on the `METRICS_ADDR` listener.
+        UNMEASURED_ROUTES
             .iter()
             .fold(PrometheusMetricsBuilder::new(""), |builder, route| {
                 builder.exclude(*route)
             })
             .registry(self.registry.clone())
             .buckets(LATENCY_BUCKETS)
-            .mask_unmatched_patterns(UNMATCHED_ROUTE);
-        let builder = if serve_endpoint {
-            builder.endpoint("/metrics")
-        } else {
-            builder
-        };
-        builder.build()
+            .mask_unmatched_patterns(UNMATCHED_ROUTE)
+            .build()
     }
 
-    /// The exposition text: this registry, then the process metrics of the default registry
-    /// (what actix-web-prom serves on the API's own port).
+    /// The exposition text: this registry, then the default registry, where the prometheus crate
+    /// keeps the process metrics.
     pub fn render(&self) -> Result<String, prometheus::Error> {
         let mut families = self.registry.gather();
         families.extend(prometheus::gather());

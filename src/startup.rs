@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use actix_web::{
     App, HttpServer,
     dev::Server,
-    middleware::from_fn,
+    middleware::{Condition, from_fn},
     web::{self, Data},
 };
 use sea_orm::{DatabaseConnection, DbErr};
@@ -57,12 +57,13 @@ impl Application {
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
         let separate_metrics = settings.metrics_address.is_some();
         let prometheus = metrics
-            .http_middleware(!separate_metrics)
+            .http_middleware()
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
         let metrics_server = match &settings.metrics_address {
             Some(address) => Some(metrics_server(address, metrics.clone())?),
             None => None,
         };
+        let registry = Data::new(metrics.clone());
         let state = Data::new(AppState {
             db: db.clone(),
             metrics,
@@ -79,6 +80,7 @@ impl Application {
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
                 .app_data(state.clone())
+                .app_data(registry.clone())
                 .app_data(web::PayloadConfig::new(settings.body_limit_bytes))
                 .app_data(extract::BodyTimeout(settings.client_timeout))
                 .app_data(web::PathConfig::default().error_handler(extract::path_error))
@@ -113,7 +115,7 @@ impl Application {
                 // The last `wrap` runs first: Prometheus sees every request as a response, because
                 // `observe` turns every error into one before it gets there.
                 .wrap(from_fn(middleware::observe))
-                .wrap(prometheus.clone())
+                .wrap(Condition::new(settings.http_metrics, prometheus.clone()))
         })
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
         .client_request_timeout(settings.client_timeout)
@@ -168,7 +170,7 @@ fn metrics_server(address: &str, metrics: Metrics) -> Result<(u16, Server), Star
     let server = HttpServer::new(move || {
         App::new()
             .app_data(metrics.clone())
-            .route("/metrics", web::get().to(operations::exposition))
+            .service(operations::metrics)
     })
     .workers(1)
     .listen(listener)

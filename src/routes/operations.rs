@@ -70,14 +70,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String))
 )]
 #[get("/metrics")]
-pub async fn metrics() -> HttpResponse {
-    // actix-web-prom answers this route itself; the handler only makes the route exist, so that it
-    // is documented and not treated as unmatched.
-    HttpResponse::Ok().finish()
-}
-
-/// The metrics listener's only route (see `METRICS_ADDR`).
-pub async fn exposition(registry: web::Data<crate::metrics::Metrics>) -> HttpResponse {
+pub async fn metrics(registry: web::Data<crate::metrics::Metrics>) -> HttpResponse {
     match registry.render() {
         Ok(text) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -204,3 +204,23 @@ async fn operational_metrics_are_exported_and_probes_are_not_counted() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn request_metrics_can_be_switched_off_and_the_rest_stay() {
+    on_each_backend_with(
+        |settings| settings.http_metrics = false,
+        async |app| {
+            app.create_account().await;
+            app.get("/ping").await;
+
+            let metrics = app.metrics().await;
+
+            assert!(!metrics.contains(REQUESTS), "{metrics}");
+            assert_eq!(
+                sample(&metrics, "bank_accounts_created_total", &[]),
+                Some(1.0)
+            );
+        },
+    )
+    .await;
+}
