@@ -20,6 +20,10 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         .min_connections(1)
         .acquire_timeout(settings.db_acquire_timeout)
         .connect_timeout(settings.db_acquire_timeout)
+        // The default pings every connection on every checkout: a second round trip per query.
+        // Only a connection idle long enough to have been dropped by a proxy is tested; a dead
+        // hot one fails its query, which is answered 503 and discarded by the pool.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
         // WAL lets readers run beside the one writer; writers queue on busy_timeout instead of
         // failing with SQLITE_BUSY.

@@ -150,8 +150,14 @@ pub async fn account_transactions(
     acc_id: i64,
     page: Page,
 ) -> Result<Vec<transaction::Model>, ApiError> {
+    // `acc_id = $1 ORDER BY id` lets Postgres walk the primary key and filter, which it picks
+    // when one account holds most rows; if they are all recent, it reads the whole older ledger
+    // first (76 ms instead of 0.2 ms at a million rows). Asked as a range of the (acc_id, id)
+    // index, ordered by that index's key, the query can only be answered by that index.
     let rows = transaction::Entity::find()
-        .filter(transaction::Column::AccId.eq(acc_id))
+        .filter(transaction::Column::AccId.gte(acc_id))
+        .filter(transaction::Column::AccId.lte(acc_id))
+        .order_by_asc(transaction::Column::AccId)
         .order_by_asc(transaction::Column::Id)
         .offset(page.skip)
         .limit(page.limit)
