@@ -22,10 +22,7 @@ pub async fn on_each_backend(test: impl AsyncFn(TestApp)) {
 }
 
 pub async fn on_each_backend_with(configure: impl Fn(&mut Settings), test: impl AsyncFn(TestApp)) {
-    let mut settings = Settings {
-        database_url: sqlite_database(),
-        ..test_settings()
-    };
+    let mut settings = sqlite_settings();
     configure(&mut settings);
     test(TestApp::spawn(settings).await).await;
     if let Ok(server) = std::env::var("TEST_DATABASE_URL") {
@@ -46,9 +43,13 @@ fn test_settings() -> Settings {
     }
 }
 
-fn sqlite_database() -> String {
+/// Test settings on a fresh SQLite file, for tests that need only one backend.
+pub fn sqlite_settings() -> Settings {
     let path = std::env::temp_dir().join(format!("bank-test-{}.db", uuid::Uuid::new_v4().simple()));
-    format!("sqlite://{}?mode=rwc", path.display())
+    Settings {
+        database_url: format!("sqlite://{}?mode=rwc", path.display()),
+        ..test_settings()
+    }
 }
 
 /// A new, empty database on the test server, so tests can run in parallel.

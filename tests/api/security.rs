@@ -7,7 +7,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::{assert_detail, on_each_backend, on_each_backend_with, sample};
+use crate::helpers::{TestApp, assert_detail, on_each_backend, on_each_backend_with, sample};
 
 #[tokio::test]
 async fn metrics_can_be_served_on_a_separate_private_address() {
@@ -57,16 +57,11 @@ async fn a_client_that_stops_sending_its_body_is_cut_off_with_408() {
     on_each_backend_with(
         |settings| settings.client_timeout = Duration::from_secs(1),
         async |app| {
-            let address = app.address.trim_start_matches("http://").to_owned();
-            let mut stream = TcpStream::connect(&address).await.unwrap();
             let head = "POST /accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"first";
-            stream.write_all(head.as_bytes()).await.unwrap();
             let started = Instant::now();
 
-            let mut answer = Vec::new();
-            let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+            let (answer, _) = send_and_stall(&app, head.as_bytes()).await;
 
-            let answer = String::from_utf8_lossy(&answer);
             assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
             assert!(answer.contains("{\"detail\":\"Request body not received in time\"}"), "{answer}");
             assert!(started.elapsed() < Duration::from_secs(5));
@@ -81,20 +76,9 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     on_each_backend_with(
         |settings| settings.client_timeout = Duration::from_secs(1),
         async |app| {
-            let address = app.address.trim_start_matches("http://").to_owned();
-            let mut stream = TcpStream::connect(&address).await.unwrap();
-            stream
-                .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
-                .await
-                .unwrap();
+            let (answer, closed) = send_and_stall(&app, b"GET /ping HTTP/1.1\r\nHost: x\r\n").await;
 
-            let mut answer = Vec::new();
-            let read =
-                tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
-                    .await;
-
-            assert!(read.is_ok(), "the server closed the connection");
-            let answer = String::from_utf8_lossy(&answer);
+            assert!(closed, "the server closed the connection");
             assert!(
                 answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
                 "{answer}"
@@ -128,4 +112,17 @@ async fn failures_never_reveal_internal_details() {
         }
     })
     .await;
+}
+
+/// Sends `bytes` and then nothing more, like a stalled client; returns what the server answered
+/// and whether it closed the connection within 10 s.
+async fn send_and_stall(app: &TestApp, bytes: &[u8]) -> (String, bool) {
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .is_ok();
+    (String::from_utf8_lossy(&answer).into_owned(), closed)
 }

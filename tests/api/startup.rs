@@ -92,17 +92,7 @@ fn json_logs_carry_the_request_id_and_sigterm_exits_cleanly() {
 
 #[tokio::test]
 async fn the_healthcheck_subcommand_reports_the_server_state() {
-    let app = crate::helpers::TestApp::spawn(bank_api::config::Settings {
-        database_url: format!(
-            "sqlite://{}?mode=rwc",
-            std::env::temp_dir()
-                .join(format!("bank-hc-{}.db", uuid::Uuid::new_v4().simple()))
-                .display()
-        ),
-        port: 0,
-        ..Default::default()
-    })
-    .await;
+    let app = crate::helpers::TestApp::spawn(crate::helpers::sqlite_settings()).await;
     let port = app.address.rsplit(':').next().unwrap().to_owned();
     let healthcheck = |port: String| {
         tokio::task::spawn_blocking(move || {
@@ -128,17 +118,7 @@ async fn the_healthcheck_subcommand_reports_the_server_state() {
 
 #[tokio::test]
 async fn the_simulator_drives_every_kind_of_traffic() {
-    let app = crate::helpers::TestApp::spawn(bank_api::config::Settings {
-        database_url: format!(
-            "sqlite://{}?mode=rwc",
-            std::env::temp_dir()
-                .join(format!("bank-sim-{}.db", uuid::Uuid::new_v4().simple()))
-                .display()
-        ),
-        port: 0,
-        ..Default::default()
-    })
-    .await;
+    let app = crate::helpers::TestApp::spawn(crate::helpers::sqlite_settings()).await;
     let target = app.address.clone();
 
     let output = tokio::task::spawn_blocking(move || {
