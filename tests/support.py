@@ -21,7 +21,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def wait_until_ok(url, process=None, seconds=60):
+def wait_until_ok(url, process=None, seconds=60, interval=0.2):
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -32,7 +32,7 @@ def wait_until_ok(url, process=None, seconds=60):
             pass
         if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
             raise RuntimeError(f"{url} never answered 200")
-        time.sleep(0.2)
+        time.sleep(interval)
 
 
 def psql(url, *args):
