@@ -30,6 +30,11 @@ PYTHON_ORIGINAL = {"read": 250, "write": 206}  # requests/s on this kind of mach
 
 ACCOUNT_COLUMNS = '"id", "first_name", "last_name", "address", "balance", "created_at"'
 LEDGER_COLUMNS = '"id", "acc_id", "credit", "debit", "balance_after", "created_at"'
+LEDGER_ROW = "id, acc_id, credit, debit, balance_after, created_at"
+POSTING = ("WITH changed AS (UPDATE accounts SET balance = balance + 1 WHERE id = :id "
+           "AND balance + 1 >= 0 AND balance + 1 <= 1000000000000000 RETURNING id, balance) "
+           "INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at) "
+           f"SELECT id, 1, 0, balance, now() FROM changed RETURNING {LEDGER_ROW};")
 CHANGE_BALANCE = (f'UPDATE "accounts" SET "balance" = "balance" + {{delta}} WHERE "accounts"."id" = {{id}} '
                   f'AND "balance" + {{delta}} >= 0 AND "balance" + {{delta}} <= 1000000000000000 RETURNING {ACCOUNT_COLUMNS};')
 RECORD = (f'INSERT INTO "transactions" ("acc_id", "credit", "debit", "balance_after", "created_at") '
@@ -45,9 +50,7 @@ SQL = {
             f'ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 100 OFFSET 0;\n',
     "deep page": f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
                  f'ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 100 OFFSET {LONG_HISTORY - 100};\n',
-    "posting": f'\\set id random(1, {ACCOUNTS})\nBEGIN;\n'
-               + CHANGE_BALANCE.format(delta=1, id=":id") + "\n"
-               + RECORD.format(id=":id", credit=1, debit=0) + "\nCOMMIT;\n",
+    "posting": f'\\set id random(1, {ACCOUNTS})\n{POSTING}\n',
     "transfer": f'\\set a random(1, {ACCOUNTS // 2})\n\\set b random({ACCOUNTS // 2 + 1}, {ACCOUNTS})\nBEGIN;\n'
                 + CHANGE_BALANCE.format(delta=-1, id=":a") + "\n" + CHANGE_BALANCE.format(delta=1, id=":b") + "\n"
                 + RECORD.format(id=":a", credit=0, debit=1) + "\n" + RECORD.format(id=":b", credit=1, debit=0)

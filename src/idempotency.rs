@@ -7,8 +7,8 @@ use std::future::{Ready, ready};
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use entity::idempotency_key;
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Set, TransactionTrait,
-    TryInsertResult,
+    ActiveModelTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, EntityTrait, Set,
+    TransactionTrait, TryInsertResult,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
@@ -54,29 +54,30 @@ pub struct Outcome<T> {
     pub replayed: bool,
 }
 
-/// Runs `write` in one database transaction. With a key, the key is claimed first in the same
-/// transaction: a concurrent request with the same key waits for this one and then replays its
-/// result. A failed write rolls back the claim too, so it can be retried.
+/// Runs `write`, which is atomic by itself (see `ledger`). With a key, `write` runs in a
+/// transaction that first claims the key: a concurrent request with the same key waits for this
+/// one and then replays its result. A failed write rolls back the claim too, so it can be retried.
+/// Without a key there is nothing to claim, and `write` gets the pool: on Postgres a write is then
+/// one statement, not a transaction of four.
 pub async fn run<T, Body>(
     db: &DatabaseConnection,
     key: IdempotencyKey,
     route: &str,
     body: &Body,
-    write: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, ApiError>,
+    write: impl AsyncFnOnce(&DatabaseExecutor<'_>) -> Result<T, ApiError>,
 ) -> Result<Outcome<T>, ApiError>
 where
     T: Serialize + DeserializeOwned,
     Body: Serialize,
 {
-    let txn = db.begin().await?;
     let Some(key) = key.0 else {
-        let value = write(&txn).await?;
-        txn.commit().await?;
+        let value = write(&db.into()).await?;
         return Ok(Outcome {
             value,
             replayed: false,
         });
     };
+    let txn = db.begin().await?;
     let fingerprint = fingerprint(route, body);
     if let Some(stored) = claim(&txn, &key, &fingerprint).await? {
         if stored.fingerprint != fingerprint {
@@ -93,7 +94,7 @@ where
             replayed: true,
         });
     }
-    let value = write(&txn).await?;
+    let value = write(&(&txn).into()).await?;
     let response_body = serde_json::to_string(&value)
         .map_err(|error| ApiError::Database(sea_orm::DbErr::Json(error.to_string())))?;
     idempotency_key::ActiveModel {

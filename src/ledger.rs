@@ -1,12 +1,13 @@
 //! The money rules. Every balance change happens here, as one conditional `UPDATE ... RETURNING`
-//! inside the caller's database transaction, next to the ledger row that explains it: the check and
-//! the write are one statement, so concurrent requests can never overdraw, on SQLite or Postgres.
+//! next to the ledger row that explains it, atomically: the check and the write are one statement,
+//! so concurrent requests can never overdraw, on SQLite or Postgres.
 
 use chrono::{SubsecRound, Utc};
 use entity::{account, transaction};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseExecutor, DatabaseTransaction,
+    DbBackend, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    TransactionTrait, sea_query::Expr,
 };
 
 use crate::{
@@ -27,6 +28,12 @@ pub struct Posting {
     pub acc_id: i64,
     pub credit: Amount,
     pub debit: Amount,
+}
+
+impl Posting {
+    fn delta(&self) -> i64 {
+        self.credit.minor_units() - self.debit.minor_units()
+    }
 }
 
 pub struct Transfer {
@@ -57,40 +64,41 @@ pub async fn open_account(
     Ok(account.insert(db).await?)
 }
 
+/// Applies a posting and records its ledger row, atomically: one statement on Postgres, a
+/// transaction (or a savepoint in the caller's) elsewhere.
 pub async fn post(
-    db: &impl ConnectionTrait,
+    db: &DatabaseExecutor<'_>,
     posting: &Posting,
 ) -> Result<transaction::Model, ApiError> {
-    let delta = posting.credit.minor_units() - posting.debit.minor_units();
-    let balance_after = change_balance(db, posting.acc_id, delta).await?;
-    record(
-        db,
-        posting.acc_id,
-        posting.credit,
-        posting.debit,
-        balance_after,
-    )
-    .await
+    let applied = if db.get_database_backend() == DbBackend::Postgres {
+        post_in_one_statement(db, posting).await?
+    } else {
+        let txn = db.begin().await?;
+        let applied = post_step_by_step(&txn, posting).await?;
+        commit_if_applied(txn, applied).await?
+    };
+    match applied {
+        Some(row) => Ok(row),
+        None => Err(posting_refused(db, posting).await),
+    }
 }
 
-/// Moves money between two accounts; returns the sender's ledger row, then the receiver's.
+/// Moves money between two accounts in one transaction (or a savepoint in the caller's); returns
+/// the sender's ledger row, then the receiver's.
+///
+/// Unlike a posting, a transfer is not one statement on Postgres: with two conditional updates,
+/// one statement cannot both lock the rows in a deadlock-free order and see each row's locked
+/// balance in its checks (bench/RESULTS.md shows the attempt, which overdrew under load).
 pub async fn transfer(
-    db: &impl ConnectionTrait,
+    db: &DatabaseExecutor<'_>,
     transfer: &Transfer,
 ) -> Result<(transaction::Model, transaction::Model), ApiError> {
-    let amount = transfer.amount.minor_units();
-    let (from, to) = (transfer.from_acc_id, transfer.to_acc_id);
-    // Rows are locked in id order, so two opposite transfers cannot deadlock on Postgres.
-    let (from_balance, to_balance) = if from < to {
-        let from_balance = change_balance(db, from, -amount).await?;
-        (from_balance, change_balance(db, to, amount).await?)
-    } else {
-        let to_balance = change_balance(db, to, amount).await?;
-        (change_balance(db, from, -amount).await?, to_balance)
-    };
-    let debit = record(db, from, Amount::ZERO, transfer.amount, from_balance).await?;
-    let credit = record(db, to, transfer.amount, Amount::ZERO, to_balance).await?;
-    Ok((debit, credit))
+    let txn = db.begin().await?;
+    let applied = transfer_step_by_step(&txn, transfer).await?;
+    match commit_if_applied(txn, applied).await? {
+        Some(rows) => Ok(rows),
+        None => Err(transfer_refused(db, transfer).await),
+    }
 }
 
 pub async fn account(db: &impl ConnectionTrait, id: i64) -> Result<account::Model, ApiError> {
@@ -170,34 +178,149 @@ pub async fn account_transactions(
     Ok(rows)
 }
 
-/// Adds `delta` to the balance if the result stays within 0..=MAX_BALANCE, in one statement;
-/// returns the new balance.
-async fn change_balance(
+/// The conditional `UPDATE` feeds the ledger `INSERT` in a data-modifying CTE: one round trip
+/// instead of `BEGIN`, two statements and `COMMIT`, and atomic without a transaction. SQLite has
+/// no data-modifying CTEs. $1 delta, $2 account, $3 balance limit, $4 credit, $5 debit, $6 time.
+const POST_IN_ONE_STATEMENT: &str = r#"
+WITH changed AS (
+    UPDATE accounts SET balance = balance + $1
+    WHERE id = $2 AND balance + $1 >= 0 AND balance + $1 <= $3
+    RETURNING id, balance
+)
+INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
+SELECT id, $4, $5, balance, $6 FROM changed
+RETURNING id, acc_id, credit, debit, balance_after, created_at"#;
+
+/// Returns `None` if the rule refused the posting or the account does not exist.
+async fn post_in_one_statement(
     db: &impl ConnectionTrait,
+    posting: &Posting,
+) -> Result<Option<transaction::Model>, ApiError> {
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        POST_IN_ONE_STATEMENT,
+        [
+            posting.delta().into(),
+            posting.acc_id.into(),
+            MAX_BALANCE.into(),
+            posting.credit.minor_units().into(),
+            posting.debit.minor_units().into(),
+            now().into(),
+        ],
+    );
+    Ok(transaction::Entity::find()
+        .from_raw_sql(statement)
+        .one(db)
+        .await?)
+}
+
+async fn post_step_by_step(
+    txn: &DatabaseTransaction,
+    posting: &Posting,
+) -> Result<Option<transaction::Model>, ApiError> {
+    let Some(balance_after) = change_balance(txn, posting.acc_id, posting.delta()).await? else {
+        return Ok(None);
+    };
+    let row = record(
+        txn,
+        posting.acc_id,
+        posting.credit,
+        posting.debit,
+        balance_after,
+    )
+    .await?;
+    Ok(Some(row))
+}
+
+async fn transfer_step_by_step(
+    txn: &DatabaseTransaction,
+    transfer: &Transfer,
+) -> Result<Option<(transaction::Model, transaction::Model)>, ApiError> {
+    let amount = transfer.amount.minor_units();
+    let (from, to) = (transfer.from_acc_id, transfer.to_acc_id);
+    // Rows are locked in id order, so two opposite transfers cannot deadlock on Postgres.
+    let (first, second) = if from < to {
+        ((from, -amount), (to, amount))
+    } else {
+        ((to, amount), (from, -amount))
+    };
+    let Some(first_balance) = change_balance(txn, first.0, first.1).await? else {
+        return Ok(None);
+    };
+    let Some(second_balance) = change_balance(txn, second.0, second.1).await? else {
+        return Ok(None);
+    };
+    let (from_balance, to_balance) = if from < to {
+        (first_balance, second_balance)
+    } else {
+        (second_balance, first_balance)
+    };
+    let debit = record(txn, from, Amount::ZERO, transfer.amount, from_balance).await?;
+    let credit = record(txn, to, transfer.amount, Amount::ZERO, to_balance).await?;
+    Ok(Some((debit, credit)))
+}
+
+/// A refused write commits nothing: dropping `txn` rolls back what it had begun.
+async fn commit_if_applied<T>(
+    txn: DatabaseTransaction,
+    applied: Option<T>,
+) -> Result<Option<T>, ApiError> {
+    if applied.is_some() {
+        txn.commit().await?;
+    }
+    Ok(applied)
+}
+
+/// Adds `delta` to the balance if the result stays within 0..=MAX_BALANCE, in one statement;
+/// returns the new balance, or `None` if the rule refused it or the account does not exist.
+async fn change_balance(
+    txn: &DatabaseTransaction,
     acc_id: i64,
     delta: i64,
-) -> Result<i64, ApiError> {
+) -> Result<Option<i64>, ApiError> {
     let new_balance = Expr::col(account::Column::Balance).add(delta);
     let updated = account::Entity::update_many()
         .col_expr(account::Column::Balance, new_balance.clone())
         .filter(account::Column::Id.eq(acc_id))
         .filter(new_balance.clone().gte(0))
         .filter(new_balance.lte(MAX_BALANCE))
-        .exec_with_returning(db)
+        .exec_with_returning(txn)
         .await?;
-    if let Some(account) = updated.first() {
-        return Ok(account.balance);
+    Ok(updated.first().map(|account| account.balance))
+}
+
+/// Why a posting was not applied. A balance starts within 0..=MAX_BALANCE, so a negative change
+/// can only have gone below zero and a positive one only above the limit: the answer does not
+/// depend on what other requests did since.
+async fn posting_refused(db: &impl ConnectionTrait, posting: &Posting) -> ApiError {
+    if let Err(missing) = balance(db, posting.acc_id).await {
+        return missing;
     }
-    let current = balance(db, acc_id).await?;
-    Err(if current + delta < 0 {
+    if posting.delta() < 0 {
         ApiError::InsufficientFunds
     } else {
         ApiError::BalanceLimitExceeded
-    })
+    }
+}
+
+/// Why a transfer was not applied: a missing account, else the side whose rule it broke.
+async fn transfer_refused(db: &impl ConnectionTrait, transfer: &Transfer) -> ApiError {
+    let from_balance = match balance(db, transfer.from_acc_id).await {
+        Ok(balance) => balance,
+        Err(missing) => return missing,
+    };
+    if let Err(missing) = balance(db, transfer.to_acc_id).await {
+        return missing;
+    }
+    if from_balance < transfer.amount.minor_units() {
+        ApiError::InsufficientFunds
+    } else {
+        ApiError::BalanceLimitExceeded
+    }
 }
 
 async fn record(
-    db: &impl ConnectionTrait,
+    txn: &DatabaseTransaction,
     acc_id: i64,
     credit: Amount,
     debit: Amount,
@@ -211,7 +334,7 @@ async fn record(
         created_at: Set(now()),
         ..Default::default()
     };
-    Ok(row.insert(db).await?)
+    Ok(row.insert(txn).await?)
 }
 
 /// Microseconds are what Postgres stores; truncating here makes every backend return what it was given.

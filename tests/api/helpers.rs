@@ -1,8 +1,9 @@
 use std::time::Duration;
 
 use bank_api::{config::Settings, startup::Application};
+use entity::account;
 use reqwest::{Response, StatusCode};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, Set};
 use serde_json::{Value, json};
 
 pub struct TestApp {
@@ -156,6 +157,18 @@ impl TestApp {
             assert_eq!(response.status(), StatusCode::CREATED);
         }
         id
+    }
+
+    /// Stores `balance` directly, to reach balances no single request may credit.
+    pub async fn set_balance(&self, account_id: i64, balance: i64) {
+        account::ActiveModel {
+            id: Set(account_id),
+            balance: Set(balance),
+            ..Default::default()
+        }
+        .update(&self.db)
+        .await
+        .expect("the balance is stored");
     }
 
     pub async fn balance(&self, account_id: i64) -> i64 {

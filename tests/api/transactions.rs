@@ -1,8 +1,6 @@
 use bank_api::domain::{MAX_AMOUNT, MAX_BALANCE};
-use entity::account;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
 
 use crate::helpers::{assert_detail, assert_validation_error, on_each_backend};
@@ -96,14 +94,7 @@ async fn an_overdraft_is_refused_and_writes_nothing() {
 async fn a_credit_past_the_balance_limit_is_refused() {
     on_each_backend(async |app| {
         let id = app.create_account().await;
-        account::ActiveModel {
-            id: Set(id),
-            balance: Set(MAX_BALANCE),
-            ..Default::default()
-        }
-        .update(&app.db)
-        .await
-        .unwrap();
+        app.set_balance(id, MAX_BALANCE).await;
 
         let response = app
             .post("/transactions", &json!({"acc_id": id, "credit": 1}))

@@ -1,3 +1,4 @@
+use bank_api::domain::MAX_BALANCE;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -67,6 +68,39 @@ async fn a_transfer_beyond_the_balance_changes_nothing() {
 
         assert_eq!((app.balance(from).await, app.balance(to).await), (100, 0));
         assert_eq!(app.ledger_len().await, rows_before);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_transfer_past_the_receivers_balance_limit_changes_nothing() {
+    on_each_backend(async |app| {
+        let from = app.funded_account(100).await;
+        let to = app.create_account().await;
+        app.set_balance(to, MAX_BALANCE - 5).await;
+        let rows_before = app.ledger_len().await;
+
+        assert_detail(
+            transfer(&app, from, to, 6).await,
+            StatusCode::CONFLICT,
+            "Balance limit exceeded",
+        )
+        .await;
+        // The same refusal when the receiver's row is the first one changed.
+        let low = app.create_account().await;
+        app.set_balance(low, MAX_BALANCE).await;
+        let high = app.funded_account(100).await;
+        assert_detail(
+            transfer(&app, high, low, 1).await,
+            StatusCode::CONFLICT,
+            "Balance limit exceeded",
+        )
+        .await;
+
+        assert_eq!(app.balance(from).await, 100);
+        assert_eq!(app.balance(to).await, MAX_BALANCE - 5);
+        assert_eq!(app.balance(high).await, 100);
+        assert_eq!(app.ledger_len().await, rows_before + 1);
     })
     .await;
 }
