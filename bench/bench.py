@@ -50,6 +50,8 @@ SQL = {
             f'ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 100 OFFSET 0;\n',
     "deep page": f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
                  f'ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 100 OFFSET {LONG_HISTORY - 100};\n',
+    "deep page by after_id": f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
+                             f'AND "transactions"."id" > :after ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 100 OFFSET 0;\n',
     "posting": f'\\set id random(1, {ACCOUNTS})\n{POSTING}\n',
     "transfer": f'\\set a random(1, {ACCOUNTS // 2})\n\\set b random({ACCOUNTS // 2 + 1}, {ACCOUNTS})\nBEGIN;\n'
                 + CHANGE_BALANCE.format(delta=-1, id=":a") + "\n" + CHANGE_BALANCE.format(delta=1, id=":b") + "\n"
@@ -162,17 +164,17 @@ class Bench:
         value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
-    def pgbench(self, name, long_account=None):
+    def pgbench(self, name, variables):
         script = self.work / f"{name.replace(' ', '_')}.sql"
         script.write_text(SQL[name])
         command = ["pgbench", "-n", "-M", "prepared", "-c", str(self.args.connections), "-j", "2",
                    "-T", str(self.args.seconds), "-f", str(script)]
-        if long_account is not None:
-            command += ["-D", f"long={long_account}"]
+        for variable, value in variables.items():
+            command += ["-D", f"{variable}={value}"]
         output = subprocess.run(command + [self.db_url], capture_output=True, text=True, check=True).stdout
         return float(re.search(r"tps = ([\d.]+)", output).group(1))
 
-    def measure(self, section, name, api, path=None, script=None, sql=None, long_account=None):
+    def measure(self, section, name, api, path=None, script=None, sql=None, variables=None):
         print(f"  {section}: {name} ...", flush=True)
         before = self.cpu_seconds(api)
         result = self.wrk(api.url, path or "/", script)
@@ -181,7 +183,7 @@ class Bench:
         ceiling = None
         if sql:
             before = self.cpu_seconds()
-            ceiling = {"tps": self.pgbench(sql, long_account)}
+            ceiling = {"tps": self.pgbench(sql, variables or {})}
             ceiling["cpu"] = self.per_request(before, self.cpu_seconds(), ceiling["tps"] * self.args.seconds)
         self.rows.append((section, name, result, ceiling))
         return result, ceiling
@@ -266,10 +268,15 @@ class Bench:
         account_big, _ = self.measure(f"{big:,} ledger rows", "GET /accounts/{id}", api, script=LUA["account"], sql="account")
         balance_big, _ = self.measure(f"{big:,} ledger rows", "GET /accounts/{id}/balance", api, script=LUA["balance"], sql="balance")
         self.measure(f"{big:,} ledger rows", "GET /accounts/{id}/transactions (first 100)", api,
-                     path=f"/accounts/{long_account}/transactions?limit=100", sql="page", long_account=long_account)
+                     path=f"/accounts/{long_account}/transactions?limit=100", sql="page", variables={"long": long_account})
         self.measure(f"{big:,} ledger rows", f"GET /accounts/{{id}}/transactions (skip {LONG_HISTORY - 100:,})", api,
                      path=f"/accounts/{long_account}/transactions?skip={LONG_HISTORY - 100}&limit=100",
-                     sql="deep page", long_account=long_account)
+                     sql="deep page", variables={"long": long_account})
+        # The same page reached by cursor: the id of the row just before it.
+        after = self.sql(f"SELECT id FROM transactions WHERE acc_id = {long_account} ORDER BY id OFFSET {LONG_HISTORY - 101} LIMIT 1")
+        self.measure(f"{big:,} ledger rows", f"GET /accounts/{{id}}/transactions (after_id, {LONG_HISTORY - 100:,} deep)", api,
+                     path=f"/accounts/{long_account}/transactions?after_id={after}&limit=100",
+                     sql="deep page by after_id", variables={"long": long_account, "after": after})
         self.growth = {"account": account_big["rps"] / account["rps"], "balance": balance_big["rps"] / balance["rps"]}
         self.stop(api)
 

@@ -136,11 +136,15 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> u64 {
     (line_start + column.saturating_sub(1)) as u64
 }
 
-/// `?skip=&limit=`: a page of a list ordered by id.
+/// `?after_id=&skip=&limit=`: a page of a list ordered by id.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Pagination {
-    /// How many rows to skip from the start of the list.
+    /// Start after the row with this id: pass the last id of the previous page. Any page costs
+    /// one index seek, where `skip` walks every row it skips.
+    #[param(minimum = 0, maximum = 9223372036854775807_i64, required = false)]
+    pub after_id: Option<u64>,
+    /// How many rows to skip from the start of the list (after `after_id`, if given).
     #[param(
         minimum = 0,
         maximum = 9223372036854775807_i64,
@@ -191,10 +195,15 @@ impl Pagination {
                     }
                 }
             };
+        let after_id = value("after_id").map(|_| number("after_id", 0..=i64::MAX as u64, 0));
         let skip = number("skip", 0..=i64::MAX as u64, 0);
         let limit = number("limit", 1..=Self::MAX_LIMIT, Self::DEFAULT_LIMIT);
         if problems.is_empty() {
-            Ok(Self { skip, limit })
+            Ok(Self {
+                after_id,
+                skip,
+                limit,
+            })
         } else {
             Err(ApiError::Validation(problems))
         }
@@ -228,6 +237,8 @@ pub fn path_error(_: actix_web::error::PathError, req: &HttpRequest) -> actix_we
 impl From<Pagination> for crate::ledger::Page {
     fn from(page: Pagination) -> Self {
         Self {
+            // In range by parsing: at most i64::MAX.
+            after_id: page.after_id.map(|id| id as i64),
             skip: page.skip,
             limit: page.limit,
         }

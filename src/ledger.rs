@@ -6,8 +6,8 @@ use chrono::{SubsecRound, Utc};
 use entity::{account, transaction};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseExecutor, DatabaseTransaction,
-    DbBackend, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
-    TransactionTrait, sea_query::Expr,
+    DbBackend, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    Statement, TransactionTrait, sea_query::Expr,
 };
 
 use crate::{
@@ -45,6 +45,8 @@ pub struct Transfer {
 /// A window into a list ordered by id.
 #[derive(Clone, Copy, Debug)]
 pub struct Page {
+    /// Only rows with a greater id.
+    pub after_id: Option<i64>,
     pub skip: u64,
     pub limit: u64,
 }
@@ -113,6 +115,9 @@ pub async fn accounts(
     page: Page,
 ) -> Result<Vec<account::Model>, ApiError> {
     Ok(account::Entity::find()
+        .apply_if(page.after_id, |rows, id| {
+            rows.filter(account::Column::Id.gt(id))
+        })
         .order_by_asc(account::Column::Id)
         .offset(page.skip)
         .limit(page.limit)
@@ -146,6 +151,9 @@ pub async fn transactions(
     page: Page,
 ) -> Result<Vec<transaction::Model>, ApiError> {
     Ok(transaction::Entity::find()
+        .apply_if(page.after_id, |rows, id| {
+            rows.filter(transaction::Column::Id.gt(id))
+        })
         .order_by_asc(transaction::Column::Id)
         .offset(page.skip)
         .limit(page.limit)
@@ -165,6 +173,9 @@ pub async fn account_transactions(
     let rows = transaction::Entity::find()
         .filter(transaction::Column::AccId.gte(acc_id))
         .filter(transaction::Column::AccId.lte(acc_id))
+        .apply_if(page.after_id, |rows, id| {
+            rows.filter(transaction::Column::Id.gt(id))
+        })
         .order_by_asc(transaction::Column::AccId)
         .order_by_asc(transaction::Column::Id)
         .offset(page.skip)

@@ -123,7 +123,7 @@ pub async fn create_account(
     params(Pagination),
     responses(
         (status = 200, description = "A page of accounts", body = Vec<Account>),
-        (status = 422, description = "`skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
+        (status = 422, description = "`after_id`, `skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
         DatabaseErrors,
     )
 )]
@@ -194,7 +194,7 @@ pub async fn get_balance(
     responses(
         (status = 200, description = "A page of the account's ledger", body = Vec<Transaction>),
         (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
-        (status = 422, description = "The id, `skip` or `limit` is invalid", body = ValidationErrorBody),
+        (status = 422, description = "The id, `after_id`, `skip` or `limit` is invalid", body = ValidationErrorBody),
         DatabaseErrors,
     )
 )]

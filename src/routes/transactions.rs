@@ -168,7 +168,7 @@ pub async fn create_transaction(
     params(Pagination),
     responses(
         (status = 200, description = "A page of the ledger", body = Vec<Transaction>),
-        (status = 422, description = "`skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
+        (status = 422, description = "`after_id`, `skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
         DatabaseErrors,
     )
 )]

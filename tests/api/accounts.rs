@@ -148,6 +148,69 @@ async fn accounts_are_listed_by_id_a_page_at_a_time() {
 }
 
 #[tokio::test]
+async fn every_list_can_be_walked_by_after_id() {
+    on_each_backend(async |app| {
+        let mine = app.create_account().await;
+        let other = app.create_account().await;
+        app.create_account().await; // so that /accounts has more than one page of two
+        for credit in 1..=5 {
+            for account in [mine, other] {
+                let body = json!({"acc_id": account, "credit": credit});
+                assert_eq!(
+                    app.post("/transactions", &body).await.status(),
+                    StatusCode::CREATED
+                );
+            }
+        }
+
+        for list in [
+            format!("/accounts/{mine}/transactions"),
+            "/transactions".to_owned(),
+            "/accounts".to_owned(),
+        ] {
+            let everything = ids(app.get_json(&list).await);
+            let mut walked: Vec<i64> = Vec::new();
+            let mut page = ids(app.get_json(&format!("{list}?limit=2")).await);
+            while let Some(&last) = page.last() {
+                walked.extend(&page);
+                assert!(walked.len() <= everything.len(), "{list} never ends");
+                page = ids(app
+                    .get_json(&format!("{list}?after_id={last}&limit=2"))
+                    .await);
+            }
+            assert_eq!(walked, everything, "{list} walked two at a time");
+            let (first, third) = (everything[0], everything[2]);
+            assert_eq!(
+                ids(app
+                    .get_json(&format!("{list}?after_id={first}&skip=1&limit=1"))
+                    .await),
+                [third],
+                "{list}: skip counts from after_id"
+            );
+        }
+        let history = ids(app
+            .get_json(&format!("/accounts/{mine}/transactions"))
+            .await);
+        assert_eq!(history.len(), 5, "only the account's own rows");
+        assert_detail(
+            app.get("/accounts/999/transactions?after_id=1").await,
+            StatusCode::NOT_FOUND,
+            "Account not found",
+        )
+        .await;
+    })
+    .await;
+}
+
+fn ids(page: Value) -> Vec<i64> {
+    page.as_array()
+        .expect("a list")
+        .iter()
+        .map(|row| row["id"].as_i64().expect("an integer id"))
+        .collect()
+}
+
+#[tokio::test]
 async fn bad_pagination_is_refused_with_the_parameter_named() {
     on_each_backend(async |app| {
         let cases = [
@@ -159,6 +222,12 @@ async fn bad_pagination_is_refused_with_the_parameter_named() {
             ("/accounts?skip=99999999999999999999", "skip"),
             ("/transactions?limit=-5", "limit"),
             ("/accounts/1/transactions?limit=0", "limit"),
+            ("/accounts?after_id=-1", "after_id"),
+            ("/transactions?after_id=last", "after_id"),
+            (
+                "/accounts/1/transactions?after_id=99999999999999999999",
+                "after_id",
+            ),
         ];
         for (path, parameter) in cases {
             assert_validation_error(app.get(path).await, &["query", parameter], path).await;
