@@ -12,7 +12,6 @@ use actix_web::{
 use sea_orm::{DatabaseConnection, DbErr};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
-use utoipa_redoc::{Redoc, Servable};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
@@ -20,7 +19,11 @@ use crate::{
     db, extract,
     metrics::Metrics,
     middleware,
-    routes::{AppState, accounts, docs::ApiDoc, operations, transactions, transfers},
+    routes::{
+        AppState, accounts,
+        docs::{self, ApiDoc},
+        operations, transactions, transfers,
+    },
 };
 
 /// How long in-flight requests get to finish after SIGTERM or SIGINT.
@@ -108,9 +111,11 @@ impl Application {
             let mut api = api;
             transactions::PostingNeedsAnAmount.modify(&mut api);
             app.app_data(extract::AllowedMethods::from_openapi(&api))
-                .service(crate::routes::docs::root)
+                .service(docs::root)
+                .service(docs::docs_without_slash)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
-                .service(Redoc::with_url("/redoc", api))
+                .service(docs::redoc(api))
+                .service(docs::redoc_bundle)
                 .default_service(web::to(extract::no_route))
                 // The last `wrap` runs first: Prometheus sees every request as a response, because
                 // `observe` turns every error into one before it gets there.

@@ -1,7 +1,10 @@
 //! The API's description (`/openapi.json`) and its readers: Swagger UI at `/docs`, ReDoc at `/redoc`.
+//! Both work offline: Swagger UI's files come with `utoipa-swagger-ui`'s `vendored` feature,
+//! ReDoc's bundle is compiled in by `build.rs`.
 
 use actix_web::{HttpResponse, get, http::header};
 use utoipa::OpenApi;
+use utoipa_redoc::{Redoc, Servable};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,10 +25,41 @@ Prometheus metrics are at `/metrics`.",
 )]
 pub struct ApiDoc;
 
+const REDOC_PAGE: &str = include_str!("redoc/index.html");
+const REDOC_BUNDLE: &str = include_str!(concat!(
+    env!("OUT_DIR"),
+    "/package/bundles/redoc.standalone.js"
+));
+
 /// `/` is for people: send them to the interactive docs.
 #[get("/")]
 pub async fn root() -> HttpResponse {
+    found("/docs/")
+}
+
+/// FastAPI's address for Swagger UI. Its page loads its files by relative paths, so it is served
+/// at `/docs/` and this spelling leads there.
+#[get("/docs")]
+pub async fn docs_without_slash() -> HttpResponse {
+    found("/docs/")
+}
+
+/// ReDoc's page at `/redoc`, reading the same document as Swagger UI.
+pub fn redoc(api: utoipa::openapi::OpenApi) -> Redoc<utoipa::openapi::OpenApi> {
+    Redoc::with_url("/redoc", api).custom_html(REDOC_PAGE)
+}
+
+/// ReDoc's script, from this binary instead of a CDN. It changes only with the binary.
+#[get("/redoc/redoc.standalone.js")]
+pub async fn redoc_bundle() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(REDOC_BUNDLE)
+}
+
+fn found(location: &'static str) -> HttpResponse {
     HttpResponse::Found()
-        .insert_header((header::LOCATION, "/docs/"))
+        .insert_header((header::LOCATION, location))
         .finish()
 }
