@@ -51,12 +51,39 @@ pub struct Page {
     pub limit: u64,
 }
 
+/// A page of a list, and where the next one starts if there is more.
+pub struct Listed<T> {
+    pub rows: Vec<T>,
+    /// The `after_id` of the next page; `None` on the last page.
+    pub next_after_id: Option<i64>,
+}
+
+impl<T> Listed<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Listed<U> {
+        Listed {
+            rows: self.rows.into_iter().map(f).collect(),
+            next_after_id: self.next_after_id,
+        }
+    }
+}
+
 impl Page {
-    /// This window of `rows`, a query ordered by `id`.
+    /// This window of `rows`, a query ordered by `id`, and one row more to tell whether the list
+    /// goes on.
     fn of<E: EntityTrait>(self, rows: Select<E>, id: E::Column) -> Select<E> {
         rows.apply_if(self.after_id, |rows, after| rows.filter(id.gt(after)))
             .offset(self.skip)
-            .limit(self.limit)
+            .limit(self.limit + 1)
+    }
+
+    fn listed<T>(self, mut rows: Vec<T>, id: impl Fn(&T) -> i64) -> Listed<T> {
+        let more = rows.len() as u64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next_after_id = more.then(|| rows.last().map(id)).flatten();
+        Listed {
+            rows,
+            next_after_id,
+        }
     }
 }
 
@@ -122,9 +149,10 @@ pub async fn account(db: &impl ConnectionTrait, id: i64) -> Result<account::Mode
 pub async fn accounts(
     db: &impl ConnectionTrait,
     page: Page,
-) -> Result<Vec<account::Model>, ApiError> {
+) -> Result<Listed<account::Model>, ApiError> {
     let rows = account::Entity::find().order_by_asc(account::Column::Id);
-    Ok(page.of(rows, account::Column::Id).all(db).await?)
+    let rows = page.of(rows, account::Column::Id).all(db).await?;
+    Ok(page.listed(rows, |account| account.id))
 }
 
 /// The stored balance: one primary-key read, however long the account's history.
@@ -151,16 +179,17 @@ pub async fn transaction(
 pub async fn transactions(
     db: &impl ConnectionTrait,
     page: Page,
-) -> Result<Vec<transaction::Model>, ApiError> {
+) -> Result<Listed<transaction::Model>, ApiError> {
     let rows = transaction::Entity::find().order_by_asc(transaction::Column::Id);
-    Ok(page.of(rows, transaction::Column::Id).all(db).await?)
+    let rows = page.of(rows, transaction::Column::Id).all(db).await?;
+    Ok(page.listed(rows, |row| row.id))
 }
 
 pub async fn account_transactions(
     db: &impl ConnectionTrait,
     acc_id: i64,
     page: Page,
-) -> Result<Vec<transaction::Model>, ApiError> {
+) -> Result<Listed<transaction::Model>, ApiError> {
     // `acc_id = $1 ORDER BY id` lets Postgres walk the primary key and filter, which it picks
     // when one account holds most rows; if they are all recent, it reads the whole older ledger
     // first (76 ms instead of 0.2 ms at a million rows). Asked as a range of the (acc_id, id)
@@ -175,7 +204,7 @@ pub async fn account_transactions(
     if rows.is_empty() {
         account(db, acc_id).await?;
     }
-    Ok(rows)
+    Ok(page.listed(rows, |row| row.id))
 }
 
 /// The conditional `UPDATE` feeds the ledger `INSERT` in a data-modifying CTE: one round trip
@@ -184,7 +213,7 @@ pub async fn account_transactions(
 const POST_IN_ONE_STATEMENT: &str = r#"
 WITH changed AS (
     UPDATE accounts SET balance = balance + $1
-    WHERE id = $2 AND balance + $1 >= 0 AND balance + $1 <= $3
+    WHERE id = $2 AND (balance + $1 >= 0 OR $1 >= 0) AND balance + $1 <= $3
     RETURNING id, balance
 )
 INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
@@ -273,6 +302,8 @@ async fn commit_if_applied<T>(
 
 /// Adds `delta` to the balance if the result stays within 0..=MAX_BALANCE, in one statement;
 /// returns the new balance, or `None` if the rule refused it or the account does not exist.
+/// Only a change that lowers the balance is held to zero: an account upgraded overdrawn from the
+/// Python original may receive money while still below zero.
 async fn change_balance(
     txn: &DatabaseTransaction,
     acc_id: i64,
@@ -282,7 +313,9 @@ async fn change_balance(
     let updated = account::Entity::update_many()
         .col_expr(account::Column::Balance, new_balance.clone())
         .filter(account::Column::Id.eq(acc_id))
-        .filter(new_balance.clone().gte(0))
+        .apply_if((delta < 0).then_some(()), |update, ()| {
+            update.filter(new_balance.clone().gte(0))
+        })
         .filter(new_balance.lte(MAX_BALANCE))
         .exec_with_returning(txn)
         .await?;

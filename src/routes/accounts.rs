@@ -1,6 +1,6 @@
 //! `/accounts`: open accounts, read them, their balance and their history.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use entity::account;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -122,7 +122,7 @@ pub async fn create_account(
     tag = "accounts",
     params(Pagination),
     responses(
-        (status = 200, description = "A page of accounts", body = Vec<Account>),
+        (status = 200, description = "A page of accounts", body = Vec<Account>, headers(("Link" = String, description = "Present when the list goes on: `</accounts?after_id=100&limit=100>; rel=\"next\"` (RFC 8288), the URL of the next page"))),
         (status = 422, description = "`after_id`, `skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
         DatabaseErrors,
     )
@@ -131,9 +131,11 @@ pub async fn create_account(
 pub async fn list_accounts(
     state: web::Data<AppState>,
     page: Pagination,
+    req: HttpRequest,
 ) -> Result<HttpResponse, crate::error::ApiError> {
-    let accounts = ledger::accounts(&state.db, page.into()).await?;
-    Ok(HttpResponse::Ok().json(accounts.into_iter().map(Account::from).collect::<Vec<_>>()))
+    let page = ledger::Page::from(page);
+    let accounts = ledger::accounts(&state.db, page).await?;
+    Ok(super::listed(&req, page.limit, accounts.map(Account::from)))
 }
 
 /// Read an account
@@ -192,7 +194,7 @@ pub async fn get_balance(
     tag = "accounts",
     params(("account_id" = i64, Path, description = "The account's id"), Pagination),
     responses(
-        (status = 200, description = "A page of the account's ledger", body = Vec<Transaction>),
+        (status = 200, description = "A page of the account's ledger", body = Vec<Transaction>, headers(("Link" = String, description = "Present when the list goes on: `</accounts?after_id=100&limit=100>; rel=\"next\"` (RFC 8288), the URL of the next page"))),
         (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
         (status = 422, description = "The id, `after_id`, `skip` or `limit` is invalid", body = ValidationErrorBody),
         DatabaseErrors,
@@ -203,8 +205,9 @@ pub async fn list_account_transactions(
     state: web::Data<AppState>,
     account_id: web::Path<i64>,
     page: Pagination,
+    req: HttpRequest,
 ) -> Result<HttpResponse, crate::error::ApiError> {
-    let rows =
-        ledger::account_transactions(&state.db, account_id.into_inner(), page.into()).await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(Transaction::from).collect::<Vec<_>>()))
+    let page = ledger::Page::from(page);
+    let rows = ledger::account_transactions(&state.db, account_id.into_inner(), page).await?;
+    Ok(super::listed(&req, page.limit, rows.map(Transaction::from)))
 }

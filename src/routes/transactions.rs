@@ -1,6 +1,6 @@
 //! `/transactions`: credits and debits on one account, and the ledger they leave.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use entity::transaction;
 use serde::{Deserialize, Serialize};
 use utoipa::{
@@ -167,7 +167,7 @@ pub async fn create_transaction(
     tag = "transactions",
     params(Pagination),
     responses(
-        (status = 200, description = "A page of the ledger", body = Vec<Transaction>),
+        (status = 200, description = "A page of the ledger", body = Vec<Transaction>, headers(("Link" = String, description = "Present when the list goes on: `</transactions?after_id=100&limit=100>; rel=\"next\"` (RFC 8288), the URL of the next page"))),
         (status = 422, description = "`after_id`, `skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
         DatabaseErrors,
     )
@@ -176,9 +176,11 @@ pub async fn create_transaction(
 pub async fn list_transactions(
     state: web::Data<AppState>,
     page: Pagination,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let rows = ledger::transactions(&state.db, page.into()).await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(Transaction::from).collect::<Vec<_>>()))
+    let page = ledger::Page::from(page);
+    let rows = ledger::transactions(&state.db, page).await?;
+    Ok(super::listed(&req, page.limit, rows.map(Transaction::from)))
 }
 
 /// Read a transaction
