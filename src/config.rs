@@ -94,9 +94,13 @@ impl Settings {
             expected,
             value: lookup(name).filter(|value| !value.trim().is_empty()),
         };
-        let database_url = var("DATABASE_URL", "")
-            .value
-            .unwrap_or(defaults.database_url);
+        // `DB_URI` is the Python original's name; its SQLAlchemy form may name a driver
+        // (`postgresql+psycopg2://`), which is not part of the URL here.
+        let database_url = match (var("DATABASE_URL", "").value, var("DB_URI", "").value) {
+            (Some(url), _) => url,
+            (None, Some(uri)) => without_driver(&uri),
+            (None, None) => defaults.database_url,
+        };
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
             return Err(ConfigError {
                 variable: "DATABASE_URL",
@@ -143,6 +147,17 @@ impl Settings {
     }
 }
 
+/// `scheme+driver://rest` as `scheme://rest`.
+fn without_driver(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let scheme = scheme.split_once('+').map_or(scheme, |(scheme, _)| scheme);
+            format!("{scheme}://{rest}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 struct Variable {
     name: &'static str,
     expected: &'static str,
@@ -184,8 +199,9 @@ mod tests {
     use super::*;
 
     /// Every variable the service reads (`RUST_LOG` is read by env_logger).
-    const VARIABLES: [&str; 12] = [
+    const VARIABLES: [&str; 13] = [
         "DATABASE_URL",
+        "DB_URI",
         "HOST",
         "PORT",
         "RUST_LOG",
@@ -266,6 +282,31 @@ mod tests {
                 readme.contains(&format!("`{variable}`")),
                 "{variable} in the README"
             );
+        }
+    }
+
+    #[test]
+    fn the_python_originals_db_uri_is_read_when_database_url_is_not_set() {
+        let cases = [
+            (
+                &[("DB_URI", "postgresql://u:p@db/bank")][..],
+                "postgresql://u:p@db/bank",
+            ),
+            (
+                &[("DB_URI", "postgresql+psycopg2://u@db/bank")],
+                "postgresql://u@db/bank",
+            ),
+            (
+                &[
+                    ("DB_URI", "postgresql://u@old/bank"),
+                    ("DATABASE_URL", "postgres://u@new/bank"),
+                ],
+                "postgres://u@new/bank",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let settings = settings(vars).expect("valid settings");
+            assert_eq!(settings.database_url, expected, "{vars:?}");
         }
     }
 

@@ -6,10 +6,11 @@ use log::kv::{Key, Value, VisitSource};
 
 use crate::config::LogFormat;
 
-/// `RUST_LOG` picks what is logged; without it, the service's own info lines and everyone's warnings.
+/// `RUST_LOG` picks what is logged; without it, the service's own info lines (and its migrations')
+/// and everyone's warnings.
 pub fn init(format: LogFormat) {
     let env = env_logger::Env::default()
-        .default_filter_or("warn,actix_web_prom=error,access=info,bank_api=info");
+        .default_filter_or("warn,actix_web_prom=error,access=info,bank_api=info,migration=info");
     let mut builder = env_logger::Builder::from_env(env);
     if format == LogFormat::Json {
         builder.format(|buf, record| {
