@@ -5,6 +5,7 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -44,15 +45,23 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
 async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), DbErr> {
     // SQLite is the single-process setup: replicas belong on Postgres.
     if db.get_database_backend() != DbBackend::Postgres {
-        return Migrator::up(db, None).await;
+        return migrate_all_or_nothing(db).await;
     }
     let mut options = ConnectOptions::new(url);
     options.max_connections(1).sqlx_logging(false);
     let lock = Database::connect(options).await?;
     lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
         .await?;
-    let migrated = Migrator::up(db, None).await;
+    let migrated = migrate_all_or_nothing(db).await;
     // Closing the session releases the lock even if the unlock is never reached.
     lock.close().await?;
     migrated
+}
+
+/// Every pending migration in one transaction (each one is a savepoint in it): an upgrade that
+/// fails half-way, such as the Python original's, leaves the database as it found it.
+async fn migrate_all_or_nothing(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }

@@ -11,3 +11,4 @@ mod security;
 mod startup;
 mod transactions;
 mod transfers;
+mod upgrade;
