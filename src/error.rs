@@ -29,6 +29,10 @@ pub enum ApiError {
     Diagnostic,
     #[error("database unavailable: {0}")]
     Unavailable(#[source] DbErr),
+    /// The connection failed after a write was sent, and the database could not be asked in time
+    /// whether it was applied.
+    #[error("write outcome unknown: {0}")]
+    OutcomeUnknown(#[source] DbErr),
     #[error("database error: {0}")]
     Database(#[source] DbErr),
 }
@@ -49,8 +53,36 @@ impl ApiError {
             Self::RequestTimeout => "request_timeout",
             Self::BadRequest(_) => "bad_request",
             Self::Validation(_) => "validation",
-            Self::Diagnostic | Self::Unavailable(_) | Self::Database(_) => return None,
+            Self::Diagnostic
+            | Self::Unavailable(_)
+            | Self::OutcomeUnknown(_)
+            | Self::Database(_) => return None,
         })
+    }
+}
+
+/// The detail of a 500 for a write whose outcome could not be learned.
+pub const OUTCOME_UNKNOWN: &str = "The outcome of this write is unknown: the database connection \
+failed after it was sent. Check the account's ledger (GET /accounts/{account_id}/transactions) \
+before sending it again, or resend it with the same Idempotency-Key, which applies it at most once.";
+
+impl ApiError {
+    /// A database failure after which a write may have been applied: the connection broke once
+    /// statements were sent. Failing to get a connection at all means nothing was sent.
+    pub fn write_may_have_been_sent(&self) -> bool {
+        use sea_orm::{RuntimeErr, sqlx};
+        match self {
+            Self::Unavailable(DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) => false,
+            Self::Unavailable(
+                DbErr::Exec(RuntimeErr::SqlxError(error))
+                | DbErr::Query(RuntimeErr::SqlxError(error)),
+            ) => !matches!(
+                error.as_ref(),
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            ),
+            Self::Unavailable(_) => true,
+            _ => false,
+        }
     }
 }
 
@@ -72,13 +104,15 @@ fn is_connection_failure(error: &DbErr) -> bool {
     else {
         return false;
     };
-    matches!(
-        sqlx_error.as_ref(),
+    match sqlx_error.as_ref() {
         sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-    )
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => true,
+        // Postgres shutting down or restarting ends the session with one of these (class 57P).
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| code.starts_with("57P")),
+        _ => false,
+    }
 }
 
 impl ResponseError for ApiError {
@@ -92,7 +126,9 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Diagnostic | Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Diagnostic | Self::Database(_) | Self::OutcomeUnknown(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -110,6 +146,7 @@ impl ResponseError for ApiError {
                 response.json(ErrorBody::new("Service temporarily unavailable"))
             }
             Self::Database(_) => response.json(ErrorBody::new("Internal Server Error")),
+            Self::OutcomeUnknown(_) => response.json(ErrorBody::new(OUTCOME_UNKNOWN)),
             _ => response.json(ErrorBody::new(self.to_string())),
         }
     }

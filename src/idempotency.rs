@@ -2,7 +2,10 @@
 //! instead of being applied twice. Keys live in the database, so they hold across restarts and
 //! across several server processes.
 
-use std::future::{Ready, ready};
+use std::{
+    future::{Ready, ready},
+    time::Duration,
+};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use entity::idempotency_key;
@@ -12,8 +15,12 @@ use sea_orm::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
-use crate::error::{ApiError, Loc};
+use crate::{
+    error::{ApiError, Loc},
+    ledger::{self, FromLedgerRows, Settled},
+};
 
 pub const HEADER: &str = "Idempotency-Key";
 /// Set on a response that was replayed from a stored key rather than applied again.
@@ -54,24 +61,66 @@ pub struct Outcome<T> {
     pub replayed: bool,
 }
 
-/// Runs `write`, which is atomic by itself (see `ledger`). With a key, `write` runs in a
-/// transaction that first claims the key: a concurrent request with the same key waits for this
-/// one and then replays its result. A failed write rolls back the claim too, so it can be retried.
-/// Without a key there is nothing to claim, and `write` gets the pool: on Postgres a write is then
-/// one statement, not a transaction of four.
+/// Runs `write`, which is atomic by itself (see `ledger`) and stores its ledger rows under the
+/// write id it is given.
+///
+/// If the connection fails once the write may have been sent, the answer is learned before it is
+/// given (`ledger::settle`, within `settle_within`): 201 if the write was applied, 503 only if it
+/// certainly was not, and 500 `OUTCOME_UNKNOWN` if the database could not be asked in time. A 503
+/// thus always means "not done: retry".
 pub async fn run<T, Body>(
     db: &DatabaseConnection,
     key: IdempotencyKey,
     route: &str,
     body: &Body,
-    write: impl AsyncFnOnce(&DatabaseExecutor<'_>) -> Result<T, ApiError>,
+    settle_within: Duration,
+    write: impl AsyncFnOnce(&DatabaseExecutor<'_>, Uuid) -> Result<T, ApiError>,
+) -> Result<Outcome<T>, ApiError>
+where
+    T: Serialize + DeserializeOwned + FromLedgerRows,
+    Body: Serialize,
+{
+    let write_id = Uuid::new_v4();
+    let error = match run_once(db, key, route, body, write_id, write).await {
+        Err(error) if error.write_may_have_been_sent() => error,
+        done => return done,
+    };
+    let cause = match error {
+        ApiError::Unavailable(cause) => cause,
+        other => return Err(other),
+    };
+    match ledger::settle(db, write_id, settle_within).await {
+        Some(Settled::NotApplied) => Err(ApiError::Unavailable(cause)),
+        Some(Settled::Applied(rows)) => {
+            log::warn!("write {write_id} was applied although its connection failed: {cause}");
+            let value = T::from_ledger_rows(rows).ok_or(ApiError::Database(cause))?;
+            Ok(Outcome {
+                value,
+                replayed: false,
+            })
+        }
+        None => Err(ApiError::OutcomeUnknown(cause)),
+    }
+}
+
+/// With a key, `write` runs in a transaction that first claims the key: a concurrent request with
+/// the same key waits for this one and then replays its result. A failed write rolls back the
+/// claim too, so it can be retried. Without a key there is nothing to claim, and `write` gets the
+/// pool: on Postgres a write is then one statement, not a transaction of four.
+async fn run_once<T, Body>(
+    db: &DatabaseConnection,
+    key: IdempotencyKey,
+    route: &str,
+    body: &Body,
+    write_id: Uuid,
+    write: impl AsyncFnOnce(&DatabaseExecutor<'_>, Uuid) -> Result<T, ApiError>,
 ) -> Result<Outcome<T>, ApiError>
 where
     T: Serialize + DeserializeOwned,
     Body: Serialize,
 {
     let Some(key) = key.0 else {
-        let value = write(&db.into()).await?;
+        let value = write(&db.into(), write_id).await?;
         return Ok(Outcome {
             value,
             replayed: false,
@@ -94,7 +143,7 @@ where
             replayed: true,
         });
     }
-    let value = write(&(&txn).into()).await?;
+    let value = write(&(&txn).into(), write_id).await?;
     let response_body = serde_json::to_string(&value)
         .map_err(|error| ApiError::Database(sea_orm::DbErr::Json(error.to_string())))?;
     idempotency_key::ActiveModel {

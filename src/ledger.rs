@@ -2,13 +2,16 @@
 //! next to the ledger row that explains it, atomically: the check and the write are one statement,
 //! so concurrent requests can never overdraw, on SQLite or Postgres.
 
+use std::time::Duration;
+
 use chrono::{SubsecRound, Utc};
-use entity::{account, transaction};
+use entity::{account, ledger_write, transaction};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseExecutor, DatabaseTransaction,
-    DbBackend, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
-    Set, Statement, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseExecutor,
+    DatabaseTransaction, DbBackend, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select, Set, Statement, TransactionTrait, TryInsertResult, sea_query::Expr,
 };
+use uuid::Uuid;
 
 use crate::{
     domain::{Amount, MAX_BALANCE, Text},
@@ -107,12 +110,13 @@ pub async fn open_account(
 pub async fn post(
     db: &DatabaseExecutor<'_>,
     posting: &Posting,
+    write_id: Uuid,
 ) -> Result<transaction::Model, ApiError> {
     let applied = if db.get_database_backend() == DbBackend::Postgres {
-        post_in_one_statement(db, posting).await?
+        post_in_one_statement(db, posting, write_id).await?
     } else {
         let txn = db.begin().await?;
-        let applied = post_step_by_step(&txn, posting).await?;
+        let applied = post_step_by_step(&txn, posting, write_id).await?;
         commit_if_applied(txn, applied).await?
     };
     match applied {
@@ -130,9 +134,10 @@ pub async fn post(
 pub async fn transfer(
     db: &DatabaseExecutor<'_>,
     transfer: &Transfer,
+    write_id: Uuid,
 ) -> Result<(transaction::Model, transaction::Model), ApiError> {
     let txn = db.begin().await?;
-    let applied = transfer_step_by_step(&txn, transfer).await?;
+    let applied = transfer_step_by_step(&txn, transfer, write_id).await?;
     match commit_if_applied(txn, applied).await? {
         Some(rows) => Ok(rows),
         None => Err(transfer_refused(db, transfer).await),
@@ -209,21 +214,28 @@ pub async fn account_transactions(
 
 /// The conditional `UPDATE` feeds the ledger `INSERT` in a data-modifying CTE: one round trip
 /// instead of `BEGIN`, two statements and `COMMIT`, and atomic without a transaction. SQLite has
-/// no data-modifying CTEs. $1 delta, $2 account, $3 balance limit, $4 credit, $5 debit, $6 time.
+/// no data-modifying CTEs. $1 delta, $2 account, $3 balance limit, $4 credit, $5 debit, $6 time,
+/// $7 write id.
 const POST_IN_ONE_STATEMENT: &str = r#"
 WITH changed AS (
     UPDATE accounts SET balance = balance + $1
     WHERE id = $2 AND (balance + $1 >= 0 OR $1 >= 0) AND balance + $1 <= $3
     RETURNING id, balance
+), posted AS (
+    INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
+    SELECT id, $4, $5, balance, $6 FROM changed
+    RETURNING id, acc_id, credit, debit, balance_after, created_at
+), remembered AS (
+    INSERT INTO ledger_writes (write_id, first_transaction_id, created_at)
+    SELECT $7, id, $6 FROM posted
 )
-INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
-SELECT id, $4, $5, balance, $6 FROM changed
-RETURNING id, acc_id, credit, debit, balance_after, created_at"#;
+SELECT id, acc_id, credit, debit, balance_after, created_at FROM posted"#;
 
 /// Returns `None` if the rule refused the posting or the account does not exist.
 async fn post_in_one_statement(
     db: &impl ConnectionTrait,
     posting: &Posting,
+    write_id: Uuid,
 ) -> Result<Option<transaction::Model>, ApiError> {
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -235,6 +247,7 @@ async fn post_in_one_statement(
             posting.credit.minor_units().into(),
             posting.debit.minor_units().into(),
             now().into(),
+            write_id.into(),
         ],
     );
     Ok(transaction::Entity::find()
@@ -246,6 +259,7 @@ async fn post_in_one_statement(
 async fn post_step_by_step(
     txn: &DatabaseTransaction,
     posting: &Posting,
+    write_id: Uuid,
 ) -> Result<Option<transaction::Model>, ApiError> {
     let Some(balance_after) = change_balance(txn, posting.acc_id, posting.delta()).await? else {
         return Ok(None);
@@ -258,12 +272,14 @@ async fn post_step_by_step(
         balance_after,
     )
     .await?;
+    remember(txn, write_id, row.id, None).await?;
     Ok(Some(row))
 }
 
 async fn transfer_step_by_step(
     txn: &DatabaseTransaction,
     transfer: &Transfer,
+    write_id: Uuid,
 ) -> Result<Option<(transaction::Model, transaction::Model)>, ApiError> {
     let amount = transfer.amount.minor_units();
     let (from, to) = (transfer.from_acc_id, transfer.to_acc_id);
@@ -286,6 +302,7 @@ async fn transfer_step_by_step(
     };
     let debit = record(txn, from, Amount::ZERO, transfer.amount, from_balance).await?;
     let credit = record(txn, to, transfer.amount, Amount::ZERO, to_balance).await?;
+    remember(txn, write_id, debit.id, Some(credit.id)).await?;
     Ok(Some((debit, credit)))
 }
 
@@ -368,6 +385,87 @@ async fn record(
         ..Default::default()
     };
     Ok(row.insert(txn).await?)
+}
+
+/// Stores the write's key with its ledger rows, in the same transaction.
+async fn remember(
+    txn: &DatabaseTransaction,
+    write_id: Uuid,
+    first: i64,
+    second: Option<i64>,
+) -> Result<(), ApiError> {
+    ledger_write::Entity::insert(ledger_write::ActiveModel {
+        write_id: Set(write_id),
+        first_transaction_id: Set(Some(first)),
+        second_transaction_id: Set(second),
+        created_at: Set(now()),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// An answer rebuilt from the ledger rows its write left (in id order), for when the write's own
+/// answer was lost with its connection.
+pub trait FromLedgerRows: Sized {
+    fn from_ledger_rows(rows: Vec<transaction::Model>) -> Option<Self>;
+}
+
+/// What became of a write whose connection failed after it was sent.
+pub enum Settled {
+    /// It was stored: these are its ledger rows, in id order.
+    Applied(Vec<transaction::Model>),
+    /// It was not, and now never will be.
+    NotApplied,
+}
+
+/// Learns whether the write stored under `write_id` happened, by inserting that key as a fence.
+/// The insert conflicts if the write was committed, waits for it if it is still in flight (its
+/// uncommitted key holds the slot), and otherwise succeeds, after which the write can never
+/// commit. Retries while the database is unreachable, for at most `within`; `None` if the
+/// outcome is still unknown then.
+pub async fn settle(db: &DatabaseConnection, write_id: Uuid, within: Duration) -> Option<Settled> {
+    let attempts = async {
+        loop {
+            match fence(db, write_id).await {
+                Ok(settled) => return Some(settled),
+                Err(ApiError::Unavailable(_)) => tokio::time::sleep(SETTLE_RETRY).await,
+                Err(_) => return None,
+            }
+        }
+    };
+    tokio::time::timeout(within, attempts).await.ok().flatten()
+}
+
+const SETTLE_RETRY: Duration = Duration::from_millis(100);
+
+async fn fence(db: &DatabaseConnection, write_id: Uuid) -> Result<Settled, ApiError> {
+    let fence = ledger_write::ActiveModel {
+        write_id: Set(write_id),
+        first_transaction_id: Set(None),
+        second_transaction_id: Set(None),
+        created_at: Set(now()),
+    };
+    let inserted = ledger_write::Entity::insert(fence)
+        .on_conflict_do_nothing()
+        .exec_without_returning(db)
+        .await?;
+    if matches!(inserted, TryInsertResult::Inserted(1)) {
+        return Ok(Settled::NotApplied);
+    }
+    let stored = ledger_write::Entity::find_by_id(write_id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::Database(sea_orm::DbErr::RecordNotFound(
+            "a ledger write that conflicted".into(),
+        )))?;
+    let ids = [stored.first_transaction_id, stored.second_transaction_id];
+    let rows = transaction::Entity::find()
+        .filter(transaction::Column::Id.is_in(ids.into_iter().flatten()))
+        .order_by_asc(transaction::Column::Id)
+        .all(db)
+        .await?;
+    Ok(Settled::Applied(rows))
 }
 
 /// Microseconds are what Postgres stores; truncating here makes every backend return what it was given.

@@ -70,6 +70,7 @@ impl Application {
         let state = Data::new(AppState {
             db: db.clone(),
             metrics,
+            settle_within: settings.db_acquire_timeout,
         });
 
         let listen_error = |source| StartupError::Listen {

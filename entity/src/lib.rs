@@ -2,4 +2,5 @@
 
 pub mod account;
 pub mod idempotency_key;
+pub mod ledger_write;
 pub mod transaction;

@@ -15,14 +15,30 @@ use crate::{error::ErrorBody, metrics::Metrics};
 pub struct AppState {
     pub db: DatabaseConnection,
     pub metrics: Metrics,
+    /// How long a write whose connection failed may spend learning whether it was applied.
+    pub settle_within: std::time::Duration,
 }
 
 /// Responses any route that reads or writes the database can give.
 #[derive(IntoResponses)]
 pub enum DatabaseErrors {
-    /// The database could not be reached in time; retry later.
+    /// The database could not be reached in time and the request was not carried out: retry
+    /// later. A write is answered 503 only when it certainly was not applied.
     #[response(status = 503, example = json!({"detail": "Service temporarily unavailable"}))]
     Unavailable(ErrorBody),
+}
+
+/// Responses a route that writes to the ledger can give when the database fails.
+#[derive(IntoResponses)]
+pub enum WriteErrors {
+    /// The database could not be reached in time and the write was certainly not applied: retry.
+    #[response(status = 503, example = json!({"detail": "Service temporarily unavailable"}))]
+    Unavailable(ErrorBody),
+    /// The connection failed after the write was sent, and whether it was applied could not be
+    /// learned in time. Check the ledger before sending it again, or resend it with the same
+    /// `Idempotency-Key`, which applies it at most once.
+    #[response(status = 500, example = json!({"detail": crate::error::OUTCOME_UNKNOWN}))]
+    OutcomeUnknown(ErrorBody),
 }
 
 /// 200 with a page of a list; when the list goes on, an RFC 8288 `Link` to the next page, so a

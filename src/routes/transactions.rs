@@ -8,7 +8,7 @@ use utoipa::{
     openapi::{AllOfBuilder, ObjectBuilder, RefOr, Schema, Type, schema::AnyOfBuilder},
 };
 
-use super::{AppState, DatabaseErrors};
+use super::{AppState, DatabaseErrors, WriteErrors};
 use crate::{
     domain::{Amount, Problems},
     error::{ApiError, ErrorBody, FieldError, Loc, ValidationErrorBody},
@@ -121,6 +121,12 @@ impl From<transaction::Model> for Transaction {
     }
 }
 
+impl ledger::FromLedgerRows for Transaction {
+    fn from_ledger_rows(rows: Vec<transaction::Model>) -> Option<Self> {
+        rows.into_iter().next().map(Self::from)
+    }
+}
+
 /// Post a credit or debit
 ///
 /// Adds `credit` to and takes `debit` from the account's balance, and records the ledger row, in
@@ -138,7 +144,7 @@ impl From<transaction::Model> for Transaction {
         (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
         (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
         (status = 422, description = "Invalid body or Idempotency-Key, or the key was used with a different body", body = ValidationErrorBody),
-        DatabaseErrors,
+        WriteErrors,
     )
 )]
 #[post("/transactions")]
@@ -148,9 +154,18 @@ pub async fn create_transaction(
     body: ApiJson<NewTransaction>,
 ) -> Result<HttpResponse, ApiError> {
     let posting = body.0.parse()?;
-    let outcome = idempotency::run(&state.db, key, "POST /transactions", &body.0, async |txn| {
-        ledger::post(txn, &posting).await.map(Transaction::from)
-    })
+    let outcome = idempotency::run(
+        &state.db,
+        key,
+        "POST /transactions",
+        &body.0,
+        state.settle_within,
+        async |txn, write_id| {
+            ledger::post(txn, &posting, write_id)
+                .await
+                .map(Transaction::from)
+        },
+    )
     .await?;
     if !outcome.replayed {
         state

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AppState, DatabaseErrors, transactions::Transaction};
+use super::{AppState, WriteErrors, transactions::Transaction};
 use crate::{
     domain::{Amount, Problems},
     error::{ApiError, ErrorBody, FieldError, Loc, ValidationErrorBody},
@@ -55,6 +55,17 @@ pub struct TransferReceipt {
     pub to_transaction: Transaction,
 }
 
+/// A transfer writes the sender's debit row, then the receiver's credit row.
+impl ledger::FromLedgerRows for TransferReceipt {
+    fn from_ledger_rows(rows: Vec<entity::transaction::Model>) -> Option<Self> {
+        let [debit, credit] = <[_; 2]>::try_from(rows).ok()?;
+        Some(Self {
+            from_transaction: debit.into(),
+            to_transaction: credit.into(),
+        })
+    }
+}
+
 /// Transfer money between accounts
 ///
 /// Debits `from_acc_id` and credits `to_acc_id` in one database transaction: both ledger rows and
@@ -71,7 +82,7 @@ pub struct TransferReceipt {
         (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
         (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
         (status = 422, description = "Invalid body or Idempotency-Key, or the key was used with a different body", body = ValidationErrorBody),
-        DatabaseErrors,
+        WriteErrors,
     )
 )]
 #[post("/transfers")]
@@ -81,13 +92,20 @@ pub async fn create_transfer(
     body: ApiJson<NewTransfer>,
 ) -> Result<HttpResponse, ApiError> {
     let transfer = body.0.parse()?;
-    let outcome = idempotency::run(&state.db, key, "POST /transfers", &body.0, async |txn| {
-        let (from, to) = ledger::transfer(txn, &transfer).await?;
-        Ok(TransferReceipt {
-            from_transaction: from.into(),
-            to_transaction: to.into(),
-        })
-    })
+    let outcome = idempotency::run(
+        &state.db,
+        key,
+        "POST /transfers",
+        &body.0,
+        state.settle_within,
+        async |txn, write_id| {
+            let (from, to) = ledger::transfer(txn, &transfer, write_id).await?;
+            Ok(TransferReceipt {
+                from_transaction: from.into(),
+                to_transaction: to.into(),
+            })
+        },
+    )
     .await?;
     if !outcome.replayed {
         state.metrics.record_transfer(transfer.amount.minor_units());

@@ -194,6 +194,56 @@ async fn every_list_can_be_walked_by_after_id() {
     .await;
 }
 
+/// A list that goes on says so with `Link: <...>; rel="next"` (RFC 8288); following those links
+/// alone walks the whole list, and the last page has none.
+#[tokio::test]
+async fn every_list_links_to_its_next_page_while_there_is_one() {
+    on_each_backend(async |app| {
+        let account = app.create_account().await;
+        app.create_account().await;
+        app.create_account().await;
+        for credit in 1..=5 {
+            let body = json!({"acc_id": account, "credit": credit});
+            assert_eq!(
+                app.post("/transactions", &body).await.status(),
+                StatusCode::CREATED
+            );
+        }
+
+        for list in [
+            format!("/accounts/{account}/transactions"),
+            "/transactions".to_owned(),
+            "/accounts".to_owned(),
+        ] {
+            let everything = ids(app.get_json(&list).await);
+            let mut walked: Vec<i64> = Vec::new();
+            let mut next = Some(format!("{list}?limit=2"));
+            while let Some(url) = next.take() {
+                let response = app.get(&url).await;
+                assert_eq!(response.status(), StatusCode::OK, "{url}");
+                next = response.headers().get("link").map(|link| {
+                    let link = link.to_str().unwrap();
+                    let target = link
+                        .strip_prefix('<')
+                        .and_then(|rest| rest.strip_suffix(">; rel=\"next\""))
+                        .unwrap_or_else(|| panic!("{url}: not an RFC 8288 next link: {link}"));
+                    target.to_owned()
+                });
+                walked.extend(ids(response.json().await.unwrap()));
+                assert!(walked.len() <= everything.len(), "{list} never ends");
+            }
+            assert_eq!(walked, everything, "{list} followed by its links");
+            let full = app.get(&format!("{list}?limit=5")).await;
+            assert_eq!(
+                full.headers().get("link").is_some(),
+                everything.len() > 5,
+                "{list}: a link only when more rows exist"
+            );
+        }
+    })
+    .await;
+}
+
 fn ids(page: Value) -> Vec<i64> {
     page.as_array()
         .expect("a list")

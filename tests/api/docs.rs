@@ -131,9 +131,55 @@ async fn swagger_ui_and_its_assets_are_served_offline() {
             .await
             .unwrap();
         assert!(initializer.contains("/openapi.json"), "{initializer}");
-        let redoc = app.get("/redoc").await;
-        assert_eq!(redoc.status(), StatusCode::OK);
-        assert!(redoc.text().await.unwrap().contains("redoc"));
+    })
+    .await;
+}
+
+/// FastAPI's address without the slash leads to Swagger UI too (the README says `/docs`).
+#[tokio::test]
+async fn docs_without_the_slash_leads_to_swagger_ui() {
+    on_each_backend(async |app| {
+        let response = app.get("/docs").await;
+
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert_eq!(response.headers()["location"], "/docs/");
+    })
+    .await;
+}
+
+/// ReDoc's page loads nothing from the internet: its script is served by the API itself.
+#[tokio::test]
+async fn redoc_is_served_offline_from_the_binary() {
+    on_each_backend(async |app| {
+        let page = app.get("/redoc").await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains(r#"<script src="/redoc/redoc.standalone.js">"#),
+            "{html}"
+        );
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{html}"
+        );
+        assert!(
+            html.contains("\"/accounts\""),
+            "the page carries the API document"
+        );
+
+        let bundle = app.get("/redoc/redoc.standalone.js").await;
+        assert_eq!(bundle.status(), StatusCode::OK);
+        assert!(
+            bundle.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript")
+        );
+        let script = bundle.text().await.unwrap();
+        assert!(
+            script.len() > 500_000 && script.contains("Redoc"),
+            "the full standalone bundle"
+        );
     })
     .await;
 }

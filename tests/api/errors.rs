@@ -112,7 +112,12 @@ async fn bodies_that_are_not_json_objects_are_422() {
             .send()
             .await
             .unwrap();
-        assert_validation_error(missing, &["header", "content-type"], "no content type").await;
+        assert_validation_error(
+            missing,
+            &["body", "first_name"],
+            "no content type: read as JSON",
+        )
+        .await;
         let nested = |depth| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         let deep = raw(nested(100_000), "application/json").await.unwrap();
         assert_eq!(
@@ -219,6 +224,25 @@ async fn sql_and_unicode_in_text_fields_are_stored_verbatim() {
             app.get_json("/accounts").await.as_array().unwrap().len(),
             names.len()
         );
+    })
+    .await;
+}
+
+/// FastAPI reads a body sent without a content type as JSON; the Python original's clients rely on it.
+#[tokio::test]
+async fn a_json_body_without_a_content_type_is_read_as_json() {
+    on_each_backend(async |app| {
+        let response = app
+            .client
+            .post(app.url("/accounts"))
+            .body(r#"{"first_name": "Ada", "last_name": "Lovelace", "address": "London"}"#)
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let account: Value = response.json().await.unwrap();
+        assert_eq!(account["first_name"], "Ada");
     })
     .await;
 }
