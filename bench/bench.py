@@ -364,6 +364,51 @@ class Bench:
         return sections, sum(met for _, _, met in targets), len(targets)
 
 
+def draw_charts(bench, directory):
+    """The tables as pictures: each route against pgbench running its SQL, and reads as the ledger
+    grows. Drawn from the same measurements as RESULTS.md, never by hand."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    directory.mkdir(parents=True, exist_ok=True)
+    compared = [(section, name, result, ceiling) for section, name, result, ceiling in bench.rows if ceiling]
+    labels = [f"{name}\n({section})" for section, name, _, _ in compared]
+    figure, axes = pyplot.subplots(figsize=(11, 0.55 * len(compared) + 1.5))
+    positions = range(len(compared))
+    axes.barh([p + 0.2 for p in positions], [c["tps"] for _, _, _, c in compared], 0.4,
+              label="pgbench, the same SQL (the database's ceiling)", color="#bbbbbb")
+    axes.barh([p - 0.2 for p in positions], [r["rps"] for _, _, r, _ in compared], 0.4,
+              label="bank-api over HTTP", color="#2b6cb0")
+    for position, (_, _, result, ceiling) in zip(positions, compared):
+        axes.text(result["rps"], position - 0.2, f" {result['rps']:,.0f} ({result['rps'] / ceiling['tps']:.0%})",
+                  va="center", fontsize=8)
+    axes.set_yticks(list(positions), labels, fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel("requests (or pgbench transactions) per second")
+    axes.set_title(f"bank-api vs pgbench, {bench.args.connections} connections, {bench.args.seconds} s per route")
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(directory / "api-vs-pgbench.png", dpi=110)
+    pyplot.close(figure)
+
+    figure, axes = pyplot.subplots(figsize=(8, 4))
+    for route in ("GET /accounts/{id}", "GET /accounts/{id}/balance"):
+        points = [(int(section.split()[0].replace(",", "")), result["rps"])
+                  for section, name, result, _ in bench.rows if name == route and section.endswith("ledger rows")]
+        axes.plot([rows for rows, _ in points], [rps for _, rps in points], marker="o", label=route)
+    axes.set_xscale("log")
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel("ledger rows (log scale)")
+    axes.set_ylabel("requests per second")
+    axes.set_title("Reads as the ledger grows")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(directory / "reads-vs-ledger-size.png", dpi=110)
+    pyplot.close(figure)
+
+
 def machine():
     def first(command):
         try:
@@ -388,6 +433,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--output", type=pathlib.Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--charts", type=pathlib.Path, default=ROOT / "bench" / "charts",
+                        help="where the charts RESULTS.md shows are drawn")
     args = parser.parse_args()
 
     bench = Bench(args)
@@ -396,6 +443,7 @@ def main():
     finally:
         bench.close()
     sections, met, total = bench.report()
+    draw_charts(bench, args.charts)
     print("\n\n".join(sections.values()))
     template = (ROOT / "bench" / "RESULTS.template.md").read_text()
     args.output.write_text(template.format(

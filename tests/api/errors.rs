@@ -21,6 +21,7 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
         )
         .await;
         let put = app.client.put(app.url("/accounts")).send().await.unwrap();
+        assert_eq!(put.headers()["allow"], "GET, POST", "405 names the methods");
         assert_detail(put, StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").await;
         let delete = app
             .client
@@ -28,6 +29,7 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
             .send()
             .await
             .unwrap();
+        assert_eq!(delete.headers()["allow"], "GET", "405 names the methods");
         assert_detail(delete, StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").await;
     })
     .await;

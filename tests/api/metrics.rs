@@ -1,3 +1,4 @@
+use bank_api::domain::MAX_BALANCE;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -66,18 +67,35 @@ async fn every_kind_of_error_is_counted() {
             app.post("/accounts", &json!({"first_name": ""})).await;
             app.get("/500").await;
             app.get("/accounts/abc").await;
+            let full = app.create_account().await;
+            app.set_balance(full, MAX_BALANCE).await;
+            app.post("/transactions", &json!({"acc_id": full, "credit": 1}))
+                .await;
+            app.client.put(app.url("/accounts")).send().await.unwrap();
+            // A body that says it is gzip but is not cannot be read: 400.
+            app.client
+                .post(app.url("/accounts"))
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body("not gzip")
+                .send()
+                .await
+                .unwrap();
 
             let metrics = app.metrics().await;
 
+            // Two 409s: the overdraft and the credit past the balance limit.
             let cases = [
-                ("/accounts/{account_id}", "GET", "404"),
-                ("/transactions", "POST", "409"),
-                ("/accounts", "POST", "413"),
-                ("/accounts", "POST", "422"),
-                ("/500", "GET", "500"),
-                ("/accounts/{account_id}", "GET", "422"),
+                ("/accounts/{account_id}", "GET", "404", 1.0),
+                ("/transactions", "POST", "409", 2.0),
+                ("/accounts", "POST", "413", 1.0),
+                ("/accounts", "POST", "422", 1.0),
+                ("/500", "GET", "500", 1.0),
+                ("/accounts/{account_id}", "GET", "422", 1.0),
+                ("/accounts", "PUT", "405", 1.0),
+                ("/accounts", "POST", "400", 1.0),
             ];
-            for (endpoint, method, status) in cases {
+            for (endpoint, method, status, count) in cases {
                 let labels = [
                     ("endpoint", endpoint),
                     ("method", method),
@@ -85,7 +103,7 @@ async fn every_kind_of_error_is_counted() {
                 ];
                 assert_eq!(
                     sample(&metrics, REQUESTS, &labels),
-                    Some(1.0),
+                    Some(count),
                     "{method} {endpoint} {status}"
                 );
             }
@@ -94,6 +112,9 @@ async fn every_kind_of_error_is_counted() {
                 ("insufficient_funds", 1.0),
                 ("payload_too_large", 1.0),
                 ("validation", 2.0),
+                ("balance_limit", 1.0),
+                ("method_not_allowed", 1.0),
+                ("bad_request", 1.0),
             ] {
                 assert_eq!(
                     sample(&metrics, "bank_rejections_total", &[("reason", reason)]),
@@ -222,5 +243,29 @@ async fn request_metrics_can_be_switched_off_and_the_rest_stay() {
             );
         },
     )
+    .await;
+}
+
+/// A posting with both a credit and a debit is counted as its own kind, not as either.
+#[tokio::test]
+async fn a_posting_with_credit_and_debit_is_counted_as_mixed() {
+    on_each_backend(async |app| {
+        let id = app.funded_account(100).await;
+        let mixed = app
+            .post(
+                "/transactions",
+                &json!({"acc_id": id, "credit": 5, "debit": 3}),
+            )
+            .await;
+        assert_eq!(mixed.status(), StatusCode::CREATED);
+
+        let metrics = app.metrics().await;
+
+        let kinds = [("credit", 1.0), ("debit", 0.0), ("mixed", 1.0)];
+        for (kind, count) in kinds {
+            let counted = sample(&metrics, "bank_transactions_total", &[("kind", kind)]);
+            assert_eq!(counted.unwrap_or(0.0), count, "{kind}");
+        }
+    })
     .await;
 }

@@ -192,9 +192,17 @@ async fn transfers_are_idempotent_with_a_key() {
             .await
             .unwrap();
         let retry = app.post_with_key("/transfers", "t-1", &body).await;
+        let after_restart = app
+            .restart()
+            .await
+            .post_with_key("/transfers", "t-1", &body)
+            .await;
 
-        assert_eq!(retry.status(), StatusCode::CREATED);
-        assert_eq!(retry.json::<Value>().await.unwrap(), first);
+        for replay in [retry, after_restart] {
+            assert_eq!(replay.status(), StatusCode::CREATED);
+            assert_eq!(replay.headers()["idempotent-replayed"], "true");
+            assert_eq!(replay.json::<Value>().await.unwrap(), first);
+        }
         assert_eq!((app.balance(from).await, app.balance(to).await), (40, 60));
         let reused = app
             .post_with_key("/transactions", "t-1", &json!({"acc_id": from, "debit": 1}))

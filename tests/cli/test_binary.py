@@ -1,0 +1,92 @@
+"""What the README promises about the binary itself, run as a user would run it: a `.env` file in the
+working directory is read, SIGINT stops the server cleanly, the cause of a 5xx is logged under the
+request's id (and never sent), and the migration commands `cargo run -p migration -- up/status/down`
+work on a real database."""
+
+import json
+import os
+import signal
+import subprocess
+
+from support import BANK_API, ROOT, drop_postgres_database, free_port, new_postgres_database, psql, request, wait_until_ok
+
+
+def start(workdir, env):
+    log = open(workdir / "bank-api.log", "w+")
+    process = subprocess.Popen([BANK_API], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return process, log
+
+
+def test_a_dot_env_file_in_the_working_directory_is_read(tmp_path):
+    port = free_port()
+    (tmp_path / ".env").write_text(f"PORT={port}\nDATABASE_URL=sqlite://from-dotenv.db?mode=rwc\n")
+    process, log = start(tmp_path, {"PATH": os.environ["PATH"]})
+    try:
+        wait_until_ok(f"http://127.0.0.1:{port}/ready", process)
+        assert (tmp_path / "from-dotenv.db").exists(), "DATABASE_URL came from .env"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_sigint_stops_the_server_with_exit_code_0(tmp_path):
+    port = free_port()
+    process, log = start(tmp_path, {"PATH": os.environ["PATH"], "PORT": str(port)})
+    wait_until_ok(f"http://127.0.0.1:{port}/health", process)
+
+    process.send_signal(signal.SIGINT)
+
+    assert process.wait(timeout=40) == 0
+    log.close()
+
+
+def test_the_cause_of_a_5xx_is_logged_under_the_request_id_and_never_sent(tmp_path):
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "PORT": str(port), "LOG_FORMAT": "json"}
+    process, log = start(tmp_path, env)
+    try:
+        wait_until_ok(f"http://127.0.0.1:{port}/health", process)
+        status, body = request("GET", f"http://127.0.0.1:{port}/500", headers={"X-Request-Id": "trace-me-42"})
+        assert status == 500
+        assert body == {"detail": "Intentional error from the diagnostics route"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    log.seek(0)
+    lines = [json.loads(line) for line in log.read().splitlines() if "trace-me-42" in line]
+    log.close()
+    assert any(line["level"] == "ERROR" and line.get("cause") == "Diagnostic" for line in lines), lines
+    assert any(line.get("status") == 500 and line.get("route") == "/500" for line in lines), lines
+
+
+def migrate(url, *command):
+    result = subprocess.run(["cargo", "run", "-q", "-p", "migration", "--", *command], cwd=ROOT,
+                            env=dict(os.environ, DATABASE_URL=url), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def tables(url):
+    listed = psql(url, "-c", "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.split()
+
+
+def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
+    url = new_postgres_database("bank_test_cli")
+    try:
+        migrate(url, "up")
+        assert {"accounts", "transactions", "idempotency_keys", "ledger_writes", "seaql_migrations"} <= set(tables(url))
+
+        status = migrate(url, "status")
+        for name in ("m20261124_000001_create_ledger", "m20261125_000001_upgrade_python_original",
+                     "m20261125_000002_create_ledger_writes"):
+            assert name in status, status
+
+        migrate(url, "down")
+        assert "ledger_writes" not in tables(url), "down rolls back the newest migration"
+        migrate(url, "up")
+        assert "ledger_writes" in tables(url)
+    finally:
+        drop_postgres_database(url)
