@@ -6,21 +6,17 @@ takes are the ones the README shows (docs/images/)."""
 
 import json
 import os
-import pathlib
 import re
 import socket
 import subprocess
-import time
 import urllib.request
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from support import free_port
+from support import BANK_API, ROOT, free_port, wait_until_ok
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BINARY = os.environ.get("BANK_API_BIN", str(ROOT / "target" / "debug" / "bank-api"))
 IMAGES = ROOT / "docs" / "images"
 README_PORT = 8888
 
@@ -45,16 +41,9 @@ def newcomer(tmp_path):
     workdir = tmp_path / "empty"
     workdir.mkdir()
     log = open(tmp_path / "bank-api.log", "w")
-    process = subprocess.Popen([BINARY], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([BANK_API], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=1)
-            break
-        except OSError:
-            assert time.monotonic() < deadline and process.poll() is None, "bank-api did not start"
-            time.sleep(0.2)
+    wait_until_ok(f"{base}/health", process, seconds=30)
     yield base, workdir
     process.terminate()
     process.wait(timeout=30)

@@ -2,10 +2,7 @@
 execute it, and see the 201 the API answered on the page."""
 
 import os
-import pathlib
-import socket
 import subprocess
-import time
 import urllib.request
 
 import pytest
@@ -13,14 +10,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BINARY = os.environ.get("BANK_API_BIN", str(ROOT / "target" / "debug" / "bank-api"))
+from support import BANK_API, ROOT, free_port, wait_until_ok
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture()
@@ -32,18 +23,9 @@ def server(tmp_path):
         HOST="127.0.0.1",
         DATABASE_URL=f"sqlite://{tmp_path / 'bank.db'}?mode=rwc",
     )
-    process = subprocess.Popen([BINARY], env=env, cwd=tmp_path)
+    process = subprocess.Popen([BANK_API], env=env, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("bank-api did not start")
-            time.sleep(0.2)
+    wait_until_ok(f"{base}/health", process, seconds=30)
     yield base
     process.terminate()
     process.wait(timeout=30)
