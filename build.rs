@@ -1,7 +1,8 @@
 //! Two things the build decides once:
 //! - ReDoc's standalone bundle is compiled into the binary, so `/redoc` works offline like
 //!   Swagger UI. It comes from the npm registry's `redoc` package at a pinned version, checked
-//!   against a pinned SHA-512 before use; no third-party bundle lives in this repository.
+//!   against a pinned SHA-512 before use (fetched with npm, or curl where npm is missing); no
+//!   third-party bundle lives in this repository.
 //!   `REDOC_TARBALL` names an already downloaded `redoc-<version>.tgz` (offline or Docker builds).
 //! - `cfg(postgres_tests)` is set when `TEST_DATABASE_URL` is, so Postgres-only tests are reported
 //!   as ignored without it instead of passing without having run.
@@ -29,8 +30,8 @@ fn main() {
     if let Err(problem) = bring_redoc(&out) {
         panic!(
             "cannot bring ReDoc {REDOC_VERSION} into the build: {problem}\n\
-             Install npm (it fetches the `redoc` package), or download redoc-{REDOC_VERSION}.tgz \
-             from the npm registry and set REDOC_TARBALL to its path."
+             The build fetches the `redoc` package from the npm registry with npm or curl; \
+             offline, download redoc-{REDOC_VERSION}.tgz elsewhere and set REDOC_TARBALL to its path."
         );
     }
 }
@@ -43,7 +44,7 @@ fn bring_redoc(out: &Path) -> Result<(), String> {
     }
     let tarball = match env::var_os("REDOC_TARBALL") {
         Some(path) => PathBuf::from(path),
-        None => npm_pack(out)?,
+        None => download(out)?,
     };
     let bytes =
         fs::read(&tarball).map_err(|e| format!("cannot read {}: {e}", tarball.display()))?;
@@ -66,11 +67,22 @@ fn bring_redoc(out: &Path) -> Result<(), String> {
         .arg("package/bundles/redoc.standalone.js.LICENSE.txt"))
 }
 
-fn npm_pack(out: &Path) -> Result<PathBuf, String> {
-    run(Command::new("npm")
+/// npm (which honours the machine's registry settings), else curl from the npm registry.
+fn download(out: &Path) -> Result<PathBuf, String> {
+    let tarball = out.join(format!("redoc-{REDOC_VERSION}.tgz"));
+    let npm = run(Command::new("npm")
         .args(["pack", "--silent", &format!("redoc@{REDOC_VERSION}")])
-        .current_dir(out))?;
-    Ok(out.join(format!("redoc-{REDOC_VERSION}.tgz")))
+        .current_dir(out));
+    if npm.is_ok() {
+        return Ok(tarball);
+    }
+    let url = format!("https://registry.npmjs.org/redoc/-/redoc-{REDOC_VERSION}.tgz");
+    run(Command::new("curl")
+        .args(["-fsSL", "--retry", "2", "-o"])
+        .arg(&tarball)
+        .arg(&url))
+    .map_err(|curl| format!("{} and {curl}", npm.unwrap_err()))?;
+    Ok(tarball)
 }
 
 fn run(command: &mut Command) -> Result<(), String> {
