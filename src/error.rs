@@ -37,9 +37,32 @@ pub enum ApiError {
     Database(#[source] DbErr),
 }
 
+/// The detail of a 500 for a write whose outcome could not be learned.
+pub const OUTCOME_UNKNOWN: &str = "The outcome of this write is unknown: the database connection \
+failed after it was sent. Check the account's ledger (GET /accounts/{account_id}/transactions) \
+before sending it again, or resend it with the same Idempotency-Key, which applies it at most once.";
+
 impl ApiError {
     pub fn validation(loc: Loc, msg: impl Into<String>, kind: &'static str) -> Self {
         Self::Validation(vec![FieldError::new(loc, msg, kind)])
+    }
+
+    /// A database failure after which a write may have been applied: the connection broke once
+    /// statements were sent. Failing to get a connection at all means nothing was sent.
+    pub fn write_may_have_been_sent(&self) -> bool {
+        use sea_orm::{RuntimeErr, sqlx};
+        match self {
+            Self::Unavailable(DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) => false,
+            Self::Unavailable(
+                DbErr::Exec(RuntimeErr::SqlxError(error))
+                | DbErr::Query(RuntimeErr::SqlxError(error)),
+            ) => !matches!(
+                error.as_ref(),
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            ),
+            Self::Unavailable(_) => true,
+            _ => false,
+        }
     }
 
     /// A bounded label for `bank_rejections_total`; `None` for failures that are ours, not the client's.
@@ -58,31 +81,6 @@ impl ApiError {
             | Self::OutcomeUnknown(_)
             | Self::Database(_) => return None,
         })
-    }
-}
-
-/// The detail of a 500 for a write whose outcome could not be learned.
-pub const OUTCOME_UNKNOWN: &str = "The outcome of this write is unknown: the database connection \
-failed after it was sent. Check the account's ledger (GET /accounts/{account_id}/transactions) \
-before sending it again, or resend it with the same Idempotency-Key, which applies it at most once.";
-
-impl ApiError {
-    /// A database failure after which a write may have been applied: the connection broke once
-    /// statements were sent. Failing to get a connection at all means nothing was sent.
-    pub fn write_may_have_been_sent(&self) -> bool {
-        use sea_orm::{RuntimeErr, sqlx};
-        match self {
-            Self::Unavailable(DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) => false,
-            Self::Unavailable(
-                DbErr::Exec(RuntimeErr::SqlxError(error))
-                | DbErr::Query(RuntimeErr::SqlxError(error)),
-            ) => !matches!(
-                error.as_ref(),
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            ),
-            Self::Unavailable(_) => true,
-            _ => false,
-        }
     }
 }
 

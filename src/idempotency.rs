@@ -85,9 +85,8 @@ where
         Err(error) if error.write_may_have_been_sent() => error,
         done => return done,
     };
-    let cause = match error {
-        ApiError::Unavailable(cause) => cause,
-        other => return Err(other),
+    let ApiError::Unavailable(cause) = error else {
+        return Err(error);
     };
     match ledger::settle(db, write_id, settle_within).await {
         Some(Settled::NotApplied) => Err(ApiError::Unavailable(cause)),

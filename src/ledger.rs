@@ -327,15 +327,14 @@ async fn change_balance(
     delta: i64,
 ) -> Result<Option<i64>, ApiError> {
     let new_balance = Expr::col(account::Column::Balance).add(delta);
-    let updated = account::Entity::update_many()
+    let mut update = account::Entity::update_many()
         .col_expr(account::Column::Balance, new_balance.clone())
         .filter(account::Column::Id.eq(acc_id))
-        .apply_if((delta < 0).then_some(()), |update, ()| {
-            update.filter(new_balance.clone().gte(0))
-        })
-        .filter(new_balance.lte(MAX_BALANCE))
-        .exec_with_returning(txn)
-        .await?;
+        .filter(new_balance.clone().lte(MAX_BALANCE));
+    if delta < 0 {
+        update = update.filter(new_balance.gte(0));
+    }
+    let updated = update.exec_with_returning(txn).await?;
     Ok(updated.first().map(|account| account.balance))
 }
 

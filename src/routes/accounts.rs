@@ -63,7 +63,8 @@ pub struct Account {
     pub first_name: String,
     pub last_name: String,
     pub address: String,
-    /// Current balance in minor units (cents): never negative.
+    /// Current balance in minor units (cents). Never negative, except on an account upgraded
+    /// overdrawn from the Python original, which may receive money but not pay out below zero.
     pub balance: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
