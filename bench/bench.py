@@ -38,7 +38,7 @@ POSTING = ("WITH changed AS (UPDATE accounts SET balance = balance + 1 WHERE id 
            "remembered AS (INSERT INTO ledger_writes (write_id, first_transaction_id, created_at) "
            f"SELECT gen_random_uuid(), id, now() FROM posted) SELECT {LEDGER_ROW} FROM posted;")
 DEBIT_BALANCE = (f'UPDATE "accounts" SET "balance" = "balance" + -1 WHERE "accounts"."id" = :a '
-                 f'AND "balance" + -1 >= 0 AND "balance" + -1 <= 1000000000000000 RETURNING {ACCOUNT_COLUMNS};')
+                 f'AND "balance" + -1 <= 1000000000000000 AND "balance" + -1 >= 0 RETURNING {ACCOUNT_COLUMNS};')
 CREDIT_BALANCE = (f'UPDATE "accounts" SET "balance" = "balance" + 1 WHERE "accounts"."id" = :b '
                   f'AND "balance" + 1 <= 1000000000000000 RETURNING {ACCOUNT_COLUMNS};')
 RECORD = (f'INSERT INTO "transactions" ("acc_id", "credit", "debit", "balance_after", "created_at") '
