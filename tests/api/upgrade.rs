@@ -202,6 +202,14 @@ async fn an_upgrade_that_cannot_complete_changes_nothing_and_start_up_fails() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "start-up must fail: {stderr}");
     assert!(
+        stderr.contains(
+            "upgrading the Python original's database: 1 accounts (0 with a NULL name or \
+             address), 470000 ledger rows (0 with a NULL amount, 0 with a negative amount, 0 \
+             without an account)"
+        ),
+        "the upgrade reports what it found: {stderr}"
+    );
+    assert!(
         stderr.contains("account 1's ledger sums to 1009317314090000")
             && stderr.contains("above bank-api's balance limit"),
         "the message names the problem: {stderr}"
