@@ -22,6 +22,39 @@ pub struct Settings {
     pub client_timeout: Duration,
     /// Record `http_requests_*` for every request. Off only to measure what recording costs.
     pub http_metrics: bool,
+    /// Data routes need a bearer token. `false` lets every caller act as an operator, as the
+    /// Python original did: for local demos only.
+    pub auth_required: bool,
+    /// The HS256 key tokens are signed with; every replica must share it. `None`: one is made at
+    /// start, so tokens die with the process.
+    pub jwt_secret: Option<Secret>,
+    pub token_ttl: Duration,
+    /// Created or updated at start-up with the operator role.
+    pub operator: Option<(String, Secret)>,
+    /// `POST /users` is open to anyone; `false` leaves user creation to operators.
+    pub signup_enabled: bool,
+    /// How long failed logins are remembered for throttling.
+    pub login_throttle_window: Duration,
+}
+
+/// A value that must never reach a log: its `Debug` says only that it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 impl Default for Settings {
@@ -38,6 +71,12 @@ impl Default for Settings {
             metrics_address: None,
             client_timeout: Duration::from_secs(10),
             http_metrics: true,
+            auth_required: false,
+            jwt_secret: None,
+            token_ttl: Duration::from_secs(15 * 60),
+            operator: None,
+            signup_enabled: true,
+            login_throttle_window: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -139,11 +178,67 @@ impl Settings {
             ),
             http_metrics: var("HTTP_METRICS", "`true` or `false`")
                 .parse_or(defaults.http_metrics)?,
+            auth_required: var("AUTH_REQUIRED", "`true` or `false`")
+                .parse_or(defaults.auth_required)?,
+            jwt_secret: jwt_secret(var("JWT_SECRET", "at least 32 characters"))?,
+            token_ttl: Duration::from_secs(
+                var(
+                    "TOKEN_TTL_SECS",
+                    "a whole number of seconds from 60 to 86400",
+                )
+                .parse_in(60..=86_400, defaults.token_ttl.as_secs())?,
+            ),
+            operator: operator(
+                var("OPERATOR_USERNAME", ""),
+                var(
+                    "OPERATOR_PASSWORD",
+                    "8 to 128 characters, set with OPERATOR_USERNAME",
+                ),
+            )?,
+            signup_enabled: var("SIGNUP_ENABLED", "`true` or `false`")
+                .parse_or(defaults.signup_enabled)?,
+            login_throttle_window: Duration::from_secs(
+                var(
+                    "LOGIN_THROTTLE_SECS",
+                    "a whole number of seconds from 1 to 86400",
+                )
+                .parse_in(1..=86_400, defaults.login_throttle_window.as_secs())?,
+            ),
         })
     }
 
     pub fn address(&self) -> (&str, u16) {
         (&self.host, self.port)
+    }
+}
+
+fn jwt_secret(variable: Variable) -> Result<Option<Secret>, ConfigError> {
+    match variable.value {
+        None => Ok(None),
+        Some(value) if value.len() >= 32 => Ok(Some(Secret(value))),
+        Some(_) => Err(ConfigError {
+            variable: variable.name,
+            value: "(hidden)".into(),
+            expected: variable.expected,
+        }),
+    }
+}
+
+/// Both or neither; the password is held to the same policy as every user's.
+fn operator(
+    username: Variable,
+    password: Variable,
+) -> Result<Option<(String, Secret)>, ConfigError> {
+    match (username.value, password.value) {
+        (None, None) => Ok(None),
+        (Some(name), Some(secret)) if (8..=128).contains(&secret.chars().count()) => {
+            Ok(Some((name, Secret(secret))))
+        }
+        _ => Err(ConfigError {
+            variable: password.name,
+            value: "(hidden)".into(),
+            expected: password.expected,
+        }),
     }
 }
 
@@ -199,7 +294,7 @@ mod tests {
     use super::*;
 
     /// Every variable the service reads (`RUST_LOG` is read by env_logger).
-    const VARIABLES: [&str; 13] = [
+    const VARIABLES: [&str; 20] = [
         "DATABASE_URL",
         "DB_URI",
         "HOST",
@@ -213,6 +308,13 @@ mod tests {
         "METRICS_ADDR",
         "CLIENT_TIMEOUT_SECS",
         "HTTP_METRICS",
+        "AUTH_REQUIRED",
+        "JWT_SECRET",
+        "TOKEN_TTL_SECS",
+        "OPERATOR_USERNAME",
+        "OPERATOR_PASSWORD",
+        "SIGNUP_ENABLED",
+        "LOGIN_THROTTLE_SECS",
     ];
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {

@@ -107,6 +107,52 @@ impl Problems {
     }
 }
 
+/// A sign-in name: 3 to 64 characters, letters, digits and `. _ @ + -`.
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(value: &str, field: &str) -> Result<Self, FieldError> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "._@+-".contains(c);
+        let length = value.chars().count();
+        if !(3..=64).contains(&length) || !value.chars().all(allowed) {
+            return Err(FieldError::new(
+                Loc::BodyField(field),
+                "Should be 3 to 64 letters, digits or . _ @ + -",
+                "username",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password: 8 to 128 characters (the upper bound keeps hashing cheap), no NUL.
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(value: &str, field: &str) -> Result<Self, FieldError> {
+        let length = value.chars().count();
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&length) || value.contains('\0') {
+            return Err(FieldError::new(
+                Loc::BodyField(field),
+                "Should be 8 to 128 characters, without NUL",
+                "password",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

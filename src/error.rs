@@ -13,6 +13,16 @@ pub enum ApiError {
     /// Carries the `Allow` header value: the methods the route does answer.
     #[error("Method Not Allowed")]
     MethodNotAllowed(String),
+    /// 401 with `WWW-Authenticate: Bearer`: no usable token, or a failed login.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// Too many failed logins; carries the seconds until the next attempt is heard.
+    #[error("Too many failed login attempts; try again later")]
+    TooManyAttempts(u64),
     #[error("Insufficient funds")]
     InsufficientFunds,
     #[error("Balance limit exceeded")]
@@ -35,6 +45,9 @@ pub enum ApiError {
     OutcomeUnknown(#[source] DbErr),
     #[error("database error: {0}")]
     Database(#[source] DbErr),
+    /// A failure of ours that is not the database's; the text is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// The detail of a 500 for a write whose outcome could not be learned.
@@ -70,6 +83,10 @@ impl ApiError {
         Some(match self {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::Conflict(_) => "conflict",
+            Self::TooManyAttempts(_) => "throttled",
             Self::InsufficientFunds => "insufficient_funds",
             Self::BalanceLimitExceeded => "balance_limit",
             Self::PayloadTooLarge => "payload_too_large",
@@ -79,7 +96,8 @@ impl ApiError {
             Self::Diagnostic
             | Self::Unavailable(_)
             | Self::OutcomeUnknown(_)
-            | Self::Database(_) => return None,
+            | Self::Database(_)
+            | Self::Internal(_) => return None,
         })
     }
 }
@@ -118,13 +136,17 @@ impl ResponseError for ApiError {
         match self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::InsufficientFunds | Self::BalanceLimitExceeded => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Diagnostic | Self::Database(_) | Self::OutcomeUnknown(_) => {
+            Self::Diagnostic | Self::Database(_) | Self::OutcomeUnknown(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -132,8 +154,18 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if let Self::MethodNotAllowed(allow) = self {
-            response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
+        use actix_web::http::header;
+        match self {
+            Self::MethodNotAllowed(allow) => {
+                response.insert_header((header::ALLOW, allow.as_str()));
+            }
+            Self::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            Self::TooManyAttempts(seconds) => {
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
+            _ => {}
         }
         match self {
             Self::Validation(errors) => response.json(ValidationErrorBody {
@@ -143,7 +175,9 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 response.json(ErrorBody::new("Service temporarily unavailable"))
             }
-            Self::Database(_) => response.json(ErrorBody::new("Internal Server Error")),
+            Self::Database(_) | Self::Internal(_) => {
+                response.json(ErrorBody::new("Internal Server Error"))
+            }
             Self::OutcomeUnknown(_) => response.json(ErrorBody::new(OUTCOME_UNKNOWN)),
             _ => response.json(ErrorBody::new(self.to_string())),
         }

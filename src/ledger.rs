@@ -9,7 +9,8 @@ use entity::{account, ledger_write, transaction};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseExecutor,
     DatabaseTransaction, DbBackend, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select, Set, Statement, TransactionTrait, TryInsertResult, sea_query::Expr,
+    QueryTrait, Select, Set, Statement, TransactionTrait, TryInsertResult,
+    sea_query::{Expr, Query},
 };
 use uuid::Uuid;
 
@@ -19,6 +20,48 @@ use crate::{
 };
 
 const ACCOUNT_NOT_FOUND: ApiError = ApiError::NotFound("Account not found");
+
+/// Whose accounts a request may read and move money from: everyone's (an operator), or one
+/// customer's. It is applied inside each query, so another customer's account or ledger row is
+/// simply not found: the same 404 as a missing one, with no way to tell them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    OwnedBy(i64),
+}
+
+impl Scope {
+    fn owner(self) -> Option<i64> {
+        match self {
+            Self::All => None,
+            Self::OwnedBy(user_id) => Some(user_id),
+        }
+    }
+
+    /// `query` on accounts, limited to this scope.
+    fn accounts<Q: QueryFilter>(self, query: Q) -> Q {
+        match self.owner() {
+            Some(user_id) => query.filter(account::Column::OwnerId.eq(user_id)),
+            None => query,
+        }
+    }
+
+    /// `query` on ledger rows, limited to the rows of accounts in this scope.
+    fn ledger<Q: QueryFilter>(self, query: Q) -> Q {
+        match self.owner() {
+            Some(user_id) => query.filter(
+                transaction::Column::AccId.in_subquery(
+                    Query::select()
+                        .column(account::Column::Id)
+                        .from(account::Entity)
+                        .and_where(account::Column::OwnerId.eq(user_id))
+                        .to_owned(),
+                ),
+            ),
+            None => query,
+        }
+    }
+}
 
 pub struct NewAccount {
     pub first_name: Text,
@@ -93,8 +136,10 @@ impl Page {
 pub async fn open_account(
     db: &impl ConnectionTrait,
     new: NewAccount,
+    owner: Option<i64>,
 ) -> Result<account::Model, ApiError> {
     let account = account::ActiveModel {
+        owner_id: Set(owner),
         first_name: Set(new.first_name.into_inner()),
         last_name: Set(new.last_name.into_inner()),
         address: Set(new.address.into_inner()),
@@ -109,19 +154,20 @@ pub async fn open_account(
 /// transaction (or a savepoint in the caller's) elsewhere.
 pub async fn post(
     db: &DatabaseExecutor<'_>,
+    scope: Scope,
     posting: &Posting,
     write_id: Uuid,
 ) -> Result<transaction::Model, ApiError> {
     let applied = if db.get_database_backend() == DbBackend::Postgres {
-        post_in_one_statement(db, posting, write_id).await?
+        post_in_one_statement(db, scope, posting, write_id).await?
     } else {
         let txn = db.begin().await?;
-        let applied = post_step_by_step(&txn, posting, write_id).await?;
+        let applied = post_step_by_step(&txn, scope, posting, write_id).await?;
         commit_if_applied(txn, applied).await?
     };
     match applied {
         Some(row) => Ok(row),
-        None => Err(posting_refused(db, posting).await),
+        None => Err(posting_refused(db, scope, posting).await),
     }
 }
 
@@ -131,21 +177,28 @@ pub async fn post(
 /// Unlike a posting, a transfer is not one statement on Postgres: with two conditional updates,
 /// one statement cannot both lock the rows in a deadlock-free order and see each row's locked
 /// balance in its checks (bench/RESULTS.md shows the attempt, which overdrew under load).
+/// The sender must be in `scope`; the receiver may be any account.
 pub async fn transfer(
     db: &DatabaseExecutor<'_>,
+    scope: Scope,
     transfer: &Transfer,
     write_id: Uuid,
 ) -> Result<(transaction::Model, transaction::Model), ApiError> {
     let txn = db.begin().await?;
-    let applied = transfer_step_by_step(&txn, transfer, write_id).await?;
+    let applied = transfer_step_by_step(&txn, scope, transfer, write_id).await?;
     match commit_if_applied(txn, applied).await? {
         Some(rows) => Ok(rows),
-        None => Err(transfer_refused(db, transfer).await),
+        None => Err(transfer_refused(db, scope, transfer).await),
     }
 }
 
-pub async fn account(db: &impl ConnectionTrait, id: i64) -> Result<account::Model, ApiError> {
-    account::Entity::find_by_id(id)
+pub async fn account(
+    db: &impl ConnectionTrait,
+    scope: Scope,
+    id: i64,
+) -> Result<account::Model, ApiError> {
+    scope
+        .accounts(account::Entity::find_by_id(id))
         .one(db)
         .await?
         .ok_or(ACCOUNT_NOT_FOUND)
@@ -153,16 +206,20 @@ pub async fn account(db: &impl ConnectionTrait, id: i64) -> Result<account::Mode
 
 pub async fn accounts(
     db: &impl ConnectionTrait,
+    scope: Scope,
     page: Page,
 ) -> Result<Listed<account::Model>, ApiError> {
-    let rows = account::Entity::find().order_by_asc(account::Column::Id);
+    let rows = scope
+        .accounts(account::Entity::find())
+        .order_by_asc(account::Column::Id);
     let rows = page.of(rows, account::Column::Id).all(db).await?;
     Ok(page.listed(rows, |account| account.id))
 }
 
 /// The stored balance: one primary-key read, however long the account's history.
-pub async fn balance(db: &impl ConnectionTrait, id: i64) -> Result<i64, ApiError> {
-    account::Entity::find_by_id(id)
+pub async fn balance(db: &impl ConnectionTrait, scope: Scope, id: i64) -> Result<i64, ApiError> {
+    scope
+        .accounts(account::Entity::find_by_id(id))
         .select_only()
         .column(account::Column::Balance)
         .into_tuple::<i64>()
@@ -173,9 +230,11 @@ pub async fn balance(db: &impl ConnectionTrait, id: i64) -> Result<i64, ApiError
 
 pub async fn transaction(
     db: &impl ConnectionTrait,
+    scope: Scope,
     id: i64,
 ) -> Result<transaction::Model, ApiError> {
-    transaction::Entity::find_by_id(id)
+    scope
+        .ledger(transaction::Entity::find_by_id(id))
         .one(db)
         .await?
         .ok_or(ApiError::NotFound("Transaction not found"))
@@ -183,18 +242,27 @@ pub async fn transaction(
 
 pub async fn transactions(
     db: &impl ConnectionTrait,
+    scope: Scope,
     page: Page,
 ) -> Result<Listed<transaction::Model>, ApiError> {
-    let rows = transaction::Entity::find().order_by_asc(transaction::Column::Id);
+    let rows = scope
+        .ledger(transaction::Entity::find())
+        .order_by_asc(transaction::Column::Id);
     let rows = page.of(rows, transaction::Column::Id).all(db).await?;
     Ok(page.listed(rows, |row| row.id))
 }
 
 pub async fn account_transactions(
     db: &impl ConnectionTrait,
+    scope: Scope,
     acc_id: i64,
     page: Page,
 ) -> Result<Listed<transaction::Model>, ApiError> {
+    // A customer's request is first a primary-key read of the account, in scope: someone
+    // else's is a 404 before any ledger row is read.
+    if scope != Scope::All {
+        account(db, scope, acc_id).await?;
+    }
     // `acc_id = $1 ORDER BY id` lets Postgres walk the primary key and filter, which it picks
     // when one account holds most rows; if they are all recent, it reads the whole older ledger
     // first (76 ms instead of 0.2 ms at a million rows). Asked as a range of the (acc_id, id)
@@ -206,8 +274,8 @@ pub async fn account_transactions(
         .order_by_asc(transaction::Column::Id);
     let rows = page.of(history, transaction::Column::Id).all(db).await?;
     // An empty page of an unknown account is a 404, not an empty list.
-    if rows.is_empty() {
-        account(db, acc_id).await?;
+    if rows.is_empty() && scope == Scope::All {
+        account(db, scope, acc_id).await?;
     }
     Ok(page.listed(rows, |row| row.id))
 }
@@ -215,11 +283,12 @@ pub async fn account_transactions(
 /// The conditional `UPDATE` feeds the ledger `INSERT` in a data-modifying CTE: one round trip
 /// instead of `BEGIN`, two statements and `COMMIT`, and atomic without a transaction. SQLite has
 /// no data-modifying CTEs. $1 delta, $2 account, $3 balance limit, $4 credit, $5 debit, $6 time,
-/// $7 write id.
+/// $7 write id, $8 the owner the account must have (NULL: any).
 const POST_IN_ONE_STATEMENT: &str = r#"
 WITH changed AS (
     UPDATE accounts SET balance = balance + $1
     WHERE id = $2 AND (balance + $1 >= 0 OR $1 >= 0) AND balance + $1 <= $3
+      AND ($8::bigint IS NULL OR owner_id = $8)
     RETURNING id, balance
 ), posted AS (
     INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
@@ -234,6 +303,7 @@ SELECT id, acc_id, credit, debit, balance_after, created_at FROM posted"#;
 /// Returns `None` if the rule refused the posting or the account does not exist.
 async fn post_in_one_statement(
     db: &impl ConnectionTrait,
+    scope: Scope,
     posting: &Posting,
     write_id: Uuid,
 ) -> Result<Option<transaction::Model>, ApiError> {
@@ -248,6 +318,7 @@ async fn post_in_one_statement(
             posting.debit.minor_units().into(),
             now().into(),
             write_id.into(),
+            scope.owner().into(),
         ],
     );
     Ok(transaction::Entity::find()
@@ -258,10 +329,12 @@ async fn post_in_one_statement(
 
 async fn post_step_by_step(
     txn: &DatabaseTransaction,
+    scope: Scope,
     posting: &Posting,
     write_id: Uuid,
 ) -> Result<Option<transaction::Model>, ApiError> {
-    let Some(balance_after) = change_balance(txn, posting.acc_id, posting.delta()).await? else {
+    let change = change_balance(txn, scope, posting.acc_id, posting.delta()).await?;
+    let Some(balance_after) = change else {
         return Ok(None);
     };
     let row = record(
@@ -278,21 +351,23 @@ async fn post_step_by_step(
 
 async fn transfer_step_by_step(
     txn: &DatabaseTransaction,
+    scope: Scope,
     transfer: &Transfer,
     write_id: Uuid,
 ) -> Result<Option<(transaction::Model, transaction::Model)>, ApiError> {
     let amount = transfer.amount.minor_units();
     let (from, to) = (transfer.from_acc_id, transfer.to_acc_id);
-    // Rows are locked in id order, so two opposite transfers cannot deadlock on Postgres.
+    // Rows are locked in id order, so two opposite transfers cannot deadlock on Postgres. Only
+    // the sender must be in the caller's scope.
     let (first, second) = if from < to {
-        ((from, -amount), (to, amount))
+        ((from, -amount, scope), (to, amount, Scope::All))
     } else {
-        ((to, amount), (from, -amount))
+        ((to, amount, Scope::All), (from, -amount, scope))
     };
-    let Some(first_balance) = change_balance(txn, first.0, first.1).await? else {
+    let Some(first_balance) = change_balance(txn, first.2, first.0, first.1).await? else {
         return Ok(None);
     };
-    let Some(second_balance) = change_balance(txn, second.0, second.1).await? else {
+    let Some(second_balance) = change_balance(txn, second.2, second.0, second.1).await? else {
         return Ok(None);
     };
     let (from_balance, to_balance) = if from < to {
@@ -323,14 +398,16 @@ async fn commit_if_applied<T>(
 /// Python original may receive money while still below zero.
 async fn change_balance(
     txn: &DatabaseTransaction,
+    scope: Scope,
     acc_id: i64,
     delta: i64,
 ) -> Result<Option<i64>, ApiError> {
     let new_balance = Expr::col(account::Column::Balance).add(delta);
-    let mut update = account::Entity::update_many()
+    let update = account::Entity::update_many()
         .col_expr(account::Column::Balance, new_balance.clone())
         .filter(account::Column::Id.eq(acc_id))
         .filter(new_balance.clone().lte(MAX_BALANCE));
+    let mut update = scope.accounts(update);
     if delta < 0 {
         update = update.filter(new_balance.gte(0));
     }
@@ -341,8 +418,8 @@ async fn change_balance(
 /// Why a posting was not applied. A balance starts within 0..=MAX_BALANCE, so a negative change
 /// can only have gone below zero and a positive one only above the limit: the answer does not
 /// depend on what other requests did since.
-async fn posting_refused(db: &impl ConnectionTrait, posting: &Posting) -> ApiError {
-    if let Err(missing) = balance(db, posting.acc_id).await {
+async fn posting_refused(db: &impl ConnectionTrait, scope: Scope, posting: &Posting) -> ApiError {
+    if let Err(missing) = balance(db, scope, posting.acc_id).await {
         return missing;
     }
     if posting.delta() < 0 {
@@ -353,12 +430,16 @@ async fn posting_refused(db: &impl ConnectionTrait, posting: &Posting) -> ApiErr
 }
 
 /// Why a transfer was not applied: a missing account, else the side whose rule it broke.
-async fn transfer_refused(db: &impl ConnectionTrait, transfer: &Transfer) -> ApiError {
-    let from_balance = match balance(db, transfer.from_acc_id).await {
+async fn transfer_refused(
+    db: &impl ConnectionTrait,
+    scope: Scope,
+    transfer: &Transfer,
+) -> ApiError {
+    let from_balance = match balance(db, scope, transfer.from_acc_id).await {
         Ok(balance) => balance,
         Err(missing) => return missing,
     };
-    if let Err(missing) = balance(db, transfer.to_acc_id).await {
+    if let Err(missing) = balance(db, Scope::All, transfer.to_acc_id).await {
         return missing;
     }
     if from_balance < transfer.amount.minor_units() {

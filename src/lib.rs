@@ -1,5 +1,6 @@
 //! bank-api: accounts, a ledger and transfers over SeaORM, with Prometheus metrics and OpenAPI docs.
 
+pub mod authentication;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub money_moved: IntCounterVec,
     pub transfers: IntCounter,
     pub rejections: IntCounterVec,
+    pub logins: IntCounterVec,
+    pub tokens_refused: IntCounterVec,
     pub requests_in_flight: IntGauge,
     pub db_query_duration: HistogramVec,
 }
@@ -59,6 +61,21 @@ impl Metrics {
                 Opts::new(
                     "bank_rejections_total",
                     "Requests refused because of the client's input or the money rules, by reason.",
+                ),
+                &["reason"],
+            )?,
+            logins: IntCounterVec::new(
+                Opts::new(
+                    "bank_logins_total",
+                    "Logins at POST /token, by outcome (success, bad_credentials, throttled).",
+                ),
+                &["outcome"],
+            )?,
+            tokens_refused: IntCounterVec::new(
+                Opts::new(
+                    "bank_tokens_refused_total",
+                    "Requests whose bearer token was refused, by reason (missing, malformed, \
+                     expired, bad_signature, unknown_user).",
                 ),
                 &["reason"],
             )?,
@@ -92,6 +109,8 @@ impl Metrics {
         r.register(Box::new(metrics.money_moved.clone()))?;
         r.register(Box::new(metrics.transfers.clone()))?;
         r.register(Box::new(metrics.rejections.clone()))?;
+        r.register(Box::new(metrics.logins.clone()))?;
+        r.register(Box::new(metrics.tokens_refused.clone()))?;
         r.register(Box::new(metrics.requests_in_flight.clone()))?;
         r.register(Box::new(metrics.db_query_duration.clone()))?;
         r.register(Box::new(build_info))?;

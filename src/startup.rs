@@ -15,6 +15,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
+    authentication::{Auth, users},
     config::Settings,
     db, extract,
     metrics::Metrics,
@@ -22,7 +23,7 @@ use crate::{
     routes::{
         AppState, accounts,
         docs::{self, ApiDoc},
-        operations, transactions, transfers,
+        operations, transactions, transfers, users as user_routes,
     },
 };
 
@@ -40,6 +41,8 @@ pub enum StartupError {
     },
     #[error("cannot set up metrics: {0}")]
     Metrics(String),
+    #[error("cannot set up the operator account (OPERATOR_USERNAME): {0}")]
+    Operator(String),
 }
 
 pub struct Application {
@@ -66,6 +69,12 @@ impl Application {
             Some(address) => Some(metrics_server(address, metrics.clone())?),
             None => None,
         };
+        if let Some((username, password)) = &settings.operator {
+            users::ensure_operator(&db, username, password.expose())
+                .await
+                .map_err(StartupError::Operator)?;
+        }
+        let auth = Data::new(Auth::new(&settings, db.clone(), metrics.clone()));
         let registry = Data::new(metrics.clone());
         let state = Data::new(AppState {
             db: db.clone(),
@@ -85,9 +94,12 @@ impl Application {
                 .openapi(ApiDoc::openapi())
                 .app_data(state.clone())
                 .app_data(registry.clone())
+                .app_data(auth.clone())
                 .app_data(web::PayloadConfig::new(settings.body_limit_bytes))
                 .app_data(extract::BodyTimeout(settings.client_timeout))
                 .app_data(web::PathConfig::default().error_handler(extract::path_error))
+                .service(user_routes::create_user)
+                .service(user_routes::create_token)
                 .service(accounts::create_account)
                 .service(accounts::list_accounts)
                 .service(accounts::get_account)

@@ -12,6 +12,8 @@ pub struct Model {
     pub address: String,
     pub balance: i64,
     pub created_at: DateTimeUtc,
+    /// The customer it belongs to; `None`: the operators' (opened by one, or from before users).
+    pub owner_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,3 +4,4 @@ pub mod account;
 pub mod idempotency_key;
 pub mod ledger_write;
 pub mod transaction;
+pub mod user;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_create_ledger;
 mod m20261125_000001_upgrade_python_original;
 mod m20261125_000002_create_ledger_writes;
+mod m20261125_000003_create_users;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_ledger::Migration),
             Box::new(m20261125_000001_upgrade_python_original::Migration),
             Box::new(m20261125_000002_create_ledger_writes::Migration),
+            Box::new(m20261125_000003_create_users::Migration),
         ]
     }
 }

@@ -5,8 +5,9 @@ use entity::account;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AppState, DatabaseErrors, transactions::Transaction};
+use super::{AppState, AuthErrors, DatabaseErrors, transactions::Transaction};
 use crate::{
+    authentication::Caller,
     domain::{Problems, Text},
     error::{ErrorBody, ValidationErrorBody},
     extract::{ApiJson, Pagination},
@@ -96,22 +97,25 @@ pub struct Balance {
 /// characters with no control characters.
 #[utoipa::path(
     tag = "accounts",
+    security(("OAuth2PasswordBearer" = [])),
     request_body = NewAccount,
     responses(
         (status = 201, description = "The account was opened", body = Account),
         (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
         (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
         (status = 422, description = "A field is missing or invalid, or the body is not JSON", body = ValidationErrorBody),
+        AuthErrors,
         DatabaseErrors,
     )
 )]
 #[post("/accounts")]
 pub async fn create_account(
     state: web::Data<AppState>,
+    caller: Caller,
     body: ApiJson<NewAccount>,
 ) -> Result<HttpResponse, crate::error::ApiError> {
     let new = body.0.parse()?;
-    let account = ledger::open_account(&state.db, new).await?;
+    let account = ledger::open_account(&state.db, new, caller.owner_of_new_accounts()).await?;
     state.metrics.accounts_created.inc();
     Ok(HttpResponse::Created().json(Account::from(account)))
 }
@@ -121,21 +125,24 @@ pub async fn create_account(
 /// Accounts in the order they were opened (by id), a page at a time.
 #[utoipa::path(
     tag = "accounts",
+    security(("OAuth2PasswordBearer" = [])),
     params(Pagination),
     responses(
         (status = 200, description = "A page of accounts", body = Vec<Account>, headers(("Link" = String, description = "Present when the list goes on: `</accounts?after_id=100&limit=100>; rel=\"next\"` (RFC 8288), the URL of the next page"))),
         (status = 422, description = "`after_id`, `skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
+        AuthErrors,
         DatabaseErrors,
     )
 )]
 #[get("/accounts")]
 pub async fn list_accounts(
     state: web::Data<AppState>,
+    caller: Caller,
     page: Pagination,
     req: HttpRequest,
 ) -> Result<HttpResponse, crate::error::ApiError> {
     let page = ledger::Page::from(page);
-    let accounts = ledger::accounts(&state.db, page).await?;
+    let accounts = ledger::accounts(&state.db, caller.scope(), page).await?;
     Ok(super::listed(&req, page.limit, accounts.map(Account::from)))
 }
 
@@ -144,20 +151,23 @@ pub async fn list_accounts(
 /// The account with its current balance.
 #[utoipa::path(
     tag = "accounts",
+    security(("OAuth2PasswordBearer" = [])),
     params(("account_id" = i64, Path, description = "The account's id")),
     responses(
         (status = 200, description = "The account", body = Account),
         (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
         (status = 422, description = "The id is not an integer", body = ValidationErrorBody),
+        AuthErrors,
         DatabaseErrors,
     )
 )]
 #[get("/accounts/{account_id}")]
 pub async fn get_account(
     state: web::Data<AppState>,
+    caller: Caller,
     account_id: web::Path<i64>,
 ) -> Result<HttpResponse, crate::error::ApiError> {
-    let account = ledger::account(&state.db, account_id.into_inner()).await?;
+    let account = ledger::account(&state.db, caller.scope(), account_id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(Account::from(account)))
 }
 
@@ -167,21 +177,24 @@ pub async fn get_account(
 /// ledger row, so this is one primary-key read however long the history is.
 #[utoipa::path(
     tag = "accounts",
+    security(("OAuth2PasswordBearer" = [])),
     params(("account_id" = i64, Path, description = "The account's id")),
     responses(
         (status = 200, description = "The current balance", body = Balance),
         (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
         (status = 422, description = "The id is not an integer", body = ValidationErrorBody),
+        AuthErrors,
         DatabaseErrors,
     )
 )]
 #[get("/accounts/{account_id}/balance")]
 pub async fn get_balance(
     state: web::Data<AppState>,
+    caller: Caller,
     account_id: web::Path<i64>,
 ) -> Result<HttpResponse, crate::error::ApiError> {
     let account_id = account_id.into_inner();
-    let balance = ledger::balance(&state.db, account_id).await?;
+    let balance = ledger::balance(&state.db, caller.scope(), account_id).await?;
     Ok(HttpResponse::Ok().json(Balance {
         account_id,
         balance,
@@ -193,22 +206,27 @@ pub async fn get_balance(
 /// The account's ledger rows, oldest first, a page at a time.
 #[utoipa::path(
     tag = "accounts",
+    security(("OAuth2PasswordBearer" = [])),
     params(("account_id" = i64, Path, description = "The account's id"), Pagination),
     responses(
         (status = 200, description = "A page of the account's ledger", body = Vec<Transaction>, headers(("Link" = String, description = "Present when the list goes on: `</accounts?after_id=100&limit=100>; rel=\"next\"` (RFC 8288), the URL of the next page"))),
         (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
         (status = 422, description = "The id, `after_id`, `skip` or `limit` is invalid", body = ValidationErrorBody),
+        AuthErrors,
         DatabaseErrors,
     )
 )]
 #[get("/accounts/{account_id}/transactions")]
 pub async fn list_account_transactions(
     state: web::Data<AppState>,
+    caller: Caller,
     account_id: web::Path<i64>,
     page: Pagination,
     req: HttpRequest,
 ) -> Result<HttpResponse, crate::error::ApiError> {
     let page = ledger::Page::from(page);
-    let rows = ledger::account_transactions(&state.db, account_id.into_inner(), page).await?;
+    let rows =
+        ledger::account_transactions(&state.db, caller.scope(), account_id.into_inner(), page)
+            .await?;
     Ok(super::listed(&req, page.limit, rows.map(Transaction::from)))
 }

@@ -13,9 +13,13 @@ use utoipa_redoc::{Redoc, Servable};
         description = "An observable banking API: accounts, a ledger of credits and debits, and \
 atomic transfers between accounts. Money is always an integer number of minor units (cents). Errors \
 use FastAPI's shapes: `{\"detail\": \"...\"}`, and for 422 a list of `{loc, msg, type}`. \
-Prometheus metrics are at `/metrics`.",
+Prometheus metrics are at `/metrics`.\n\nData routes need a bearer token: sign up with \
+`POST /users`, then press **Authorize** and log in (or `POST /token`). A customer sees and moves only \
+their own accounts; an operator, every account.",
     ),
+    modifiers(&OAuth2PasswordFlow),
     tags(
+        (name = "users", description = "Sign up, and log in for the bearer token every data route needs"),
         (name = "accounts", description = "Open accounts and read them, their balance and their history"),
         (name = "transactions", description = "Credits and debits on one account"),
         (name = "transfers", description = "Money from one account to another, atomically"),
@@ -24,6 +28,24 @@ Prometheus metrics are at `/metrics`.",
     )
 )]
 pub struct ApiDoc;
+
+/// The OAuth2 password flow of `POST /token`, as FastAPI's `OAuth2PasswordBearer` declares it:
+/// Swagger UI's Authorize dialog logs in with it and sends the token with "Try it out".
+struct OAuth2PasswordFlow;
+
+impl utoipa::Modify for OAuth2PasswordFlow {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
+        let flow = Flow::Password(Password::new("/token", Scopes::new()));
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "OAuth2PasswordBearer",
+                SecurityScheme::OAuth2(OAuth2::new([flow])),
+            );
+    }
+}
 
 const REDOC_PAGE: &str = include_str!("redoc/index.html");
 const REDOC_BUNDLE: &str = include_str!(concat!(

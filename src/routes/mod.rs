@@ -5,6 +5,7 @@ pub mod docs;
 pub mod operations;
 pub mod transactions;
 pub mod transfers;
+pub mod users;
 
 use sea_orm::DatabaseConnection;
 use utoipa::IntoResponses;
@@ -26,6 +27,18 @@ pub enum DatabaseErrors {
     /// later. A write is answered 503 only when it certainly was not applied.
     #[response(status = 503, example = json!({"detail": "Service temporarily unavailable"}))]
     Unavailable(ErrorBody),
+}
+
+/// What a route that needs a token answers without a valid one.
+#[derive(IntoResponses)]
+pub enum AuthErrors {
+    /// No bearer token, or one that is malformed, expired, wrongly signed or names no user.
+    #[response(
+        status = 401,
+        example = json!({"detail": "Not authenticated"}),
+        headers(("WWW-Authenticate" = String, description = "`Bearer`"))
+    )]
+    Unauthorized(ErrorBody),
 }
 
 /// Responses a route that writes to the ledger can give when the database fails.

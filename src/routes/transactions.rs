@@ -8,8 +8,9 @@ use utoipa::{
     openapi::{AllOfBuilder, ObjectBuilder, RefOr, Schema, Type, schema::AnyOfBuilder},
 };
 
-use super::{AppState, DatabaseErrors, WriteErrors};
+use super::{AppState, AuthErrors, DatabaseErrors, WriteErrors};
 use crate::{
+    authentication::Caller,
     domain::{Amount, Problems},
     error::{ApiError, ErrorBody, FieldError, Loc, ValidationErrorBody},
     extract::{ApiJson, Pagination},
@@ -135,6 +136,7 @@ impl ledger::FromLedgerRows for Transaction {
 /// and body returns the original response (with `Idempotent-Replayed: true`) and writes nothing.
 #[utoipa::path(
     tag = "transactions",
+    security(("OAuth2PasswordBearer" = [])),
     request_body = NewTransaction,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per intended write")),
     responses(
@@ -144,12 +146,14 @@ impl ledger::FromLedgerRows for Transaction {
         (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
         (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
         (status = 422, description = "Invalid body or Idempotency-Key, or the key was used with a different body", body = ValidationErrorBody),
+        AuthErrors,
         WriteErrors,
     )
 )]
 #[post("/transactions")]
 pub async fn create_transaction(
     state: web::Data<AppState>,
+    caller: Caller,
     key: IdempotencyKey,
     body: ApiJson<NewTransaction>,
 ) -> Result<HttpResponse, ApiError> {
@@ -157,11 +161,11 @@ pub async fn create_transaction(
     let outcome = idempotency::run(
         &state.db,
         key,
-        "POST /transactions",
+        &caller.keyed("POST /transactions"),
         &body.0,
         state.settle_within,
         async |txn, write_id| {
-            ledger::post(txn, &posting, write_id)
+            ledger::post(txn, caller.scope(), &posting, write_id)
                 .await
                 .map(Transaction::from)
         },
@@ -180,21 +184,24 @@ pub async fn create_transaction(
 /// Every ledger row of every account, oldest first, a page at a time.
 #[utoipa::path(
     tag = "transactions",
+    security(("OAuth2PasswordBearer" = [])),
     params(Pagination),
     responses(
         (status = 200, description = "A page of the ledger", body = Vec<Transaction>, headers(("Link" = String, description = "Present when the list goes on: `</transactions?after_id=100&limit=100>; rel=\"next\"` (RFC 8288), the URL of the next page"))),
         (status = 422, description = "`after_id`, `skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
+        AuthErrors,
         DatabaseErrors,
     )
 )]
 #[get("/transactions")]
 pub async fn list_transactions(
     state: web::Data<AppState>,
+    caller: Caller,
     page: Pagination,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let page = ledger::Page::from(page);
-    let rows = ledger::transactions(&state.db, page).await?;
+    let rows = ledger::transactions(&state.db, caller.scope(), page).await?;
     Ok(super::listed(&req, page.limit, rows.map(Transaction::from)))
 }
 
@@ -203,19 +210,22 @@ pub async fn list_transactions(
 /// One ledger row, with the balance it left on its account.
 #[utoipa::path(
     tag = "transactions",
+    security(("OAuth2PasswordBearer" = [])),
     params(("transaction_id" = i64, Path, description = "The ledger row's id")),
     responses(
         (status = 200, description = "The ledger row", body = Transaction),
         (status = 404, description = "No transaction has this id", body = ErrorBody, example = json!({"detail": "Transaction not found"})),
         (status = 422, description = "The id is not an integer", body = ValidationErrorBody),
+        AuthErrors,
         DatabaseErrors,
     )
 )]
 #[get("/transactions/{transaction_id}")]
 pub async fn get_transaction(
     state: web::Data<AppState>,
+    caller: Caller,
     transaction_id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = ledger::transaction(&state.db, transaction_id.into_inner()).await?;
+    let row = ledger::transaction(&state.db, caller.scope(), transaction_id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(Transaction::from(row)))
 }

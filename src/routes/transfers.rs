@@ -4,8 +4,9 @@ use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AppState, WriteErrors, transactions::Transaction};
+use super::{AppState, AuthErrors, WriteErrors, transactions::Transaction};
 use crate::{
+    authentication::Caller,
     domain::{Amount, Problems},
     error::{ApiError, ErrorBody, FieldError, Loc, ValidationErrorBody},
     extract::ApiJson,
@@ -73,6 +74,7 @@ impl ledger::FromLedgerRows for TransferReceipt {
 /// Supports `Idempotency-Key` like `POST /transactions`.
 #[utoipa::path(
     tag = "transfers",
+    security(("OAuth2PasswordBearer" = [])),
     request_body = NewTransfer,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per intended write")),
     responses(
@@ -82,12 +84,14 @@ impl ledger::FromLedgerRows for TransferReceipt {
         (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
         (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
         (status = 422, description = "Invalid body or Idempotency-Key, or the key was used with a different body", body = ValidationErrorBody),
+        AuthErrors,
         WriteErrors,
     )
 )]
 #[post("/transfers")]
 pub async fn create_transfer(
     state: web::Data<AppState>,
+    caller: Caller,
     key: IdempotencyKey,
     body: ApiJson<NewTransfer>,
 ) -> Result<HttpResponse, ApiError> {
@@ -95,11 +99,11 @@ pub async fn create_transfer(
     let outcome = idempotency::run(
         &state.db,
         key,
-        "POST /transfers",
+        &caller.keyed("POST /transfers"),
         &body.0,
         state.settle_within,
         async |txn, write_id| {
-            let (from, to) = ledger::transfer(txn, &transfer, write_id).await?;
+            let (from, to) = ledger::transfer(txn, caller.scope(), &transfer, write_id).await?;
             Ok(TransferReceipt {
                 from_transaction: from.into(),
                 to_transaction: to.into(),

@@ -1,6 +1,9 @@
 use std::time::Duration;
 
-use bank_api::{config::Settings, startup::Application};
+use bank_api::{
+    config::{Secret, Settings},
+    startup::Application,
+};
 use entity::account;
 use reqwest::{Response, StatusCode};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, Set};
@@ -236,4 +239,112 @@ pub async fn assert_detail(response: Response, status: StatusCode, detail: &str)
     assert_eq!(response.status(), status, "expected {status} {detail}");
     let body: Value = response.json().await.expect("JSON error body");
     assert_eq!(body, json!({"detail": detail}));
+}
+
+/// The HS256 key test apps sign tokens with, so tests can forge tokens of every kind.
+pub const TEST_JWT_SECRET: &str = "a test key of at least thirty-two characters";
+pub const OPERATOR: (&str, &str) = ("operator", "operator password");
+
+/// Settings with access control on, a known signing key and an operator account.
+pub fn with_auth(settings: &mut Settings) {
+    settings.auth_required = true;
+    settings.jwt_secret = Some(Secret::new(TEST_JWT_SECRET));
+    settings.operator = Some((OPERATOR.0.into(), Secret::new(OPERATOR.1)));
+}
+
+/// A logged-in user's view of the API: every request carries their bearer token.
+pub struct Session<'a> {
+    pub app: &'a TestApp,
+    pub token: String,
+}
+
+impl TestApp {
+    pub async fn log_in(&self, username: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/token"))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("POST /token")
+    }
+
+    /// Signs `username` up as a customer and logs them in.
+    pub async fn customer(&self, username: &str) -> Session<'_> {
+        let password = format!("{username} password");
+        let signed_up = self
+            .post(
+                "/users",
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            signed_up.status(),
+            StatusCode::CREATED,
+            "sign up {username}"
+        );
+        self.session(username, &password).await
+    }
+
+    pub async fn operator(&self) -> Session<'_> {
+        self.session(OPERATOR.0, OPERATOR.1).await
+    }
+
+    async fn session(&self, username: &str, password: &str) -> Session<'_> {
+        let response = self.log_in(username, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "log in {username}");
+        let body: Value = response.json().await.expect("a token");
+        Session {
+            app: self,
+            token: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+        }
+    }
+}
+
+impl Session<'_> {
+    pub async fn get(&self, path: &str) -> Response {
+        self.app
+            .client
+            .get(self.app.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.app
+            .client
+            .post(self.app.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
+    /// An account of this user's holding `balance`.
+    pub async fn funded_account(&self, balance: i64) -> i64 {
+        let account = json!({"first_name": "Ada", "last_name": "Lovelace", "address": "London"});
+        let response = self.post("/accounts", &account).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let id = response.json::<Value>().await.expect("an account")["id"]
+            .as_i64()
+            .expect("an id");
+        if balance > 0 {
+            let credit = self
+                .post("/transactions", &json!({"acc_id": id, "credit": balance}))
+                .await;
+            assert_eq!(credit.status(), StatusCode::CREATED);
+        }
+        id
+    }
 }

@@ -2,6 +2,7 @@
 //! HTTP to it, on SQLite always and on Postgres when `TEST_DATABASE_URL` is set.
 
 mod accounts;
+mod auth;
 mod docs;
 mod errors;
 mod helpers;

@@ -365,7 +365,7 @@ async fn whole_numbers_written_with_a_fraction_or_exponent_are_integers() {
 async fn a_write_is_settled_as_applied_or_fenced_off_for_good() {
     use bank_api::{
         domain::Amount,
-        ledger::{self, Posting, Settled},
+        ledger::{self, Posting, Scope, Settled},
     };
     on_each_backend(async |app| {
         let account = app.funded_account(100).await;
@@ -377,7 +377,7 @@ async fn a_write_is_settled_as_applied_or_fenced_off_for_good() {
         let within = std::time::Duration::from_secs(5);
 
         let applied = uuid::Uuid::new_v4();
-        let row = ledger::post(&(&app.db).into(), &posting, applied)
+        let row = ledger::post(&(&app.db).into(), Scope::All, &posting, applied)
             .await
             .unwrap();
         let Some(Settled::Applied(rows)) = ledger::settle(&app.db, applied, within).await else {
@@ -390,7 +390,7 @@ async fn a_write_is_settled_as_applied_or_fenced_off_for_good() {
             ledger::settle(&app.db, lost, within).await,
             Some(Settled::NotApplied)
         ));
-        let late = ledger::post(&(&app.db).into(), &posting, lost).await;
+        let late = ledger::post(&(&app.db).into(), Scope::All, &posting, lost).await;
         assert!(late.is_err(), "a fenced write can never be stored");
         assert_eq!(app.balance(account).await, 105);
     })

@@ -1,0 +1,103 @@
+//! Users: signing up, logging in for a token, and the operator account from the environment.
+
+use std::net::IpAddr;
+
+use entity::user;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, TryInsertResult,
+};
+
+use super::{Auth, Role, password};
+use crate::{
+    domain::{Password, Username},
+    error::ApiError,
+};
+
+pub async fn sign_up(
+    db: &impl ConnectionTrait,
+    username: &Username,
+    password: &Password,
+    role: Role,
+) -> Result<user::Model, ApiError> {
+    let hash = password::hash(password).await?;
+    let row = user::ActiveModel {
+        username: Set(username.as_str().to_owned()),
+        password_hash: Set(hash),
+        role: Set(role.as_str().to_owned()),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    };
+    let inserted = user::Entity::insert(row)
+        .on_conflict_do_nothing_on([user::Column::Username])
+        .exec_without_returning(db)
+        .await?;
+    if !matches!(inserted, TryInsertResult::Inserted(1)) {
+        return Err(ApiError::Conflict("Username already taken"));
+    }
+    user::Entity::find()
+        .filter(user::Column::Username.eq(username.as_str()))
+        .one(db)
+        .await?
+        .ok_or(ApiError::Internal("a user vanished after sign-up".into()))
+}
+
+/// A token for the right username and password. Throttled per username and per address; an
+/// unknown username and a wrong password get the same answer in about the same time.
+pub async fn log_in(
+    auth: &Auth,
+    username: &str,
+    password: String,
+    address: Option<IpAddr>,
+) -> Result<String, ApiError> {
+    let logins = &auth.metrics.logins;
+    if let Err(retry_after) = auth.throttle.check(username, address) {
+        logins.with_label_values(&["throttled"]).inc();
+        return Err(ApiError::TooManyAttempts(retry_after));
+    }
+    let user = user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(&auth.db)
+        .await?;
+    let stored = user.as_ref().map(|user| user.password_hash.clone());
+    match user {
+        Some(user) if password::verify(password, stored).await => {
+            auth.throttle.succeeded(username);
+            logins.with_label_values(&["success"]).inc();
+            auth.tokens.issue(user.id)
+        }
+        _ => {
+            auth.throttle.failed(username, address);
+            logins.with_label_values(&["bad_credentials"]).inc();
+            Err(ApiError::Unauthorized("Incorrect username or password"))
+        }
+    }
+}
+
+/// Creates the operator named by `OPERATOR_USERNAME`, or gives that user the operator role and
+/// the password from `OPERATOR_PASSWORD`.
+pub async fn ensure_operator(
+    db: &DatabaseConnection,
+    username: &str,
+    password: &str,
+) -> Result<(), String> {
+    let username = Username::parse(username, "OPERATOR_USERNAME").map_err(|e| e.msg)?;
+    let password = Password::parse(password, "OPERATOR_PASSWORD").map_err(|e| e.msg)?;
+    let existing = user::Entity::find()
+        .filter(user::Column::Username.eq(username.as_str()))
+        .one(db)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(existing) = existing else {
+        sign_up(db, &username, &password, Role::Operator)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(());
+    };
+    let hash = password::hash(&password).await.map_err(|e| e.to_string())?;
+    let mut operator: user::ActiveModel = existing.into();
+    operator.password_hash = Set(hash);
+    operator.role = Set(Role::Operator.as_str().to_owned());
+    operator.update(db).await.map_err(|e| e.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! `/users` and `/token`: signing up, and the OAuth2 password flow that turns a username and
+//! password into a bearer token (what FastAPI's `OAuth2PasswordRequestForm` reads).
+
+use actix_web::{HttpRequest, HttpResponse, http::header, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    authentication::{Auth, MaybeCaller, Role, users},
+    domain::{Password, Problems, Username},
+    error::{ApiError, ErrorBody, FieldError, Loc, ValidationErrorBody},
+    extract::ApiJson,
+};
+
+/// The body of `POST /users`.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "ada", "password": "correct horse battery"}))]
+pub struct NewUser {
+    /// 3 to 64 letters, digits or `. _ @ + -`.
+    #[schema(min_length = 3, max_length = 64, pattern = r"^[A-Za-z0-9._@+-]{3,64}$")]
+    pub username: String,
+    /// 8 to 128 characters, without NUL. Never echoed or logged.
+    #[schema(min_length = 8, max_length = 128, pattern = r"^[^\x00]{8,128}$", format = Password)]
+    pub password: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": 1, "username": "ada", "role": "customer", "created_at": "2026-11-25T09:30:00.123456Z"}))]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    /// `customer` or `operator`.
+    pub role: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What `POST /token` answers (RFC 6749 section 5.1).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiJ9...", "token_type": "bearer", "expires_in": 900}))]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `bearer`: send `Authorization: Bearer <access_token>`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+/// The form of `POST /token`: the OAuth2 password grant.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only its schema is used: the form is read field by field, to name what is missing.
+pub struct TokenRequest {
+    username: String,
+    #[schema(format = Password)]
+    password: String,
+    /// `password`, when sent.
+    grant_type: Option<String>,
+}
+
+/// Sign up
+///
+/// Creates a customer. Anyone may sign up unless `SIGNUP_ENABLED=false`, when only an operator
+/// may create users. The password is stored as an argon2id hash, never echoed or logged.
+#[utoipa::path(
+    tag = "users",
+    security((), ("OAuth2PasswordBearer" = [])),
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "The user was created", body = User),
+        (status = 403, description = "Sign-up is switched off and the caller is not an operator", body = ErrorBody, example = json!({"detail": "Sign-up is disabled"})),
+        (status = 409, description = "The username is taken", body = ErrorBody, example = json!({"detail": "Username already taken"})),
+        (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
+        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
+        (status = 422, description = "The username or password does not meet the rules", body = ValidationErrorBody),
+    )
+)]
+#[post("/users")]
+pub async fn create_user(
+    auth: web::Data<Auth>,
+    caller: MaybeCaller,
+    body: ApiJson<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    let operator = caller.0.is_some_and(|caller| caller.is_operator());
+    if !auth.signup_enabled && !operator {
+        return Err(ApiError::Forbidden("Sign-up is disabled"));
+    }
+    let mut problems = Problems::default();
+    let username = problems.check(Username::parse(&body.0.username, "username"));
+    let password = problems.check(Password::parse(&body.0.password, "password"));
+    let (username, password) = problems.finish(|| Some((username?, password?)))?;
+    let user = users::sign_up(&auth.db, &username, &password, Role::Customer).await?;
+    Ok(HttpResponse::Created().json(User {
+        id: user.id,
+        username: user.username,
+        role: user.role,
+        created_at: user.created_at,
+    }))
+}
+
+/// Log in for a token
+///
+/// The OAuth2 password flow: a form with `username` and `password` gets a bearer token that
+/// expires after `expires_in` seconds. Failed logins are throttled per username and per client
+/// address (429 with `Retry-After`).
+#[utoipa::path(
+    tag = "users",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A token", body = TokenResponse),
+        (status = 401, description = "Wrong username or password (the same answer for both)", body = ErrorBody, example = json!({"detail": "Incorrect username or password"})),
+        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
+        (status = 422, description = "`username` or `password` is missing", body = ValidationErrorBody),
+        (status = 429, description = "Too many failed logins for this username or address; retry after `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/token")]
+pub async fn create_token(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| ApiError::BadRequest("Malformed form body".into()))?;
+    let field = |name: &'static str| {
+        form.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .ok_or_else(|| FieldError::new(Loc::BodyField(name), "Field required", "missing"))
+    };
+    let mut problems = Problems::default();
+    let username = problems.check(field("username"));
+    let password = problems.check(field("password"));
+    let (username, password) = problems.finish(|| Some((username?, password?)))?;
+    let address = req.peer_addr().map(|address| address.ip());
+    let token = users::log_in(&auth, &username, password, address).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(TokenResponse {
+            access_token: token,
+            token_type: "bearer".into(),
+            expires_in: auth.tokens.ttl.as_secs(),
+        }))
+}
