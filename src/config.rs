@@ -71,7 +71,7 @@ impl Default for Settings {
             metrics_address: None,
             client_timeout: Duration::from_secs(10),
             http_metrics: true,
-            auth_required: false,
+            auth_required: true,
             jwt_secret: None,
             token_ttl: Duration::from_secs(15 * 60),
             operator: None,
@@ -334,6 +334,15 @@ mod tests {
         assert_eq!(settings.body_limit_bytes, 65536);
         assert_eq!(settings.log_format, LogFormat::Text);
         assert!(settings.diagnostics_routes);
+        assert!(
+            settings.auth_required,
+            "access control is on unless switched off"
+        );
+        assert!(settings.signup_enabled);
+        assert_eq!(
+            settings.operator, None,
+            "no default operator, no default password"
+        );
     }
 
     #[test]

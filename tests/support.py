@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -53,17 +54,45 @@ def drop_postgres_database(url):
     psql(server, "-c", f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
 
 
+# Every test server has this operator, and signs tokens with this key, so that several server
+# processes on one database accept each other's tokens.
+OPERATOR = ("operator", "operator password for tests")
+JWT_SECRET = "a test signing key that is long enough"
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
 class Api:
-    """One bank-api server process on a free port."""
+    """One bank-api server process on a free port, with access control on."""
 
     def __init__(self, database_url, log_path, **settings):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", DATABASE_URL=database_url, LOG_FORMAT="json")
+        env = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", DATABASE_URL=database_url, LOG_FORMAT="json",
+                   OPERATOR_USERNAME=OPERATOR[0], OPERATOR_PASSWORD=OPERATOR[1], JWT_SECRET=JWT_SECRET)
         env.update({key: str(value) for key, value in settings.items()})
         self.log = open(log_path, "w")
         self.process = subprocess.Popen([BANK_API], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         wait_until_ok(f"{self.url}/health", self.process)
+
+    def log_in(self, username, password):
+        """A bearer token for this user."""
+        data = urllib.parse.urlencode({"username": username, "password": password}).encode()
+        req = urllib.request.Request(f"{self.url}/token", data=data, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return json.loads(response.read())["access_token"]
+
+    def operator_token(self):
+        return self.log_in(*OPERATOR)
+
+    def customer_token(self, username):
+        """Signs `username` up as a customer and returns their token."""
+        password = f"{username} password"
+        status, body = request("POST", f"{self.url}/users", {"username": username, "password": password})
+        assert status == 201, body
+        return self.log_in(username, password)
 
     def stop(self):
         if self.process.poll() is None:

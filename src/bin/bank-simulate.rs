@@ -1,13 +1,15 @@
-//! Traffic simulator: opens accounts, then drives a realistic mix of credits, debits, transfers,
-//! reads, idempotent retries and a few bad requests at a steady rate, printing progress, so every
-//! dashboard panel has data minutes after start.
+//! Traffic simulator: signs up a customer (or logs in as the one given), opens accounts, then
+//! drives a realistic mix of credits, debits, transfers, reads, idempotent retries and a few bad
+//! requests (malformed bodies, unknown accounts, a wrong password, a missing token) at a steady
+//! rate, printing progress, so every dashboard panel has data minutes after start.
 //!
-//! bank-simulate [--target URL] [--rate REQ_PER_SEC] [--duration SECS (0 = until stopped)] [--accounts N]
+//! bank-simulate [--target URL] [--rate REQ_PER_SEC] [--duration SECS (0 = until stopped)]
+//!               [--accounts N] [--username NAME --password PASSWORD]
 
 use std::{
     process::ExitCode,
     sync::{
-        Arc,
+        Arc, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -22,6 +24,8 @@ struct Options {
     rate: u32,
     duration: Option<Duration>,
     accounts: usize,
+    /// Log in as this user; without it, a new customer is signed up.
+    credentials: Option<(String, String)>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -30,7 +34,9 @@ fn parse_options() -> Result<Options, String> {
         rate: 20,
         duration: Some(Duration::from_secs(60)),
         accounts: 20,
+        credentials: None,
     };
+    let (mut username, mut password) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -48,9 +54,16 @@ fn parse_options() -> Result<Options, String> {
             "--accounts" => {
                 options.accounts = usize::try_from(number()?.clamp(2, 10_000)).unwrap_or(2)
             }
+            "--username" => username = Some(value),
+            "--password" => password = Some(value),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
+    options.credentials = match (username, password) {
+        (Some(username), Some(password)) => Some((username, password)),
+        (None, None) => None,
+        _ => return Err("--username and --password go together".into()),
+    };
     Ok(options)
 }
 
@@ -106,6 +119,10 @@ struct Request {
     path: String,
     body: Option<Value>,
     retry_key: Option<String>,
+    /// Sent without the bearer token, as a client that forgot it would.
+    anonymous: bool,
+    /// A login form instead of a JSON body.
+    form: Option<[(&'static str, String); 2]>,
 }
 
 fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
@@ -116,12 +133,16 @@ fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
         path,
         body: None,
         retry_key: None,
+        anonymous: false,
+        form: None,
     };
     let post = |path: &str, body: Value| Request {
         method: Method::POST,
         path: path.into(),
         body: Some(body),
         retry_key: None,
+        anonymous: false,
+        form: None,
     };
     match rng.below(100) {
         0..=27 => post(
@@ -144,7 +165,19 @@ fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
         77..=84 => get(format!("/accounts/{a}/balance")),
         85..=90 => get(format!("/accounts/{a}/transactions?limit=20")),
         91..=93 => get("/accounts?limit=50".into()),
-        94..=95 => post("/transactions", json!({"acc_id": a, "credit": 1.5})),
+        94 => post("/transactions", json!({"acc_id": a, "credit": 1.5})),
+        95 if rng.below(2) == 0 => Request {
+            anonymous: true,
+            ..get(format!("/accounts/{a}"))
+        },
+        95 => Request {
+            form: Some([
+                ("username", "sim-nobody".into()),
+                ("password", "a wrong password".into()),
+            ]),
+            anonymous: true,
+            ..post("/token", Value::Null)
+        },
         96 => post(
             "/transactions",
             json!({"acc_id": a, "debit": 1_000_000_000_000_i64}),
@@ -158,10 +191,16 @@ fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
 async fn send(
     client: &Client,
     target: &str,
+    token: &str,
     request: &Request,
 ) -> Result<StatusCode, reqwest::Error> {
     let mut builder = client.request(request.method.clone(), format!("{target}{}", request.path));
-    if let Some(body) = &request.body {
+    if !request.anonymous {
+        builder = builder.bearer_auth(token);
+    }
+    if let Some(form) = &request.form {
+        builder = builder.form(form);
+    } else if let Some(body) = &request.body {
         builder = builder.json(body);
     }
     if let Some(key) = &request.retry_key {
@@ -170,12 +209,76 @@ async fn send(
     builder.send().await.map(|response| response.status())
 }
 
-async fn open_accounts(client: &Client, target: &str, count: usize) -> Result<Vec<i64>, String> {
+/// The simulator's own customer: signed up once, unless credentials were given.
+async fn credentials(
+    client: &Client,
+    target: &str,
+    given: Option<(String, String)>,
+) -> Result<(String, String), String> {
+    if let Some(given) = given {
+        return Ok(given);
+    }
+    let mut rng = Rng(seed());
+    let username = format!("sim-{}-{}", std::process::id(), rng.below(1_000_000));
+    let password = format!(
+        "sim-{:016x}{:016x}",
+        rng.below(u64::MAX),
+        rng.below(u64::MAX)
+    );
+    let response = client
+        .post(format!("{target}/users"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {target}: {e}"))?;
+    if response.status() != StatusCode::CREATED {
+        return Err(format!(
+            "cannot sign up ({}): pass --username and --password of an existing user",
+            response.status()
+        ));
+    }
+    Ok((username, password))
+}
+
+/// A bearer token and how long it lasts.
+async fn log_in(
+    client: &Client,
+    target: &str,
+    (username, password): &(String, String),
+) -> Result<(String, Duration), String> {
+    let response = client
+        .post(format!("{target}/token"))
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {target}: {e}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    match (body["access_token"].as_str(), body["expires_in"].as_u64()) {
+        (Some(token), Some(seconds)) => Ok((token.to_owned(), Duration::from_secs(seconds))),
+        _ => Err(format!("cannot log in as {username} ({status}): {body}")),
+    }
+}
+
+fn seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+    0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()) ^ nanos
+}
+
+async fn open_accounts(
+    client: &Client,
+    target: &str,
+    token: &str,
+    count: usize,
+) -> Result<Vec<i64>, String> {
     let mut ids = Vec::with_capacity(count);
     for n in 0..count {
         let body = json!({"first_name": format!("Sim{n}"), "last_name": "Customer", "address": format!("{n} Load Street")});
         let response = client
             .post(format!("{target}/accounts"))
+            .bearer_auth(token)
             .json(&body)
             .send()
             .await
@@ -203,12 +306,34 @@ async fn main() -> ExitCode {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("an HTTP client");
-    let accounts = match open_accounts(&client, &options.target, options.accounts).await {
-        Ok(accounts) => Arc::new(accounts),
+    let started_up = async {
+        let credentials =
+            credentials(&client, &options.target, options.credentials.clone()).await?;
+        let (token, lifetime) = log_in(&client, &options.target, &credentials).await?;
+        let accounts = open_accounts(&client, &options.target, &token, options.accounts).await?;
+        Ok::<_, String>((credentials, token, lifetime, accounts))
+    };
+    let (credentials, token, lifetime, accounts) = match started_up.await {
+        Ok(started) => started,
         Err(error) => {
             eprintln!("bank-simulate: {error}");
             return ExitCode::FAILURE;
         }
+    };
+    let accounts = Arc::new(accounts);
+    let token = Arc::new(RwLock::new(token));
+    // Tokens expire: log in again at half their lifetime.
+    let renewer = {
+        let (client, target, token) = (client.clone(), options.target.clone(), token.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lifetime / 2).await;
+                match log_in(&client, &target, &credentials).await {
+                    Ok((fresh, _)) => *token.write().unwrap_or_else(|e| e.into_inner()) = fresh,
+                    Err(error) => eprintln!("bank-simulate: {error}"),
+                }
+            }
+        })
     };
     println!(
         "opened {} accounts at {}; sending {} requests/s",
@@ -219,7 +344,7 @@ async fn main() -> ExitCode {
 
     let tally = Arc::new(Tally::default());
     let in_flight = Arc::new(Semaphore::new(256));
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
+    let mut rng = Rng(seed());
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / options.rate);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = Instant::now();
@@ -236,11 +361,12 @@ async fn main() -> ExitCode {
             break;
         };
         let (client, target, task_tally) = (client.clone(), options.target.clone(), tally.clone());
+        let token = token.read().unwrap_or_else(|e| e.into_inner()).clone();
         tokio::spawn(async move {
             let attempts = if request.retry_key.is_some() { 2 } else { 1 };
             for _ in 0..attempts {
                 task_tally.sent.fetch_add(1, Ordering::Relaxed);
-                task_tally.record(send(&client, &target, &request).await);
+                task_tally.record(send(&client, &target, &token, &request).await);
             }
             drop(permit);
         });
@@ -250,6 +376,7 @@ async fn main() -> ExitCode {
         }
     }
     let _ = in_flight.acquire_many(256).await;
+    renewer.abort();
     println!("done: {}", tally.line(started.elapsed()));
     ExitCode::SUCCESS
 }

@@ -39,10 +39,13 @@ pub async fn on_each_backend_with(configure: impl Fn(&mut Settings), test: impl 
     }
 }
 
-fn test_settings() -> Settings {
+/// The money rules, errors, docs and metrics are tested without tokens; `auth.rs` tests access
+/// control with `with_auth`.
+pub fn test_settings() -> Settings {
     Settings {
         host: "127.0.0.1".into(),
         port: 0,
+        auth_required: false,
         ..Settings::default()
     }
 }

@@ -90,8 +90,7 @@ async fn replicas_starting_together_on_a_new_postgres_database_all_come_up() {
     let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set");
     let settings = bank_api::config::Settings {
         database_url: crate::helpers::postgres_database(&server).await,
-        port: 0,
-        ..Default::default()
+        ..crate::helpers::test_settings()
     };
     let starts = (0..4).map(|_| TestApp::spawn(settings.clone()));
 

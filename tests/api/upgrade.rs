@@ -57,8 +57,7 @@ async fn the_python_originals_database_is_upgraded_keeping_every_row_id_and_amou
 
     let app = TestApp::spawn(bank_api::config::Settings {
         database_url: url,
-        port: 0,
-        ..Default::default()
+        ..crate::helpers::test_settings()
     })
     .await;
 

@@ -1,8 +1,8 @@
-"""The "bank" test of distributed-database testing: many clients move money concurrently between
-a fixed set of accounts, through two server processes on one Postgres (one process on SQLite),
-retrying some writes with the same Idempotency-Key. Afterwards no money may have appeared or
-vanished, no balance may ever have been negative, and every acknowledged write must be stored
-exactly once."""
+"""The "bank" test of distributed-database testing: several customers, each with their own
+accounts and token, move money concurrently among themselves (from their own accounts to anyone's)
+through two server processes on one Postgres (one process on SQLite), retrying some writes with the
+same Idempotency-Key. Afterwards no money may have appeared or vanished, no balance may ever have
+been negative, and every acknowledged write must be stored exactly once."""
 
 import collections
 import http.client
@@ -15,9 +15,10 @@ import uuid
 
 import pytest
 
-from support import Api, drop_postgres_database, new_postgres_database, request
+from support import Api, bearer, drop_postgres_database, new_postgres_database, request
 
-ACCOUNTS = 8
+CUSTOMERS = 4
+ACCOUNTS = 8  # two per customer
 INITIAL_CREDIT = 10_000
 CLIENTS = int(os.environ.get("BANK_TEST_CLIENTS", "16"))
 SECONDS = float(os.environ.get("BANK_TEST_SECONDS", "15"))
@@ -26,12 +27,13 @@ SECONDS = float(os.environ.get("BANK_TEST_SECONDS", "15"))
 class Client:
     """One keep-alive connection per server, like a real client with a connection pool."""
 
-    def __init__(self, servers):
+    def __init__(self, servers, token):
         self.connections = [http.client.HTTPConnection("127.0.0.1", api.port, timeout=30) for api in servers]
+        self.token = token
 
     def call(self, method, path, body=None, key=None):
         connection = random.choice(self.connections)
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **bearer(self.token)}
         if key:
             headers["Idempotency-Key"] = key
         connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
@@ -57,21 +59,24 @@ class Outcome:
                 self.acked_rows[row["id"]] += 1
 
 
-def run_client(servers, accounts, outcome, deadline, seed):
+def run_client(servers, customer, accounts, outcome, deadline, seed):
     """A client that fails (a reset, a timeout, a body that is not JSON) is a finding, not a warning:
     its unanswered request could have been the one that lost money."""
     try:
-        move_money(servers, accounts, outcome, deadline, seed)
+        move_money(servers, customer, accounts, outcome, deadline, seed)
     except Exception as error:  # noqa: BLE001 - recorded and judged by check_the_bank
         with outcome.lock:
             outcome.unexpected.append(("client failed", seed, repr(error)))
 
 
-def move_money(servers, accounts, outcome, deadline, seed):
+def move_money(servers, customer, accounts, outcome, deadline, seed):
+    """`customer` is (token, own account ids): money moves from their own accounts to any."""
     rng = random.Random(seed)
-    client = Client(servers)
+    token, own = customer
+    client = Client(servers, token)
     while time.monotonic() < deadline:
-        a, b = rng.sample(accounts, 2)
+        a = rng.choice(own)
+        b = rng.choice([account for account in accounts if account != a])
         roll = rng.random()
         key = f"bank-{uuid.uuid4().hex}" if rng.random() < 0.2 else None
         if roll < 0.4:
@@ -111,10 +116,10 @@ def move_money(servers, accounts, outcome, deadline, seed):
                 outcome.unexpected.append((kind, status, answer))
 
 
-def all_pages(base, path):
+def all_pages(base, path, token):
     rows, skip = [], 0
     while True:
-        status, page = request("GET", f"{base}{path}?skip={skip}&limit=1000")
+        status, page = request("GET", f"{base}{path}?skip={skip}&limit=1000", headers=bearer(token))
         assert status == 200, page
         rows += page
         if len(page) < 1000:
@@ -142,32 +147,41 @@ def test_money_is_neither_created_nor_lost(backend, tmp_path):
 def check_the_bank(servers):
     base = servers[0].url
     outcome = Outcome()
-    accounts = []
-    for n in range(ACCOUNTS):
-        status, account = request("POST", f"{base}/accounts", {"first_name": f"Bank{n}", "last_name": "Test", "address": "1 Ledger Lane"})
-        assert status == 201, account
-        accounts.append(account["id"])
-        status, row = request("POST", f"{base}/transactions", {"acc_id": account["id"], "credit": INITIAL_CREDIT})
-        assert status == 201, row
-        outcome.acknowledge([row], credit=INITIAL_CREDIT)
+    customers, accounts = [], []
+    for c in range(CUSTOMERS):
+        token = servers[0].customer_token(f"customer{c}")
+        own = []
+        for n in range(ACCOUNTS // CUSTOMERS):
+            body = {"first_name": f"Bank{c}", "last_name": f"Test{n}", "address": "1 Ledger Lane"}
+            status, account = request("POST", f"{base}/accounts", body, headers=bearer(token))
+            assert status == 201, account
+            own.append(account["id"])
+            status, row = request("POST", f"{base}/transactions", {"acc_id": account["id"], "credit": INITIAL_CREDIT},
+                                  headers=bearer(token))
+            assert status == 201, row
+            outcome.acknowledge([row], credit=INITIAL_CREDIT)
+        customers.append((token, own))
+        accounts += own
+    operator = servers[0].operator_token()
 
     deadline = time.monotonic() + SECONDS
-    clients = [threading.Thread(target=run_client, args=(servers, accounts, outcome, deadline, seed)) for seed in range(CLIENTS)]
+    clients = [threading.Thread(target=run_client, args=(servers, customers[seed % CUSTOMERS], accounts, outcome, deadline, seed))
+               for seed in range(CLIENTS)]
     for client in clients:
         client.start()
     for client in clients:
         client.join(timeout=SECONDS + 60)
     assert not [client for client in clients if client.is_alive()], "a client never finished"
 
-    balances = {a: request("GET", f"{base}/accounts/{a}/balance")[1]["balance"] for a in accounts}
-    ledger = all_pages(base, "/transactions")
+    balances = {a: request("GET", f"{base}/accounts/{a}/balance", headers=bearer(operator))[1]["balance"] for a in accounts}
+    ledger = all_pages(base, "/transactions", operator)
     stored = collections.Counter(row["id"] for row in ledger)
     per_account = collections.defaultdict(list)
     for row in ledger:
         per_account[row["acc_id"]].append(row)
 
     writes = sum(count for name, count in outcome.counts.items() if name.split()[0] in {"transfer", "debit", "credit"})
-    print(f"\nbank invariant on {len(servers)} process(es): {CLIENTS} clients, {SECONDS:.0f} s, "
+    print(f"\nbank invariant on {len(servers)} process(es): {CUSTOMERS} customers, {CLIENTS} clients, {SECONDS:.0f} s, "
           f"{writes} writes, {sum(outcome.counts.values())} operations")
     for name, count in sorted(outcome.counts.items()):
         print(f"  {name}: {count}")

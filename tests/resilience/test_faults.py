@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from support import Api, free_port, request
+from support import Api, bearer, free_port, request
 
 OUTAGE_SECONDS = 6
 LOAD_CLIENTS = 8
@@ -84,9 +84,9 @@ class Load(threading.Thread):
 
     amounts = itertools.count(1)
 
-    def __init__(self, api, account, with_keys):
+    def __init__(self, api, token, account, with_keys):
         super().__init__(daemon=True)
-        self.api, self.account, self.with_keys = api, account, with_keys
+        self.api, self.token, self.account, self.with_keys = api, token, account, with_keys
         self.running = True
         self.results = []  # (started at, seconds taken, status or None, body or the exception, amount)
 
@@ -94,6 +94,7 @@ class Load(threading.Thread):
         while self.running:
             amount = next(self.amounts)
             headers = {"Idempotency-Key": uuid.uuid4().hex} if self.with_keys else {}
+            headers.update(bearer(self.token))
             started = time.monotonic()
             try:
                 status, body = request("POST", f"{self.api.url}/transactions",
@@ -106,11 +107,12 @@ class Load(threading.Thread):
             self.results.append((started, time.monotonic() - started, status, body, amount))
 
 
-def ledger_amounts(api, account):
+def ledger_amounts(api, token, account):
     """Every credit on the account's ledger, walked page by page."""
     amounts, after = [], 0
     while True:
-        status, rows = request("GET", f"{api.url}/accounts/{account}/transactions?after_id={after}&limit=1000")
+        status, rows = request("GET", f"{api.url}/accounts/{account}/transactions?after_id={after}&limit=1000",
+                               headers=bearer(token))
         assert status == 200, rows
         if not rows:
             return amounts
@@ -121,9 +123,11 @@ def ledger_amounts(api, account):
 def test_a_database_outage_answers_the_truth_and_heals_without_losing_acknowledged_writes(database, tmp_path):
     api = Api(database.url, tmp_path / "api.log", DB_ACQUIRE_TIMEOUT_SECS=ACQUIRE_TIMEOUT)
     try:
-        status, account = request("POST", f"{api.url}/accounts", {"first_name": "F", "last_name": "T", "address": "A"})
+        token = api.customer_token("faulty")
+        status, account = request("POST", f"{api.url}/accounts", {"first_name": "F", "last_name": "T", "address": "A"},
+                                  headers=bearer(token))
         assert status == 201
-        loads = [Load(api, account["id"], with_keys=i % 2 == 0) for i in range(LOAD_CLIENTS)]
+        loads = [Load(api, token, account["id"], with_keys=i % 2 == 0) for i in range(LOAD_CLIENTS)]
         for load in loads:
             load.start()
         time.sleep(2)
@@ -153,7 +157,7 @@ def test_a_database_outage_answers_the_truth_and_heals_without_losing_acknowledg
         during = [r for r in results if outage_started + 0.5 < r[0] < restarted - 0.5]
         after = [r for r in results if r[0] > restarted + recovered_after]
         by_status = collections.Counter(r[2] for r in results)
-        stored = collections.Counter(ledger_amounts(api, account["id"]))
+        stored = collections.Counter(ledger_amounts(api, token, account["id"]))
         acknowledged = [r[4] for r in results if r[2] == 201]
         refused = [r[4] for r in results if r[2] == 503]
         unknown = [r for r in results if r[2] == 500]
@@ -181,18 +185,19 @@ def test_a_database_outage_answers_the_truth_and_heals_without_losing_acknowledg
         assert metrics[0] == 200 and 'status="503"' in metrics[1]
         assert recovered_after < 15
         assert after and all(r[2] == 201 for r in after), "writes succeed again"
-        balance = request("GET", f"{api.url}/accounts/{account['id']}/balance")[1]["balance"]
+        balance = request("GET", f"{api.url}/accounts/{account['id']}/balance", headers=bearer(token))[1]["balance"]
         assert balance == sum(stored.elements()), "the balance is the ledger's sum"
     finally:
         api.stop()
 
 
-def slow_post(port, body, results, index):
+def slow_post(port, token, body, results, index):
     """POST /accounts, sending the body in two halves a second apart."""
     payload = json.dumps(body).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.sendall(b"POST /accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           b"Connection: close\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n")
+                           + f"Authorization: Bearer {token}\r\n".encode()
+                           + b"Connection: close\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n")
         connection.sendall(payload[:10])
         time.sleep(1.5)
         connection.sendall(payload[10:])
@@ -206,7 +211,8 @@ def test_sigterm_lets_in_flight_requests_finish_refuses_new_ones_and_exits_0(tmp
     api = Api(f"sqlite://{tmp_path / 'bank.db'}?mode=rwc", tmp_path / "api.log")
     clients = 16
     results = [None] * clients
-    threads = [threading.Thread(target=slow_post, args=(api.port, {"first_name": f"S{i}", "last_name": "T", "address": "A"}, results, i))
+    token = api.operator_token()
+    threads = [threading.Thread(target=slow_post, args=(api.port, token, {"first_name": f"S{i}", "last_name": "T", "address": "A"}, results, i))
                for i in range(clients)]
     for thread in threads:
         thread.start()

@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from support import ROOT, Api, drop_postgres_database, new_postgres_database, psql, request
+from support import ROOT, Api, bearer, drop_postgres_database, new_postgres_database, psql, request
 
 SCHEMATHESIS_EXAMPLES = 100
 # Runs have generated 1,899 to 1,997 cases per backend: far fewer means whole phases did not run.
@@ -65,6 +65,7 @@ def api(request, tmp_path_factory):
     server = Api(database.url, tmp_path_factory.mktemp("logs") / "api.log",
                  DIAGNOSTICS_ROUTES="false", CLIENT_TIMEOUT_SECS=CLIENT_TIMEOUT)
     server.database = database
+    server.token = server.operator_token()
     yield server
     alive = server.process.poll() is None
     server.stop()
@@ -78,11 +79,12 @@ def seeded(api):
     """Two accounts with history, so that every refused write has something it could damage."""
     ids = []
     for name in ("Ada", "Grace"):
-        status, account = request("POST", f"{api.url}/accounts", {"first_name": name, "last_name": "L", "address": "A"})
+        status, account = request("POST", f"{api.url}/accounts", {"first_name": name, "last_name": "L", "address": "A"},
+                                  headers=bearer(api.token))
         assert status == 201, account
         ids.append(account["id"])
         status, _ = request("POST", f"{api.url}/transactions", {"acc_id": account["id"], "credit": 5000},
-                            {"Idempotency-Key": f"seed-{name}"})
+                            {"Idempotency-Key": f"seed-{name}", **bearer(api.token)})
         assert status == 201
     return ids
 
@@ -94,7 +96,8 @@ def test_schemathesis_finds_no_failure(api, seeded, tmp_path):
         [os.path.join(os.path.dirname(sys.executable), "schemathesis"), "run", f"{api.url}/openapi.json",
          "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
          "--max-examples", str(SCHEMATHESIS_EXAMPLES), "--generation-deterministic",
-         "--workers", "2", "--request-timeout", "10", "--no-color"],
+         "--workers", "2", "--request-timeout", "10", "--no-color",
+         "--header", f"Authorization: Bearer {api.token}"],
         env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,  # it leaves a cache in its cwd
     )
     summary = [line for line in run.stdout.splitlines() if "generated" in line]
@@ -104,9 +107,10 @@ def test_schemathesis_finds_no_failure(api, seeded, tmp_path):
     assert generated >= SCHEMATHESIS_MIN_CASES, f"only {generated} cases ran: {summary}"
 
 
-def raw_exchange(port, data, timeout=10):
-    """Sends bytes exactly as given and returns (status, headers, body); status 0 if the server
-    closed the connection without answering."""
+def raw_exchange(port, data, token, timeout=10):
+    """Sends bytes as given, with an `Authorization` header after the request line, and returns
+    (status, headers, body); status 0 if the server closed the connection without answering."""
+    data = data.replace(b"\r\n", f"\r\nAuthorization: Bearer {token}\r\n".encode(), 1)
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         try:
             sock.sendall(data)
@@ -255,7 +259,7 @@ CORPUS = [
 
 @pytest.mark.parametrize("name, data, statuses, is_json", CORPUS, ids=[case[0] for case in CORPUS])
 def test_hostile_request_is_refused_cleanly(api, seeded, name, data, statuses, is_json):
-    status, headers, body = raw_exchange(api.port, data)
+    status, headers, body = raw_exchange(api.port, data, api.token)
     assert status in statuses, f"{name}: {status} {body[:300]!r}"
     text = body.decode("utf-8", "replace").lower()
     assert not any(word in text for word in LEAKS), f"{name}: {body[:300]!r}"
@@ -269,7 +273,7 @@ def test_the_corpus_left_stored_data_untouched(api, seeded):
     """Runs every refused request of the corpus again, with the stored data compared around it."""
     before = api.database.dump()
     for _, data, statuses, _ in CORPUS:
-        status, _, _ = raw_exchange(api.port, data)
+        status, _, _ = raw_exchange(api.port, data, api.token)
         assert status in statuses
     assert api.database.dump() == before
 
@@ -289,14 +293,15 @@ AWKWARD_BUT_VALID = [
 
 def test_awkward_but_valid_text_is_stored_exactly(api, seeded):
     for text in AWKWARD_BUT_VALID:
-        status, created = request("POST", f"{api.url}/accounts", {"first_name": text, "last_name": text, "address": text})
+        status, created = request("POST", f"{api.url}/accounts", {"first_name": text, "last_name": text, "address": text},
+                                  headers=bearer(api.token))
         assert status == 201, (text, created)
-        status, stored = request("GET", f"{api.url}/accounts/{created['id']}")
+        status, stored = request("GET", f"{api.url}/accounts/{created['id']}", headers=bearer(api.token))
         assert status == 200
         assert stored["first_name"] == stored["last_name"] == stored["address"] == text.strip(), text
     # The SQL in the first name did nothing: the seeded accounts are all still there.
     for account_id in seeded:
-        assert request("GET", f"{api.url}/accounts/{account_id}")[0] == 200
+        assert request("GET", f"{api.url}/accounts/{account_id}", headers=bearer(api.token))[0] == 200
 
 
 def slow_request(port, prefix, trickle, results):
@@ -318,6 +323,7 @@ def test_slow_clients_are_cut_off_while_others_are_served(api, seeded):
     before = api.database.dump()
     body = posting(acc_id=seeded[0], credit=1).encode()
     head = (f"POST /transactions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {api.token}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     results = []
     # 20 slowloris clients trickle 4 bytes a second: ten their headers, ten their body.
@@ -326,7 +332,8 @@ def test_slow_clients_are_cut_off_while_others_are_served(api, seeded):
     for client in clients:
         client.start()
     time.sleep(0.5)
-    served = [request("GET", f"{api.url}/accounts/{seeded[0]}/balance", timeout=5)[0] for _ in range(20)]
+    served = [request("GET", f"{api.url}/accounts/{seeded[0]}/balance", headers=bearer(api.token), timeout=5)[0]
+              for _ in range(20)]
     for client in clients:
         client.join(timeout=60)
     assert served == [200] * 20
