@@ -21,7 +21,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from support import free_port, psql, wait_until_ok  # noqa: E402
+from support import JWT_SECRET, OPERATOR, free_port, log_in, psql, wait_until_ok  # noqa: E402
 
 ACCOUNTS = 1000
 GROWTH = 1_000_000  # ledger rows added before the reads run again
@@ -46,20 +46,24 @@ RECORD = (f'INSERT INTO "transactions" ("acc_id", "credit", "debit", "balance_af
 REMEMBER = ('INSERT INTO "ledger_writes" ("write_id", "first_transaction_id", "second_transaction_id", "created_at") '
             "VALUES (gen_random_uuid(), currval('transactions_id_seq') - 1, currval('transactions_id_seq'), now());")
 
+# An authenticated request first reads its user's row (the operator's, id 1, in the benchmark).
+USER = ('SELECT "users"."id", "users"."username", "users"."password_hash", "users"."role", "users"."created_at" '
+        'FROM "users" WHERE "users"."id" = 1 LIMIT 1;\n')
+
 # What each route sends to Postgres, as pgbench scripts (statements copied from Postgres's log).
 SQL = {
     "account": f'\\set id random(1, {ACCOUNTS})\n'
-               f'SELECT {ACCOUNT_COLUMNS} FROM "accounts" WHERE "accounts"."id" = :id LIMIT 1;\n',
+               + USER + f'SELECT {ACCOUNT_COLUMNS} FROM "accounts" WHERE "accounts"."id" = :id LIMIT 1;\n',
     "balance": f'\\set id random(1, {ACCOUNTS})\n'
-               f'SELECT "accounts"."balance" FROM "accounts" WHERE "accounts"."id" = :id LIMIT 1;\n',
-    "page": f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
+               + USER + f'SELECT "accounts"."balance" FROM "accounts" WHERE "accounts"."id" = :id LIMIT 1;\n',
+    "page": USER + f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
             f'ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 101 OFFSET 0;\n',
-    "deep page": f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
+    "deep page": USER + f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
                  f'ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 101 OFFSET {LONG_HISTORY - 100};\n',
-    "deep page by after_id": f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
+    "deep page by after_id": USER + f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
                              f'AND "transactions"."id" > :after ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 101 OFFSET 0;\n',
-    "posting": f'\\set id random(1, {ACCOUNTS})\n{POSTING}\n',
-    "transfer": f'\\set a random(1, {ACCOUNTS // 2})\n\\set b random({ACCOUNTS // 2 + 1}, {ACCOUNTS})\nBEGIN;\n'
+    "posting": f'\\set id random(1, {ACCOUNTS})\n' + USER + f'{POSTING}\n',
+    "transfer": f'\\set a random(1, {ACCOUNTS // 2})\n\\set b random({ACCOUNTS // 2 + 1}, {ACCOUNTS})\n' + USER + 'BEGIN;\n'
                 + DEBIT_BALANCE + "\n" + CREDIT_BALANCE + "\n"
                 + RECORD.format(id=":a", credit=0, debit=1) + "\n" + RECORD.format(id=":b", credit=1, debit=0)
                 + "\n" + REMEMBER + "\nCOMMIT;\n",
@@ -90,6 +94,7 @@ class Bench:
         self.rows = []  # (section, name, req/s, p50 ms, p99 ms, pgbench tps, ratio, errors)
         self.notes = {}
         self.failures = []  # routes where requests failed: the run is then worthless and exits 1
+        self.token = None  # the operator's, once the first server is up
         self.peak_rss_kb = 0
         self.processes = []
 
@@ -97,7 +102,8 @@ class Bench:
 
     def start_api(self, **settings):
         port = free_port()
-        env = dict(os.environ, DATABASE_URL=self.db_url, PORT=str(port), HOST="127.0.0.1")
+        env = dict(os.environ, DATABASE_URL=self.db_url, PORT=str(port), HOST="127.0.0.1", JWT_SECRET=JWT_SECRET,
+                   OPERATOR_USERNAME=OPERATOR[0], OPERATOR_PASSWORD=OPERATOR[1], TOKEN_TTL_SECS="86400")
         env.pop("RUST_LOG", None)  # the default configuration, access log included
         env.update({key: str(value) for key, value in settings.items()})
         log = open(self.work / f"api-{port}.log", "w")
@@ -151,10 +157,10 @@ class Bench:
     def wrk(self, url, path="/", script=None, seconds=None):
         command = ["wrk", "-t", "2", "-c", str(self.args.connections), "-d", f"{seconds or self.args.seconds}s",
                    "--latency", "--timeout", "10s"]
-        if script:
-            lua = self.work / "script.lua"
-            lua.write_text(script)
-            command += ["-s", str(lua)]
+        # Every request carries the operator's token, as a real client's would.
+        lua = self.work / "script.lua"
+        lua.write_text(f'wrk.headers["Authorization"] = "Bearer {self.token}"\n' + (script or ""))
+        command += ["-s", str(lua)]
         output = subprocess.run(command + [url + path], capture_output=True, text=True, check=True).stdout
         non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
         socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
@@ -259,6 +265,7 @@ class Bench:
         self.stop(first)
         api = self.start_api()
         self.notes["start to ready, migrated database"] = f"{api.ready_after * 1000:.0f} ms"
+        self.token = log_in(api.url, *OPERATOR)
         self.seed_accounts()
 
         print("reads", flush=True)
@@ -290,13 +297,20 @@ class Bench:
         self.stop(api)
 
         print("metrics middleware on and off", flush=True)
-        self.overhead = self.metrics_overhead()
+        # On the main read route and on the most trivial one, where the cost shows most.
+        self.overhead = self.cost_of("the request metrics", {"HTTP_METRICS": "false"},
+                                     {"GET /accounts/{id}": ("/", LUA["account"]), "GET /ping": ("/ping", None)})
+        print("authentication on and off", flush=True)
+        # The token check (signature, expiry, the user's row) on a read and on a write.
+        self.auth_cost = self.cost_of("authentication", {"AUTH_REQUIRED": "false"},
+                                      {"GET /accounts/{id}": ("/", LUA["account"]),
+                                       "POST /transactions": ("/", LUA["posting"])})
 
-    def metrics_overhead(self):
-        """Two servers, one with HTTP_METRICS=false, loaded in turn so drift hits both alike; on
-        the main read route and on the most trivial one, where the cost shows most."""
-        servers = {"on": self.start_api(), "off": self.start_api(HTTP_METRICS="false")}
-        routes = {"GET /accounts/{id}": ("/", LUA["account"]), "GET /ping": ("/ping", None)}
+    def cost_of(self, feature, switched_off, routes):
+        """Two servers, one with `feature` switched off by the `switched_off` settings, loaded in
+        turn so drift hits both alike. Returns the share of throughput the feature costs, per route,
+        and notes its cost per request."""
+        servers = {"on": self.start_api(), "off": self.start_api(**switched_off)}
         overhead = {}
         for route, (path, script) in routes.items():
             rates = {"on": [], "off": []}
@@ -307,9 +321,9 @@ class Bench:
             on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
             for state, median in (("on", on), ("off", off)):
                 rounds = ", ".join(f"{rate:,.0f}" for rate in rates[state])
-                self.notes[f"`{route}`, request metrics {state}: median ({rounds})"] = f"{median:,.0f} req/s"
+                self.notes[f"`{route}`, {feature} {state}: median ({rounds})"] = f"{median:,.0f} req/s"
             overhead[route] = 1 - on / off
-            self.notes[f"`{route}`: cost of the request metrics per request"] = f"{(1 / on - 1 / off) * 1e6:.2f} µs"
+            self.notes[f"`{route}`: cost of {feature} per request"] = f"{(1 / on - 1 / off) * 1e6:.2f} µs ({overhead[route]:.1%})"
         for api in servers.values():
             self.stop(api)
         return overhead

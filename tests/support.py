@@ -64,6 +64,14 @@ def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
 
+def log_in(base_url, username, password):
+    """A bearer token for this user, from POST /token."""
+    data = urllib.parse.urlencode({"username": username, "password": password}).encode()
+    req = urllib.request.Request(f"{base_url}/token", data=data, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as response:
+        return json.loads(response.read())["access_token"]
+
+
 class Api:
     """One bank-api server process on a free port, with access control on."""
 
@@ -78,11 +86,7 @@ class Api:
         wait_until_ok(f"{self.url}/health", self.process)
 
     def log_in(self, username, password):
-        """A bearer token for this user."""
-        data = urllib.parse.urlencode({"username": username, "password": password}).encode()
-        req = urllib.request.Request(f"{self.url}/token", data=data, method="POST")
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return json.loads(response.read())["access_token"]
+        return log_in(self.url, username, password)
 
     def operator_token(self):
         return self.log_in(*OPERATOR)
