@@ -5,6 +5,7 @@ work on a real database."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 
@@ -90,3 +91,30 @@ def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
         assert "ledger_writes" in tables(url)
     finally:
         drop_postgres_database(url)
+
+
+def test_the_readmes_curl_walkthrough_works_as_written(tmp_path):
+    """The README's "With curl" block, run by bash against the binary started with no
+    configuration (only the port moves): sign up, log in, open an account, list it."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"### With curl\n\n```sh\n(.*?)```", readme, re.S).group(1)
+    port = free_port()
+    process, log = start(tmp_path, {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PORT": str(port)})
+    try:
+        wait_until_ok(f"http://127.0.0.1:{port}/health", process)
+        run = subprocess.run(["bash", "-euo", "pipefail", "-c", block.replace("127.0.0.1:8888", f"127.0.0.1:{port}")],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+    assert run.returncode == 0, run.stderr
+    # curl prints each answer without a newline: the output is three JSON documents in a row.
+    answers, at, decoder = [], 0, json.JSONDecoder()
+    while at < len(run.stdout.strip()):
+        answer, at = decoder.raw_decode(run.stdout, at)
+        answers.append(answer)
+    user, account, listed = answers
+    assert user["username"] == "ada" and user["role"] == "customer", run.stdout
+    assert account["first_name"] == "Ada" and account["balance"] == 0, run.stdout
+    assert listed == [account], run.stdout
