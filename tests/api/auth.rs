@@ -105,6 +105,16 @@ async fn another_customers_accounts_and_ledger_are_not_found_and_unchanged() {
                 .len(),
             2
         );
+
+        // Accounts without an owner (an operator's, or from before users) are the operators'.
+        let operators = operator.funded_account(0).await;
+        assert_detail(
+            b.get(&format!("/accounts/{operators}")).await,
+            StatusCode::NOT_FOUND,
+            "Account not found",
+        )
+        .await;
+        assert_eq!(ids(b.get_json("/accounts").await), [bobs]);
     })
     .await;
 }
