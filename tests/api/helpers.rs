@@ -133,9 +133,7 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
-        let response = self.get(path).await;
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        response.json().await.expect("JSON body")
+        ok_json(self.get(path).await, path).await
     }
 
     pub async fn create_account(&self) -> i64 {
@@ -196,6 +194,12 @@ impl TestApp {
             .await
             .expect("metrics text")
     }
+}
+
+/// The JSON body of a 200 answer to `GET path`.
+async fn ok_json(response: Response, path: &str) -> Value {
+    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+    response.json().await.expect("JSON body")
 }
 
 /// The value of one sample in Prometheus text, e.g. `http_requests_total{endpoint="/ping",...}`;
@@ -329,9 +333,7 @@ impl Session<'_> {
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
-        let response = self.get(path).await;
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        response.json().await.expect("JSON body")
+        ok_json(self.get(path).await, path).await
     }
 
     /// An account of this user's holding `balance`.
