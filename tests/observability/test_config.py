@@ -72,6 +72,18 @@ def test_every_alert_has_a_known_severity_and_a_summary():
         assert rule["annotations"]["summary"], name
 
 
+def test_every_alert_links_a_runbook_that_exists_and_answers_the_on_call_questions():
+    runbooks = ROOT / "docs" / "runbooks"
+    for name, rule in _alerts():
+        url = rule["annotations"].get("runbook_url", "")
+        assert url == f"docs/runbooks/{name}.md", f"{name}: runbook_url {url!r}"
+        page = (ROOT / url).read_text()
+        for heading in ("**For customers:**", "**Open first:**", "**Find the cause", "**Mitigate:**"):
+            assert heading in page, f"{url}: no {heading}"
+    pages = {path.stem for path in runbooks.glob("*.md")} - {"README"}
+    assert pages == {name for name, _ in _alerts()}, "a runbook for every alert, and no orphan page"
+
+
 def test_alertmanager_config_is_valid_and_routes_every_severity():
     run(tool("amtool"), "check-config", "prometheus/alertmanager/alertmanager.yml")
     config = load_yaml(ROOT / "prometheus" / "alertmanager" / "alertmanager.yml")
