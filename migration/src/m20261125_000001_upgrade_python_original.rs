@@ -97,14 +97,12 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         if !overdrawn.is_empty() {
-            let listed: Vec<String> = overdrawn
-                .iter()
-                .map(|row| {
-                    let id: i64 = row.try_get("", "id").unwrap_or_default();
-                    let balance: i64 = row.try_get("", "balance").unwrap_or_default();
-                    format!("{id} ({balance})")
-                })
-                .collect();
+            let mut listed = Vec::with_capacity(overdrawn.len());
+            for row in &overdrawn {
+                let (id, balance): (i64, i64) =
+                    (row.try_get("", "id")?, row.try_get("", "balance")?);
+                listed.push(format!("{id} ({balance})"));
+            }
             log::warn!(
                 "{} accounts are overdrawn and keep their balance; they may receive money but not \
                  pay out until back above zero: {}",
