@@ -133,13 +133,14 @@ impl Page {
     }
 }
 
+/// The account belongs to the customer whose scope opens it; an operator's belongs to the operators.
 pub async fn open_account(
     db: &impl ConnectionTrait,
+    scope: Scope,
     new: NewAccount,
-    owner: Option<i64>,
 ) -> Result<account::Model, ApiError> {
     let account = account::ActiveModel {
-        owner_id: Set(owner),
+        owner_id: Set(scope.owner()),
         first_name: Set(new.first_name.into_inner()),
         last_name: Set(new.last_name.into_inner()),
         address: Set(new.address.into_inner()),

@@ -49,15 +49,6 @@ impl Caller {
         }
     }
 
-    /// The owner of an account this caller opens: a customer's own, an operator's belong to the
-    /// operators.
-    pub fn owner_of_new_accounts(&self) -> Option<i64> {
-        match self.role {
-            Role::Customer => self.user_id,
-            Role::Operator => None,
-        }
-    }
-
     /// What an `Idempotency-Key` is stored under: the route, and the user who sent it, so one
     /// user's key can never replay another's answer.
     pub fn keyed(&self, route: &str) -> String {

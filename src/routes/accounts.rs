@@ -115,7 +115,7 @@ pub async fn create_account(
     body: ApiJson<NewAccount>,
 ) -> Result<HttpResponse, crate::error::ApiError> {
     let new = body.0.parse()?;
-    let account = ledger::open_account(&state.db, new, caller.owner_of_new_accounts()).await?;
+    let account = ledger::open_account(&state.db, caller.scope(), new).await?;
     state.metrics.accounts_created.inc();
     Ok(HttpResponse::Created().json(Account::from(account)))
 }
