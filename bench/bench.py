@@ -21,7 +21,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from support import JWT_SECRET, OPERATOR, free_port, log_in, psql, wait_until_ok  # noqa: E402
+from support import AUTH_ENV, OPERATOR, free_port, log_in, psql, wait_until_ok  # noqa: E402
 
 ACCOUNTS = 1000
 GROWTH = 1_000_000  # ledger rows added before the reads run again
@@ -102,8 +102,8 @@ class Bench:
 
     def start_api(self, **settings):
         port = free_port()
-        env = dict(os.environ, DATABASE_URL=self.db_url, PORT=str(port), HOST="127.0.0.1", JWT_SECRET=JWT_SECRET,
-                   OPERATOR_USERNAME=OPERATOR[0], OPERATOR_PASSWORD=OPERATOR[1], TOKEN_TTL_SECS="86400")
+        env = dict(os.environ, DATABASE_URL=self.db_url, PORT=str(port), HOST="127.0.0.1", TOKEN_TTL_SECS="86400",
+                   **AUTH_ENV)
         env.pop("RUST_LOG", None)  # the default configuration, access log included
         env.update({key: str(value) for key, value in settings.items()})
         log = open(self.work / f"api-{port}.log", "w")

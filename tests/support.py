@@ -58,6 +58,8 @@ def drop_postgres_database(url):
 # processes on one database accept each other's tokens.
 OPERATOR = ("operator", "operator password for tests")
 JWT_SECRET = "a test signing key that is long enough"
+# What a test server is started with for that.
+AUTH_ENV = {"OPERATOR_USERNAME": OPERATOR[0], "OPERATOR_PASSWORD": OPERATOR[1], "JWT_SECRET": JWT_SECRET}
 
 
 def bearer(token):
@@ -79,7 +81,7 @@ class Api:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", DATABASE_URL=database_url, LOG_FORMAT="json",
-                   OPERATOR_USERNAME=OPERATOR[0], OPERATOR_PASSWORD=OPERATOR[1], JWT_SECRET=JWT_SECRET)
+                   **AUTH_ENV)
         env.update({key: str(value) for key, value in settings.items()})
         self.log = open(log_path, "w")
         self.process = subprocess.Popen([BANK_API], env=env, stdout=self.log, stderr=subprocess.STDOUT)
