@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr, time::Duration};
 
 /// Everything the service can be told from outside. `Settings::default()` is the zero-setup
 /// configuration that `cargo run --release` uses.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     pub database_url: String,
     pub host: String,
@@ -35,6 +35,26 @@ pub struct Settings {
     pub signup_enabled: bool,
     /// How long failed logins are remembered for throttling.
     pub login_throttle_window: Duration,
+    /// Where and how traces are exported; `None` (no OTLP endpoint set): no traces at all.
+    pub tracing: Option<Tracing>,
+}
+
+/// The standard OpenTelemetry variables, read here so a bad value stops start-up with a clear
+/// message instead of being ignored by the SDK.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tracing {
+    /// An OTLP/gRPC receiver, `http://host:4317`.
+    pub endpoint: String,
+    pub service_name: String,
+    pub sampler: Sampler,
+}
+
+/// `OTEL_TRACES_SAMPLER`: the share of new traces kept (`always_on` is 1, `always_off` 0), and
+/// whether a caller's sampling decision in `traceparent` is followed instead (`parentbased_*`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sampler {
+    pub ratio: f64,
+    pub parent_based: bool,
 }
 
 /// A value that must never reach a log: its `Debug` says only that it is set.
@@ -77,6 +97,7 @@ impl Default for Settings {
             operator: None,
             signup_enabled: true,
             login_throttle_window: Duration::from_secs(5 * 60),
+            tracing: None,
         }
     }
 }
@@ -204,6 +225,7 @@ impl Settings {
                 )
                 .parse_in(1..=86_400, defaults.login_throttle_window.as_secs())?,
             ),
+            tracing: tracing(&var)?,
         })
     }
 
@@ -242,6 +264,82 @@ fn operator(
     }
 }
 
+/// Traces are on when an OTLP endpoint is set, unless the SDK or the traces exporter is switched
+/// off by its standard variable.
+fn tracing(
+    var: &impl Fn(&'static str, &'static str) -> Variable,
+) -> Result<Option<Tracing>, ConfigError> {
+    let disabled = var("OTEL_SDK_DISABLED", "`true` or `false`").parse_or(false)?;
+    let exporter = var("OTEL_TRACES_EXPORTER", "`otlp` or `none`");
+    match exporter.value.as_deref() {
+        None | Some("otlp") => {}
+        Some("none") => return Ok(None),
+        Some(_) => return Err(exporter.invalid()),
+    }
+    let endpoint = [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .into_iter()
+    .map(|name| var(name, "an http:// URL of an OTLP/gRPC receiver"))
+    .find(|endpoint| endpoint.value.is_some());
+    let Some(endpoint) = endpoint.filter(|_| !disabled) else {
+        return Ok(None);
+    };
+    for name in [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ] {
+        let protocol = var(name, "`grpc`, the only OTLP protocol this build speaks");
+        if protocol
+            .value
+            .as_deref()
+            .is_some_and(|value| value != "grpc")
+        {
+            return Err(protocol.invalid());
+        }
+    }
+    let Some(url) = endpoint
+        .value
+        .clone()
+        .filter(|url| url.starts_with("http://"))
+    else {
+        return Err(endpoint.invalid());
+    };
+    Ok(Some(Tracing {
+        endpoint: url,
+        service_name: var("OTEL_SERVICE_NAME", "")
+            .value
+            .unwrap_or_else(|| "bank-api".into()),
+        sampler: sampler(
+            var(
+                "OTEL_TRACES_SAMPLER",
+                "always_on, always_off, traceidratio, parentbased_always_on, \
+                 parentbased_always_off or parentbased_traceidratio",
+            ),
+            var("OTEL_TRACES_SAMPLER_ARG", "a ratio from 0 to 1"),
+        )?,
+    }))
+}
+
+fn sampler(name: Variable, arg: Variable) -> Result<Sampler, ConfigError> {
+    let kind = name.value.as_deref().unwrap_or("parentbased_always_on");
+    let (parent_based, kind) = match kind.strip_prefix("parentbased_") {
+        Some(kind) => (true, kind),
+        None => (false, kind),
+    };
+    let ratio = match kind {
+        "always_on" => 1.0,
+        "always_off" => 0.0,
+        "traceidratio" => arg.parse_in(0.0..=1.0, 1.0)?,
+        _ => return Err(name.invalid()),
+    };
+    Ok(Sampler {
+        ratio,
+        parent_based,
+    })
+}
+
 /// `scheme+driver://rest` as `scheme://rest`.
 fn without_driver(url: &str) -> String {
     match url.split_once("://") {
@@ -260,6 +358,14 @@ struct Variable {
 }
 
 impl Variable {
+    fn invalid(self) -> ConfigError {
+        ConfigError {
+            variable: self.name,
+            value: self.value.unwrap_or_default(),
+            expected: self.expected,
+        }
+    }
+
     fn parse_or<T: FromStr>(self, default: T) -> Result<T, ConfigError> {
         let Some(value) = self.value else {
             return Ok(default);

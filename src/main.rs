@@ -26,12 +26,19 @@ async fn main() -> ExitCode {
             }
         };
     }
-    telemetry::init(settings.log_format);
+    let traces = match telemetry::init(&settings) {
+        Ok(traces) => traces,
+        Err(error) => {
+            eprintln!("bank-api: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let host = settings.host.clone();
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(error) => {
             eprintln!("bank-api: {error}");
+            traces.shutdown();
             return ExitCode::FAILURE;
         }
     };
@@ -39,7 +46,9 @@ async fn main() -> ExitCode {
         "listening on http://{host}:{} (docs at /docs, metrics at /metrics)",
         app.port()
     );
-    match app.run_until_stopped().await {
+    let served = app.run_until_stopped().await;
+    traces.shutdown();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("bank-api: server error: {error}");

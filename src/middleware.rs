@@ -1,5 +1,6 @@
-//! The per-request wrapper around every route: request id, access log, in-flight gauge and
-//! rejection counter. It sits directly around the router, inside actix-web-prom.
+//! The per-request wrapper around every route: request id, access log, latency histogram (with
+//! the trace as exemplar), `traceresponse`, in-flight gauge and rejection counter. It sits
+//! directly around the router, inside the request's span.
 
 use std::time::Instant;
 
@@ -16,9 +17,16 @@ use actix_web::{
 };
 use prometheus::IntGauge;
 
-use crate::{error::ApiError, metrics::UNMEASURED_ROUTES, routes::AppState};
+use crate::{
+    error::ApiError,
+    metrics::{RequestLabels, UNMATCHED_ROUTE, UNMEASURED_ROUTES},
+    routes::AppState,
+    telemetry::{self, TraceIds},
+};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// W3C Trace Context's response header: the caller learns the trace its request is part of.
+pub const TRACE_RESPONSE: HeaderName = HeaderName::from_static("traceresponse");
 const MAX_REQUEST_ID_LEN: usize = 128;
 
 pub async fn observe(
@@ -28,6 +36,7 @@ pub async fn observe(
     let started = Instant::now();
     trim_trailing_slash(&mut req);
     let request_id = request_id(&req);
+    tracing::Span::current().record("request_id", request_id.as_str());
     let state = req.app_data::<Data<AppState>>().cloned();
     let _in_flight = state
         .as_ref()
@@ -40,6 +49,10 @@ pub async fn observe(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
+    let trace = telemetry::current_trace();
+    if let Some(value) = trace.as_ref().and_then(trace_response) {
+        res.headers_mut().insert(TRACE_RESPONSE, value);
+    }
     let api_error = res
         .response()
         .error()
@@ -47,8 +60,31 @@ pub async fn observe(
     if let (Some(state), Some(reason)) = (&state, api_error.and_then(ApiError::rejection_reason)) {
         state.metrics.rejections.with_label_values(&[reason]).inc();
     }
-    log_access(&res, &request_id, started);
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| UNMATCHED_ROUTE.into());
+    let seconds = started.elapsed().as_secs_f64();
+    let measured = !UNMEASURED_ROUTES.contains(&route.as_str());
+    if let (Some(state), true) = (&state, measured) {
+        let labels = RequestLabels {
+            endpoint: route.clone(),
+            method: res.request().method().to_string(),
+            status: res.status().as_u16(),
+        };
+        let exemplar = trace
+            .filter(|trace| trace.sampled)
+            .map(|trace| trace.trace_id);
+        state.metrics.observe_request(&labels, seconds, exemplar);
+    }
+    log_access(&res, &request_id, &route, seconds, measured);
     Ok(res)
+}
+
+/// `00-{trace id}-{span id}-{flags}`, flags `01` when the trace is sampled.
+fn trace_response(trace: &TraceIds) -> Option<HeaderValue> {
+    let flags = if trace.sampled { "01" } else { "00" };
+    HeaderValue::from_str(&format!("00-{}-{}-{flags}", trace.trace_id, trace.span_id)).ok()
 }
 
 /// Errors made outside our handlers (a missing Swagger UI asset, say) arrive with an empty body;
@@ -72,13 +108,16 @@ fn with_json_detail(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     })
 }
 
-fn log_access(res: &ServiceResponse<BoxBody>, request_id: &str, started: Instant) {
+fn log_access(
+    res: &ServiceResponse<BoxBody>,
+    request_id: &str,
+    route: &str,
+    seconds: f64,
+    measured: bool,
+) {
     let req = res.request();
     let status = res.status();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| crate::metrics::UNMATCHED_ROUTE.into());
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = seconds * 1000.0;
     if status.is_server_error() {
         // The client got an opaque message; the cause goes to the log, found by the request id.
         let cause = res
@@ -88,17 +127,17 @@ fn log_access(res: &ServiceResponse<BoxBody>, request_id: &str, started: Instant
             .unwrap_or_default();
         log::error!(target: "access", request_id, cause = cause.as_str(); "{} {} failed", req.method(), req.path());
     }
-    let level = if UNMEASURED_ROUTES.contains(&route.as_str()) {
-        log::Level::Debug
-    } else {
+    let level = if measured {
         log::Level::Info
+    } else {
+        log::Level::Debug
     };
     log::log!(
         target: "access",
         level,
         request_id,
         method = req.method().as_str(),
-        route = route.as_str(),
+        route,
         status = status.as_u16(),
         latency_ms;
         "{} {} {} {:.2}ms", req.method(), req.path(), status.as_u16(), latency_ms

@@ -10,6 +10,7 @@ use actix_web::{
     web::{self, Data},
 };
 use sea_orm::{DatabaseConnection, DbErr};
+use tracing_actix_web::TracingLogger;
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -25,6 +26,7 @@ use crate::{
         docs::{self, ApiDoc},
         operations, transactions, transfers, users as user_routes,
     },
+    telemetry::RequestSpan,
 };
 
 /// How long in-flight requests get to finish after SIGTERM or SIGINT.
@@ -55,13 +57,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let metrics = Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let metrics = Metrics::new(settings.http_metrics)
+            .map_err(|e| StartupError::Metrics(e.to_string()))?;
         let mut db = db::connect(&settings).await?;
         metrics.instrument(&mut db);
         metrics
             .watch_pool(&db)
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
         let separate_metrics = settings.metrics_address.is_some();
+        let traced = settings.tracing.is_some();
         let prometheus = metrics
             .http_middleware()
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
@@ -130,9 +134,12 @@ impl Application {
                 .service(docs::redoc(api))
                 .service(docs::redoc_bundle)
                 .default_service(web::to(extract::no_route))
-                // The last `wrap` runs first: Prometheus sees every request as a response, because
-                // `observe` turns every error into one before it gets there.
+                // The last `wrap` runs first: Prometheus counts every request as a response,
+                // because `observe` turns every error into one before it gets there; `observe`
+                // and everything inside it run in the request's span, so their log lines,
+                // statement spans and the latency exemplar belong to its trace.
                 .wrap(from_fn(middleware::observe))
+                .wrap(Condition::new(traced, TracingLogger::<RequestSpan>::new()))
                 .wrap(Condition::new(settings.http_metrics, prometheus.clone()))
         })
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use crate::error::{ApiError, ErrorBody};
+use crate::{
+    error::{ApiError, ErrorBody},
+    metrics::exposition::Format,
+};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"ping": "pong"}))]
@@ -64,16 +67,26 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 /// Prometheus metrics
 ///
 /// The exposition text Prometheus scrapes: request counts and latencies by route template,
-/// business counters, database and pool metrics, process metrics.
+/// business counters, database and pool metrics, process metrics. Asked for OpenMetrics
+/// (`Accept: application/openmetrics-text`, as Prometheus does), the latency histogram carries
+/// the trace ids of sampled requests as exemplars.
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String))
+    responses((status = 200, description = "Prometheus text exposition format, or OpenMetrics when asked for", content_type = "text/plain", body = String))
 )]
 #[get("/metrics")]
-pub async fn metrics(registry: web::Data<crate::metrics::Metrics>) -> HttpResponse {
-    match registry.render() {
+pub async fn metrics(
+    registry: web::Data<crate::metrics::Metrics>,
+    request: actix_web::HttpRequest,
+) -> HttpResponse {
+    let accept = request
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let format = Format::from_accept(accept);
+    match registry.render(format) {
         Ok(text) => HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .content_type(format.content_type())
             .body(text),
         Err(error) => {
             log::error!("cannot encode metrics: {error}");

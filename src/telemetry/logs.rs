@@ -1,4 +1,5 @@
 //! Logging through env_logger: human-readable lines, or one JSON object per line for log shippers.
+//! A line written while a request is served carries that request's `trace_id` and `span_id`.
 
 use std::io::Write;
 
@@ -20,6 +21,10 @@ pub fn init(format: LogFormat) {
             line.insert("target".into(), record.target().into());
             line.insert("msg".into(), record.args().to_string().into());
             let _ = record.key_values().visit(&mut JsonFields(&mut line));
+            if let Some(trace) = super::current_trace() {
+                line.insert("trace_id".into(), trace.trace_id.into());
+                line.insert("span_id".into(), trace.span_id.into());
+            }
             writeln!(buf, "{}", serde_json::Value::Object(line))
         });
     }

@@ -1,13 +1,23 @@
 //! Every Prometheus metric the service exports, named and registered in one place. The README's
 //! metric catalogue mirrors this file.
 
-use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+pub mod exposition;
+
+use std::{sync::Arc, time::SystemTime};
+
+use actix_web_prom::{ActixMetricsConfiguration, PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     core::{Collector, Desc},
     proto::MetricFamily,
 };
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{exemplar::HistogramWithExemplars, family::Family},
+};
 use sea_orm::{DatabaseConnection, DbBackend};
+
+use exposition::{Format, PrometheusCrate};
 
 /// Buckets from 1 ms to 10 s: the range an API's latencies live in.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -21,6 +31,27 @@ const QUERY_BUCKETS: &[f64] = &[
 pub const UNMEASURED_ROUTES: [&str; 3] = ["/metrics", "/health", "/ready"];
 /// The one `endpoint` label value for every path no route matched, so scans cannot grow the series.
 pub const UNMATCHED_ROUTE: &str = "<unmatched>";
+/// actix-web-prom always times requests into a histogram of its own and cannot be told not to;
+/// it is given this name and left out of `/metrics`, where `http_requests_duration_seconds`
+/// comes from `request_duration`, which carries exemplars.
+const ACTIX_WEB_PROM_HISTOGRAM: &str = "actix_web_prom_request_duration_seconds_unexported";
+
+/// The labels of `http_requests_duration_seconds`, the same as actix-web-prom gives
+/// `http_requests_total`, so the two can be divided.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: String,
+    pub method: String,
+    pub status: u16,
+}
+
+/// An exemplar's label: the trace that one observation came from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TraceLabel {
+    pub trace_id: String,
+}
+
+type RequestDuration = Family<RequestLabels, HistogramWithExemplars<TraceLabel>>;
 
 /// The application's own metrics, shared by every worker.
 #[derive(Clone)]
@@ -35,11 +66,32 @@ pub struct Metrics {
     pub tokens_refused: IntCounterVec,
     pub requests_in_flight: IntGauge,
     pub db_query_duration: HistogramVec,
+    /// `None` when `HTTP_METRICS=false`.
+    request_duration: Option<RequestDuration>,
+    /// What `/metrics` writes: the histogram above and, through `PrometheusCrate`, the rest.
+    exposition: Arc<prometheus_client::registry::Registry>,
 }
 
 impl Metrics {
-    pub fn new() -> prometheus::Result<Self> {
+    /// `http_metrics: false` leaves out the request histogram, to measure what recording costs.
+    pub fn new(http_metrics: bool) -> prometheus::Result<Self> {
         let registry = Registry::new();
+        let mut exposition = prometheus_client::registry::Registry::default();
+        let request_duration = http_metrics.then(|| {
+            let histogram = RequestDuration::new_with_constructor(|| {
+                HistogramWithExemplars::new(LATENCY_BUCKETS.iter().copied())
+            });
+            exposition.register(
+                "http_requests_duration_seconds",
+                "HTTP request duration in seconds for all requests",
+                histogram.clone(),
+            );
+            histogram
+        });
+        exposition.register_collector(Box::new(PrometheusCrate {
+            registry: registry.clone(),
+            hidden: ACTIX_WEB_PROM_HISTOGRAM,
+        }));
         let metrics = Self {
             accounts_created: IntCounter::new("bank_accounts_created_total", "Accounts opened.")?,
             transactions: IntCounterVec::new(
@@ -92,6 +144,8 @@ impl Metrics {
                 &["statement", "outcome"],
             )?,
             registry,
+            request_duration,
+            exposition: Arc::new(exposition),
         };
         let build_info = IntGaugeVec::new(
             Opts::new(
@@ -133,15 +187,28 @@ impl Metrics {
             .registry(self.registry.clone())
             .buckets(LATENCY_BUCKETS)
             .mask_unmatched_patterns(UNMATCHED_ROUTE)
+            .metrics_configuration(
+                ActixMetricsConfiguration::default()
+                    .http_requests_duration_seconds_name(ACTIX_WEB_PROM_HISTOGRAM),
+            )
             .build()
     }
 
-    /// The exposition text: this registry, then the default registry, where the prometheus crate
-    /// keeps the process metrics.
-    pub fn render(&self) -> Result<String, prometheus::Error> {
-        let mut families = self.registry.gather();
-        families.extend(prometheus::gather());
-        prometheus::TextEncoder::new().encode_to_string(&families)
+    /// Times a finished request; `trace_id`, of a request whose trace is exported, becomes the
+    /// exemplar of the bucket it falls in.
+    pub fn observe_request(&self, labels: &RequestLabels, seconds: f64, trace_id: Option<String>) {
+        let Some(histogram) = &self.request_duration else {
+            return;
+        };
+        let exemplar = trace_id.map(|trace_id| TraceLabel { trace_id });
+        histogram
+            .get_or_create(labels)
+            .observe(seconds, exemplar, Some(SystemTime::now()));
+    }
+
+    /// The exposition text, every family of both libraries.
+    pub fn render(&self, format: Format) -> Result<String, std::fmt::Error> {
+        exposition::encode(&self.exposition, format)
     }
 
     /// Times every statement the database runs (SeaORM's metric callback).

@@ -1,0 +1,95 @@
+//! Traces over OTLP/gRPC: the tracer provider built from `config::Tracing`, and the `tracing`
+//! subscriber that turns the request spans and SeaORM's statement spans into OpenTelemetry spans.
+
+use opentelemetry::{global, trace::TracerProvider as _};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_sdk::{
+    Resource,
+    propagation::TraceContextPropagator,
+    trace::{Sampler as SdkSampler, SdkTracerProvider},
+};
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::{Layer, filter::Targets, layer::SubscriberExt};
+
+use crate::config::{Sampler, Tracing};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TracesError {
+    #[error("cannot set up the OTLP exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("cannot install the tracing subscriber: {0}")]
+    Subscriber(#[from] tracing::subscriber::SetGlobalDefaultError),
+}
+
+/// The running trace pipeline, or nothing when traces are off.
+#[must_use = "spans still queued are lost unless `shutdown` is called"]
+pub struct Traces(Option<SdkTracerProvider>);
+
+impl Traces {
+    pub fn start(settings: Option<&Tracing>) -> Result<Self, TracesError> {
+        let Some(settings) = settings else {
+            return Ok(Self(None));
+        };
+        let exporter = SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(&settings.endpoint)
+            .build()?;
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_sampler(sdk_sampler(settings.sampler))
+            .with_resource(
+                Resource::builder()
+                    .with_service_name(settings.service_name.clone())
+                    .build(),
+            )
+            .build();
+        let spans = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("bank-api"))
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
+            // Only our request spans and SeaORM's statement spans. The exporter's own gRPC client
+            // (tonic, hyper, h2) has spans too; traced, every export would make more to export.
+            .with_filter(
+                Targets::new()
+                    .with_target("bank_api", LevelFilter::INFO)
+                    .with_target("sea_orm", LevelFilter::INFO),
+            );
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(spans))?;
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        log::info!(
+            "exporting traces to {} as service {:?}",
+            settings.endpoint,
+            settings.service_name
+        );
+        Ok(Self(Some(provider)))
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Sends the spans still queued and stops the exporter.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.0
+            && let Err(error) = provider.shutdown()
+        {
+            log::warn!("traces not all sent at shutdown: {error}");
+        }
+    }
+}
+
+fn sdk_sampler(sampler: Sampler) -> SdkSampler {
+    let root = if sampler.ratio >= 1.0 {
+        SdkSampler::AlwaysOn
+    } else if sampler.ratio <= 0.0 {
+        SdkSampler::AlwaysOff
+    } else {
+        SdkSampler::TraceIdRatioBased(sampler.ratio)
+    };
+    if sampler.parent_based {
+        SdkSampler::ParentBased(Box::new(root))
+    } else {
+        root
+    }
+}
