@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
         Ok(app) => app,
         Err(error) => {
             eprintln!("bank-api: {error}");
-            traces.shutdown();
+            traces.shutdown().await;
             return ExitCode::FAILURE;
         }
     };
@@ -47,7 +47,7 @@ async fn main() -> ExitCode {
         app.port()
     );
     let served = app.run_until_stopped().await;
-    traces.shutdown();
+    traces.shutdown().await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

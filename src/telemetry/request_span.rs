@@ -7,7 +7,7 @@ use actix_web::{
     dev::{ServiceRequest, ServiceResponse},
     http::header::HeaderMap,
 };
-use opentelemetry::{global, propagation::Extractor};
+use opentelemetry::{global, propagation::Extractor, trace::TraceContextExt};
 use tracing::{Span, field::Empty};
 use tracing_actix_web::RootSpanBuilder;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -23,7 +23,6 @@ impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let span = tracing::info_span!(
             "HTTP request",
-            otel.name = Empty,
             otel.kind = "server",
             otel.status_code = Empty,
             http.request.method = request.method().as_str(),
@@ -54,9 +53,13 @@ impl RootSpanBuilder for RequestSpan {
             .match_pattern()
             .unwrap_or_else(|| UNMATCHED_ROUTE.into());
         let status = response.status();
-        span.record("otel.name", format!("{} {route}", request.method()));
-        span.record("http.route", route);
-        span.record("http.response.status_code", status.as_u16());
+        // The OpenTelemetry span has started by now (log lines and statements asked for its
+        // ids), and tracing-opentelemetry renames only spans not yet started: rename it directly.
+        span.context()
+            .span()
+            .update_name(format!("{} {route}", request.method()));
+        span.record("http.route", route.as_str());
+        span.record("http.response.status_code", i64::from(status.as_u16()));
         // A 4xx is the caller's mistake, not a failure of this server (OpenTelemetry's rule for
         // server spans).
         if status.is_server_error() {

@@ -65,16 +65,16 @@ impl Traces {
         Ok(Self(Some(provider)))
     }
 
-    pub fn enabled(&self) -> bool {
-        self.0.is_some()
-    }
-
-    /// Sends the spans still queued and stops the exporter.
-    pub fn shutdown(self) {
-        if let Some(provider) = self.0
-            && let Err(error) = provider.shutdown()
-        {
-            log::warn!("traces not all sent at shutdown: {error}");
+    /// Sends the spans still queued and stops the exporter. The wait runs off the async worker:
+    /// the gRPC client that does the sending needs that worker free to make progress.
+    pub async fn shutdown(self) {
+        let Some(provider) = self.0 else {
+            return;
+        };
+        match tokio::task::spawn_blocking(move || provider.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => log::warn!("traces not all sent at shutdown: {error}"),
+            Err(error) => log::warn!("traces not all sent at shutdown: {error}"),
         }
     }
 }

@@ -1,0 +1,201 @@
+//! Traces, in a test binary of their own: the `tracing` subscriber is global to a process, and
+//! here it sends every span over OTLP/gRPC to a real receiver running inside the test.
+
+use std::time::Duration;
+
+use bank_api::{
+    config::{Sampler, Settings, Tracing},
+    startup::Application,
+    telemetry,
+};
+use fake_opentelemetry_collector::{ExportedSpan, FakeCollectorServer};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::json;
+
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+const UNSAMPLED_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+/// Values the requests send; none may appear in any span.
+const SECRET_NAME: &str = "name-that-must-not-be-traced";
+const SECRET_AMOUNT: i64 = 9_876_543;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exemplars() {
+    let mut collector = FakeCollectorServer::start()
+        .await
+        .expect("an OTLP receiver");
+    let database = std::env::temp_dir().join(format!("bank-traces-{}.db", uuid::Uuid::new_v4()));
+    let settings = Settings {
+        database_url: format!("sqlite://{}?mode=rwc", database.display()),
+        host: "127.0.0.1".into(),
+        port: 0,
+        auth_required: false,
+        tracing: Some(Tracing {
+            endpoint: collector.endpoint(),
+            service_name: "bank-api-test".into(),
+            sampler: Sampler {
+                ratio: 1.0,
+                parent_based: true,
+            },
+        }),
+        ..Settings::default()
+    };
+    let traces = telemetry::init(&settings).expect("the trace pipeline starts");
+    let app = Application::build(settings).await.expect("the app starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = Client::new();
+
+    // A caller that traces: our span is its child, and the response says which span that is.
+    let opened = client
+        .post(format!("{base}/accounts"))
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
+        .header("x-request-id", "trace-test-1")
+        .json(&json!({ "first_name": SECRET_NAME, "last_name": "Lovelace", "address": "London" }))
+        .send()
+        .await
+        .expect("POST /accounts");
+    assert_eq!(opened.status(), StatusCode::CREATED);
+    let (trace_id, server_span) = trace_response(&opened);
+    assert_eq!(trace_id, CALLER_TRACE, "the caller's trace is continued");
+    let account: serde_json::Value = opened.json().await.expect("JSON");
+
+    // A caller that does not trace: a new trace is started and sampled.
+    let posted = client
+        .post(format!("{base}/transactions"))
+        .json(&json!({ "acc_id": account["id"], "credit": SECRET_AMOUNT, "debit": 0 }))
+        .send()
+        .await
+        .expect("POST /transactions");
+    assert_eq!(posted.status(), StatusCode::CREATED);
+    let (posting_trace, _) = trace_response(&posted);
+    assert_ne!(posting_trace, CALLER_TRACE);
+
+    // A caller that traces but did not sample: we follow its decision and export nothing.
+    let unsampled = client
+        .get(format!("{base}/accounts"))
+        .header(
+            "traceparent",
+            format!("00-{UNSAMPLED_TRACE}-{CALLER_SPAN}-00"),
+        )
+        .send()
+        .await
+        .expect("GET /accounts");
+    let header = unsampled.headers()["traceresponse"]
+        .to_str()
+        .expect("ASCII");
+    assert!(
+        header.starts_with(&format!("00-{UNSAMPLED_TRACE}-")) && header.ends_with("-00"),
+        "{header}"
+    );
+
+    let failed = client
+        .get(format!("{base}/500"))
+        .send()
+        .await
+        .expect("GET /500");
+    assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let (failed_trace, _) = trace_response(&failed);
+
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("text");
+    let exemplars: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("http_requests_duration_seconds_bucket"))
+        .filter_map(|line| line.split_once("# {trace_id=\"")?.1.split_once('"'))
+        .map(|(trace, _)| trace)
+        .collect();
+    for expected in [CALLER_TRACE, posting_trace.as_str(), failed_trace.as_str()] {
+        assert!(
+            exemplars.contains(&expected),
+            "exemplar {expected} in {exemplars:?}"
+        );
+    }
+    assert!(
+        !exemplars.contains(&UNSAMPLED_TRACE),
+        "an unsampled trace is no exemplar"
+    );
+
+    traces.shutdown().await;
+    let spans = collector.exported_spans(6, Duration::from_secs(10)).await;
+
+    let server = spans
+        .iter()
+        .find(|span| span.span_id == server_span)
+        .unwrap_or_else(|| panic!("the server span {server_span} in {spans:#?}"));
+    assert_eq!(server.trace_id, CALLER_TRACE);
+    assert_eq!(
+        server.parent_span_id, CALLER_SPAN,
+        "child of the caller's span"
+    );
+    assert_eq!(server.kind, "SPAN_KIND_SERVER");
+    assert_eq!(server.name, "POST /accounts");
+    for (key, value) in [
+        ("http.route", "\"/accounts\""),
+        ("http.request.method", "\"POST\""),
+        ("http.response.status_code", "IntValue(201)"),
+        ("request_id", "\"trace-test-1\""),
+    ] {
+        let attribute = server.attributes.get(key).map(String::as_str).unwrap_or("");
+        assert!(attribute.contains(value), "{key}: {attribute}");
+    }
+    let statements: Vec<&ExportedSpan> = spans
+        .iter()
+        .filter(|span| span.parent_span_id == server_span)
+        .collect();
+    assert!(
+        statements
+            .iter()
+            .any(|span| span.name.starts_with("sea_orm.")
+                && span.attributes["db.system"].contains("\"sqlite\"")
+                && span.attributes.contains_key("db.statement")),
+        "database statements are children of the request span: {statements:#?}"
+    );
+
+    let posting = spans.iter().filter(|span| span.trace_id == posting_trace);
+    assert!(
+        posting.count() >= 2,
+        "the posting's request span and its statements"
+    );
+    let failure = spans
+        .iter()
+        .find(|span| span.trace_id == failed_trace && span.kind == "SPAN_KIND_SERVER")
+        .expect("the failed request's span");
+    let status = failure.status.as_ref().expect("a status");
+    assert_eq!(
+        status.code, "STATUS_CODE_ERROR",
+        "a 500 is marked as an error"
+    );
+
+    assert!(
+        spans.iter().all(|span| span.trace_id != UNSAMPLED_TRACE),
+        "the caller chose not to sample"
+    );
+    for span in &spans {
+        assert!(
+            span.name.starts_with("sea_orm.") || span.kind == "SPAN_KIND_SERVER",
+            "only request and statement spans; the exporter does not trace itself: {span:#?}"
+        );
+        let attributes = format!("{:?}", span.attributes);
+        assert!(
+            !attributes.contains(SECRET_NAME) && !attributes.contains(&SECRET_AMOUNT.to_string()),
+            "no request values in spans: {span:#?}"
+        );
+    }
+}
+
+/// The trace and span ids from a `traceresponse: 00-{trace}-{span}-01` header.
+fn trace_response(response: &Response) -> (String, String) {
+    let header = response.headers()["traceresponse"].to_str().expect("ASCII");
+    let parts: Vec<&str> = header.split('-').collect();
+    assert_eq!(parts.len(), 4, "{header}");
+    assert_eq!(parts[3], "01", "sampled: {header}");
+    (parts[1].to_owned(), parts[2].to_owned())
+}
