@@ -21,6 +21,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "observability"))
+from otlp_receiver import Receiver  # noqa: E402
 from support import AUTH_ENV, OPERATOR, free_port, log_in, psql, wait_until_ok  # noqa: E402
 
 ACCOUNTS = 1000
@@ -305,12 +307,22 @@ class Bench:
         self.auth_cost = self.cost_of("authentication", {"AUTH_REQUIRED": "false"},
                                       {"GET /accounts/{id}": ("/", LUA["account"]),
                                        "POST /transactions": ("/", LUA["posting"])})
+        print("tracing: exported at 100% and 10%, and off", flush=True)
+        # Spans go to a real OTLP/gRPC receiver in this process, as they would to Tempo.
+        receiver = Receiver()
+        traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
+        routes = {"GET /accounts/{id}": ("/", LUA["account"]), "POST /transactions": ("/", LUA["posting"])}
+        self.cost_of("tracing at 100%", {}, routes, on={**traced, "OTEL_TRACES_SAMPLER": "always_on"})
+        self.cost_of("tracing at 10%", {}, routes,
+                     on={**traced, "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"})
+        self.notes["spans received by the OTLP receiver"] = f"{len(receiver.snapshot()):,}"
+        receiver.stop()
 
-    def cost_of(self, feature, switched_off, routes):
-        """Two servers, one with `feature` switched off by the `switched_off` settings, loaded in
-        turn so drift hits both alike. Returns the share of throughput the feature costs, per route,
-        and notes its cost per request."""
-        servers = {"on": self.start_api(), "off": self.start_api(**switched_off)}
+    def cost_of(self, feature, switched_off, routes, on=None):
+        """Two servers, one with `feature` switched off by the `switched_off` settings (or on only
+        with the `on` settings), loaded in turn so drift hits both alike. Returns the share of
+        throughput the feature costs, per route, and notes its cost per request."""
+        servers = {"on": self.start_api(**(on or {})), "off": self.start_api(**switched_off)}
         overhead = {}
         for route, (path, script) in routes.items():
             rates = {"on": [], "off": []}

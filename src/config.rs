@@ -400,7 +400,7 @@ mod tests {
     use super::*;
 
     /// Every variable the service reads (`RUST_LOG` is read by env_logger).
-    const VARIABLES: [&str; 20] = [
+    const VARIABLES: [&str; 24] = [
         "DATABASE_URL",
         "DB_URI",
         "HOST",
@@ -421,6 +421,10 @@ mod tests {
         "OPERATOR_PASSWORD",
         "SIGNUP_ENABLED",
         "LOGIN_THROTTLE_SECS",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_SERVICE_NAME",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_SAMPLER_ARG",
     ];
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -499,6 +503,88 @@ mod tests {
                 readme.contains(&format!("`{variable}`")),
                 "{variable} in the README"
             );
+        }
+    }
+
+    #[test]
+    fn traces_follow_the_standard_opentelemetry_variables() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://tempo:4317");
+        assert_eq!(
+            settings(&[]).expect("defaults").tracing,
+            None,
+            "off by default"
+        );
+        let on = settings(&[endpoint]).expect("valid").tracing;
+        assert_eq!(
+            on,
+            Some(Tracing {
+                endpoint: "http://tempo:4317".into(),
+                service_name: "bank-api".into(),
+                sampler: Sampler {
+                    ratio: 1.0,
+                    parent_based: true
+                },
+            })
+        );
+        let cases = [
+            (&[endpoint, ("OTEL_SDK_DISABLED", "true")][..], None),
+            (&[endpoint, ("OTEL_TRACES_EXPORTER", "none")], None),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4317"),
+                    endpoint,
+                    ("OTEL_SERVICE_NAME", "bank-eu"),
+                    ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                    ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+                ],
+                Some(("http://traces:4317", "bank-eu", 0.1, false)),
+            ),
+            (
+                &[endpoint, ("OTEL_TRACES_SAMPLER", "parentbased_always_off")],
+                Some(("http://tempo:4317", "bank-api", 0.0, true)),
+            ),
+        ];
+        for (vars, expected) in cases {
+            let tracing = settings(vars).expect("valid").tracing;
+            let got = tracing.as_ref().map(|t| {
+                (
+                    t.endpoint.as_str(),
+                    t.service_name.as_str(),
+                    t.sampler.ratio,
+                    t.sampler.parent_based,
+                )
+            });
+            assert_eq!(got, expected, "{vars:?}");
+        }
+        let bad = [
+            (
+                &[endpoint, ("OTEL_TRACES_SAMPLER", "sometimes")][..],
+                "OTEL_TRACES_SAMPLER",
+            ),
+            (
+                &[
+                    endpoint,
+                    ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                    ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+                ],
+                "OTEL_TRACES_SAMPLER_ARG",
+            ),
+            (
+                &[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")],
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "tempo:4317")],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[endpoint, ("OTEL_TRACES_EXPORTER", "zipkin")],
+                "OTEL_TRACES_EXPORTER",
+            ),
+        ];
+        for (vars, variable) in bad {
+            let error = settings(vars).expect_err(variable);
+            assert_eq!(error.variable, variable, "{vars:?}");
         }
     }
 

@@ -12,15 +12,20 @@ use tracing::{Span, field::Empty};
 use tracing_actix_web::RootSpanBuilder;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::metrics::UNMATCHED_ROUTE;
+use crate::metrics::{UNMATCHED_ROUTE, UNMEASURED_ROUTES};
 
 /// Given to `TracingLogger`. Route, status and outcome are recorded when the response is known:
 /// the route is matched only after `middleware::observe` has trimmed a trailing slash.
-/// `request_id` is filled in by `middleware::observe`, which decides it.
+/// `request_id` is filled in by `middleware::observe`, which decides it. `/metrics`, `/health` and
+/// `/ready` are not traced, as they are not in the request metrics.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
+        // Scrapes and probes arrive every few seconds and would bury the requests worth reading.
+        if UNMEASURED_ROUTES.contains(&request.path()) {
+            return Span::none();
+        }
         let span = tracing::info_span!(
             "HTTP request",
             otel.kind = "server",

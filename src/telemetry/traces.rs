@@ -48,6 +48,7 @@ impl Traces {
             .with_tracked_inactivity(false)
             .with_threads(false)
             .with_location(false)
+            .with_target(false)
             // Only our request spans and SeaORM's statement spans. The exporter's own gRPC client
             // (tonic, hyper, h2) has spans too; traced, every export would make more to export.
             .with_filter(

@@ -55,7 +55,7 @@ def env_example():
 GRAFANA_SUBSTITUTIONS = [
     (re.compile(r"\$__rate_interval|\$__interval|\$__auto"), "1m"),
     (re.compile(r"\$(instance|route|level)\b"), ".*"),
-    (re.compile(r"\$request_id\b"), ""),
+    (re.compile(r"\$(request_id|trace_id)\b"), ""),
     (re.compile(r"\$__timeFilter\((\w+)\)"), r"\1 BETWEEN now() - interval '6 hours' AND now()"),
 ]
 

@@ -111,7 +111,8 @@ def test_dashboards_filter_by_an_instance_variable_never_a_fixed_instance():
 def test_every_scrape_target_is_a_compose_service_and_its_port():
     services = compose_config()["services"]
     container_ports = {
-        name: {str(port["target"]) for port in service.get("ports", [])} for name, service in services.items()
+        name: {str(port["target"]) for port in service.get("ports", [])} | set(service.get("expose", []))
+        for name, service in services.items()
     }
     config = load_yaml(ROOT / "prometheus" / "prometheus.yml")
     targets = [t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
@@ -133,7 +134,8 @@ def test_every_variable_compose_uses_is_in_env_example():
 
 def test_grafana_gets_every_variable_its_provisioning_reads():
     provisioning = (ROOT / "grafana" / "provisioning" / "datasources" / "datasources.yml").read_text()
-    needed = set(re.findall(r"\$([A-Z_][A-Z0-9_]*)", provisioning))
+    # `$$` is Grafana's escape for a literal `$` (its own `${__span.traceId}`, `$__tags` macros).
+    needed = set(re.findall(r"\$([A-Z][A-Z0-9_]*)", provisioning.replace("$$", "")))
     grafana_env = compose_config()["services"]["grafana"]["environment"]
     assert needed <= set(grafana_env), f"not passed to grafana: {needed - set(grafana_env)}"
 

@@ -1,7 +1,8 @@
-"""End to end, with the real tools: the API on Postgres, the real Prometheus with the shipped
-configuration and rules (only the target addresses rewritten for localhost), Alertmanager, and
-traffic from the simulator. Then every PromQL expression in the dashboards and the rule files must
-return data, and every SQL panel query must run, as Grafana's read-only role, and return rows."""
+"""End to end, with the real tools: the API on Postgres exporting traces to a real OTLP receiver,
+the real Prometheus with the shipped configuration, rules and feature flags (only the target
+addresses rewritten for localhost), Alertmanager, and traffic from the simulator. Then every PromQL
+expression in the dashboards and the rule files must return data, every SQL panel query must run,
+as Grafana's read-only role, and return rows, and every exemplar must lead to an exported trace."""
 
 import json
 import os
@@ -16,7 +17,8 @@ import pytest
 import yaml
 
 from dashboards import dashboard_targets, rule_expressions, substitute
-from support import BANK_API, ROOT, SIMULATOR, drop_postgres_database, free_port, new_postgres_database, psql, wait_until_ok
+from otlp_receiver import Receiver
+from support import BANK_API, ROOT, SIMULATOR, drop_postgres_database, free_port, new_postgres_database, psql, request, wait_until_ok
 
 TRAFFIC_SECONDS = int(os.environ.get("E2E_TRAFFIC_SECONDS", "75"))
 
@@ -25,7 +27,7 @@ TRAFFIC_SECONDS = int(os.environ.get("E2E_TRAFFIC_SECONDS", "75"))
 def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
     database_url = new_postgres_database("bank_e2e")
-    ports = {"api": free_port(), "prometheus": free_port(), "alertmanager": free_port()}
+    ports = {"api": free_port(), "prometheus": free_port(), "alertmanager": free_port(), "postgres-exporter": free_port()}
     processes = []
 
     def start(name, command, env=None):
@@ -34,8 +36,27 @@ def stack(tmp_path_factory):
         processes.append(process)
         return process
 
-    api = start("api", [BANK_API], dict(os.environ, PORT=str(ports["api"]), DATABASE_URL=database_url, LOG_FORMAT="json"))
+    receiver = Receiver()
+    api = start("api", [BANK_API], dict(
+        os.environ, PORT=str(ports["api"]), DATABASE_URL=database_url, LOG_FORMAT="json",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="bank-api",
+    ))
     wait_until_ok(f"http://127.0.0.1:{ports['api']}/ready", api)
+
+    # The postgres exporter with the shipped extra queries, as the monitoring role the shipped init
+    # script creates (read-only: statistics views, no table data).
+    monitor = f"postgres_exporter_{uuid.uuid4().hex[:8]}"
+    url = urllib.parse.urlparse(database_url)
+    init = subprocess.run(
+        ["bash", str(ROOT / "docker/postgres/initdb/02-postgres-exporter.sh")], capture_output=True, text=True,
+        env=dict(os.environ, POSTGRES_USER=url.username or "postgres", POSTGRES_DB=url.path[1:], PGHOST=url.hostname,
+                 POSTGRES_EXPORTER_USER=monitor, POSTGRES_EXPORTER_PASSWORD="e2e"))
+    assert init.returncode == 0, init.stderr
+    start("postgres-exporter", [
+        "prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{ports['postgres-exporter']}",
+        f"--extend.query-path={ROOT / 'docker/postgres-exporter/queries.yaml'}",
+    ], dict(os.environ, DATA_SOURCE_URI=f"{url.hostname}:{url.port or 5432}{url.path}?sslmode=disable",
+            DATA_SOURCE_USER=monitor, DATA_SOURCE_PASS="e2e"))
 
     # Alertmanager with the shipped configuration; the webhook secret points at a closed local port.
     (tmp / "webhook_url").write_text("http://127.0.0.1:9/")
@@ -57,10 +78,11 @@ def stack(tmp_path_factory):
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
     prometheus = start("prometheus", [
         "prometheus", f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+        f"--web.listen-address=127.0.0.1:{ports['prometheus']}", *shipped_prometheus_features(),
     ])
     wait_until_ok(f"http://127.0.0.1:{ports['prometheus']}/-/ready", prometheus)
 
+    started = time.time()
     simulation = subprocess.run(
         [SIMULATOR, "--target", f"http://127.0.0.1:{ports['api']}", "--rate", "40", "--duration", str(TRAFFIC_SECONDS)],
         capture_output=True, text=True, timeout=TRAFFIC_SECONDS + 60,
@@ -69,12 +91,22 @@ def stack(tmp_path_factory):
     assert simulation.returncode == 0, simulation.stderr
     time.sleep(12)  # two more scrapes and rule evaluations after the last request
 
-    yield {"prometheus": f"http://127.0.0.1:{ports['prometheus']}", "database_url": database_url, "tmp": tmp}
+    yield {"prometheus": f"http://127.0.0.1:{ports['prometheus']}", "database_url": database_url, "tmp": tmp,
+           "api": api, "api_url": f"http://127.0.0.1:{ports['api']}", "receiver": receiver,
+           "traffic": (started, time.time())}
 
     for process in processes:
         process.terminate()
         process.wait(timeout=30)
+    receiver.stop()
     drop_postgres_database(database_url)
+    psql(os.environ["TEST_DATABASE_URL"], "-c", f"DROP ROLE IF EXISTS {monitor}")
+
+
+def shipped_prometheus_features():
+    """The `--enable-feature` flags compose.yaml starts Prometheus with (exemplar storage)."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return [flag for flag in compose["services"]["prometheus"]["command"] if flag.startswith("--enable-feature=")]
 
 
 def instant_query(prometheus, expr):
@@ -90,6 +122,11 @@ def instant_query(prometheus, expr):
 COMPARISON = re.compile(r"(>=|<=|==|!=|>|<)\s*(?=[\d(])")
 
 
+# Panels that are empty by design here: replication lag needs a replica. Their queries must still
+# be valid PromQL, which `instant_query` checks.
+EMPTY_WITHOUT_REPLICA = {("postgres.json", "Replication lag")}
+
+
 def test_every_dashboard_promql_expression_returns_data(stack):
     blank = []
     checked = 0
@@ -97,7 +134,8 @@ def test_every_dashboard_promql_expression_returns_data(stack):
         if uid != "prometheus":
             continue
         checked += 1
-        if not instant_query(stack["prometheus"], substitute(target["expr"])):
+        result = instant_query(stack["prometheus"], substitute(target["expr"]))
+        if not result and (dashboard, panel) not in EMPTY_WITHOUT_REPLICA:
             blank.append(f"{dashboard} / {panel} / {target['refId']}: {target['expr']}")
     print(f"{checked} dashboard expressions evaluated")
     assert checked >= 20
@@ -120,7 +158,7 @@ def test_prometheus_loaded_every_rule_and_scrapes_every_target(stack):
     loaded = {rule["name"] for group in groups for rule in group["rules"]}
     assert loaded == {name for name, _ in rule_expressions()}
     up = instant_query(stack["prometheus"], "up")
-    assert {series["metric"]["job"] for series in up} == {"bank-api", "prometheus", "alertmanager"}
+    assert {series["metric"]["job"] for series in up} == {"bank-api", "postgres", "prometheus", "alertmanager"}
     assert all(series["value"][1] == "1" for series in up), up
 
 
@@ -146,3 +184,100 @@ def test_every_sql_panel_query_runs_as_grafanas_read_only_role(stack):
         assert write.returncode != 0 and "permission denied" in write.stderr, "the reader role cannot write"
     finally:
         psql(url, "-c", f"REASSIGN OWNED BY {reader} TO {owner}; DROP OWNED BY {reader}; DROP ROLE {reader}")
+
+
+def test_every_exemplar_leads_to_an_exported_trace_with_its_database_spans(stack):
+    start, end = stack["traffic"]
+    url = f"{stack['prometheus']}/api/v1/query_exemplars?" + urllib.parse.urlencode(
+        {"query": "http_requests_duration_seconds_bucket", "start": start, "end": end + 30})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    exemplars = [(series["seriesLabels"], exemplar["labels"]["trace_id"])
+                 for series in body["data"] for exemplar in series["exemplars"]]
+    spans = stack["receiver"].snapshot()
+    servers = {span["trace_id"]: span for span in spans if span["server"]}
+    children = {}
+    for span in spans:
+        children.setdefault(span["parent_span_id"], []).append(span)
+    print(f"{len(exemplars)} exemplars, {len(spans)} spans received")
+    assert len(exemplars) >= 10, body
+    for labels, trace_id in exemplars:
+        server = servers.get(trace_id)
+        assert server, f"exemplar {trace_id} of {labels} was never exported"
+        assert server["service"] == "bank-api"
+        assert server["attributes"]["http.route"] == labels["endpoint"], (server, labels)
+        # Every success but /ping read or wrote the database; a refusal may come before it (a
+        # missing token, a throttled login, a malformed body).
+        if labels["endpoint"] != "/ping" and labels["status"].startswith("2"):
+            statements = [span for span in children.get(server["span_id"], []) if span["name"].startswith("sea_orm.")]
+            assert statements, f"{labels}: no database spans under {server}"
+            assert all(span["attributes"]["db.system"] == "postgresql" for span in statements)
+
+
+def test_every_access_log_line_names_its_trace_and_request(stack):
+    lines = [json.loads(line) for line in (stack["tmp"] / "api.log").read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["target"] == "access"]
+    assert len(access) > 100
+    for line in access:
+        assert re.fullmatch(r"[0-9a-f]{32}", line.get("trace_id", "")), line
+        assert re.fullmatch(r"[0-9a-f]{16}", line.get("span_id", "")), line
+    by_request = {span["attributes"].get("request_id"): span for span in stack["receiver"].snapshot() if span["server"]}
+    linked = [line for line in access if line["request_id"] in by_request]
+    assert len(linked) > 100, "the request span carries the request id of its log line"
+    for line in linked:
+        assert by_request[line["request_id"]]["trace_id"] == line["trace_id"], line
+
+
+def _datasources():
+    return yaml.safe_load((ROOT / "grafana/provisioning/datasources/datasources.yml").read_text())["datasources"]
+
+
+def test_log_and_trace_queries_name_only_what_the_api_and_alloy_emit(stack):
+    """LogQL and TraceQL cannot run here (no Loki, no Tempo): every label, JSON field and span
+    attribute the dashboards and data-source links query must be one the real API emitted above."""
+    log_lines = [json.loads(line) for line in (stack["tmp"] / "api.log").read_text().splitlines() if line.startswith("{")]
+    fields = {key for line in log_lines for key in line}
+    alloy = (ROOT / "docker/alloy/config.alloy").read_text()
+    stream_labels = set(re.findall(r'target_label\s*=\s*"(\w+)"', alloy))
+    stream_labels |= set(re.findall(r"values\s*=\s*\{\s*(\w+)\s*=", alloy))
+    sources = {source["uid"]: source for source in _datasources()}
+    logql = [t["expr"] for _, _, uid, t in dashboard_targets() if uid == "loki"]
+    logql.append(sources["tempo"]["jsonData"]["tracesToLogsV2"]["query"].replace("$${__span.traceId}", "x"))
+    assert len(logql) >= 3
+    for query in logql:
+        selector, _, pipeline = query.partition("}")
+        assert set(re.findall(r"(\w+)\s*[=!]~?\s*\"", selector)) <= stream_labels, query
+        assert "| json" in pipeline, query
+        used = set(re.findall(r"\|\s*(\w+)\s*(?:=~|!=|!~|>=|<=|=|>|<)", pipeline))
+        assert used <= fields, f"{query}: {used - fields} never logged"
+
+    spans = stack["receiver"].snapshot()
+    span_attributes = {key for span in spans for key in span["attributes"]}
+    traceql = [t["query"] for _, _, uid, t in dashboard_targets() if uid == "tempo"]
+    assert traceql
+    for query in traceql:
+        for scope, name in re.findall(r"\b(span|resource)\.([\w.]+)", query):
+            known = span_attributes if scope == "span" else {"service.name"}
+            assert name in known, f"{query}: {scope}.{name} is never emitted"
+    for tag in sources["tempo"]["jsonData"]["tracesToMetrics"]["tags"]:
+        assert tag["key"] in span_attributes, tag
+
+    # The links themselves: a log line's trace_id is found by the Loki derived field, and the
+    # exemplar label the Prometheus data source opens in Tempo is the one the API writes.
+    pattern = re.compile(sources["loki"]["jsonData"]["derivedFields"][0]["matcherRegex"])
+    raw_access = next(line for line in (stack["tmp"] / "api.log").read_text().splitlines() if '"target":"access"' in line)
+    assert pattern.search(raw_access).group(1) == json.loads(raw_access)["trace_id"]
+    destination = sources["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]
+    assert destination == {"name": "trace_id", "datasourceUid": "tempo"}
+
+
+def test_spans_in_flight_are_sent_when_the_api_stops(stack):
+    """Last in this file: it stops the API. The batch exporter waits 5 s between sends, so only
+    the flush at shutdown can deliver this span in time."""
+    trace_id = uuid.uuid4().hex
+    status, _ = request("GET", f"{stack['api_url']}/ping", headers={"traceparent": f"00-{trace_id}-{'ab' * 8}-01"})
+    assert status == 200
+    stack["api"].terminate()
+    assert stack["api"].wait(timeout=30) == 0
+    assert any(span["trace_id"] == trace_id for span in stack["receiver"].snapshot()), "flushed at shutdown"
