@@ -269,3 +269,45 @@ async fn a_posting_with_credit_and_debit_is_counted_as_mixed() {
     })
     .await;
 }
+
+/// Prometheus asks for OpenMetrics: the same series, in that format, which can carry exemplars.
+/// Without traces there is no trace to point at, so no exemplar.
+#[tokio::test]
+async fn openmetrics_is_served_to_scrapers_that_ask_for_it() {
+    on_each_backend(async |app| {
+        app.get("/ping").await;
+        let response = app
+            .client
+            .get(app.url("/metrics"))
+            .header(
+                "accept",
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+            )
+            .send()
+            .await
+            .expect("GET /metrics");
+        let content_type = response.headers()["content-type"].to_str().expect("ASCII");
+        assert!(
+            content_type.starts_with("application/openmetrics-text; version=1.0.0"),
+            "{content_type}"
+        );
+        let text = response.text().await.expect("text");
+        assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+        let ping = [("endpoint", "/ping"), ("method", "GET"), ("status", "200")];
+        assert_eq!(sample(&text, REQUESTS, &ping), Some(1.0));
+        assert_eq!(
+            sample(&text, "http_requests_duration_seconds_count", &ping),
+            Some(1.0)
+        );
+        assert!(text.contains("# TYPE process_cpu_seconds counter"));
+        assert!(!text.contains("trace_id"), "no traces, no exemplars");
+        assert!(
+            !text.contains("actix_web_prom"),
+            "actix-web-prom's own histogram stays private"
+        );
+
+        let plain = app.metrics().await;
+        assert!(!plain.contains("# EOF"), "the classic format otherwise");
+    })
+    .await;
+}
