@@ -1,0 +1,130 @@
+"""An alert reaches a person: the real Prometheus with the shipped rules and the real Alertmanager
+with the shipped routing and Slack messages, posting to a Slack-compatible webhook this test runs.
+The API is stopped, so BankApiDown must page: once, with its summary and runbook, not again
+before the repeat interval, and resolved when the API is back. Only this test's copies of the
+configuration are shortened (`for:`, intervals); the shipped files are used as they are otherwise."""
+
+import http.server
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+import yaml
+
+from support import BANK_API, ROOT, free_port, wait_until_ok
+
+REPEAT_SECONDS = 20
+
+
+class Webhook(http.server.BaseHTTPRequestHandler):
+    received = []
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Webhook.received.append((time.monotonic(), body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def messages(status):
+    return [(at, body) for at, body in Webhook.received
+            if body["attachments"][0]["title"] == f"[{status}] BankApiDown"]
+
+
+def wait_for(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def processes(tmp_path):
+    started = []
+
+    def start(name, command, env=None):
+        log = open(tmp_path / f"{name}.log", "w")
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=tmp_path)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_page_reaches_the_webhook_once_per_repeat_interval_and_then_resolves(tmp_path, processes):
+    webhook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=webhook.serve_forever, daemon=True).start()
+    ports = {"api": free_port(), "prometheus": free_port(), "alertmanager": free_port()}
+
+    # The shipped routing and messages; only the secret's path and the timings are the test's.
+    (tmp_path / "webhook_url").write_text(f"http://127.0.0.1:{webhook.server_address[1]}/hook")
+    am = yaml.safe_load((ROOT / "prometheus/alertmanager/alertmanager.yml").read_text())
+    for receiver in am["receivers"]:
+        for slack in receiver["slack_configs"]:
+            slack["api_url_file"] = str(tmp_path / "webhook_url")
+    am["route"].update(group_wait="1s", group_interval="2s")
+    for route in am["route"]["routes"]:
+        route.update(group_wait="1s", repeat_interval=f"{REPEAT_SECONDS}s")
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(am))
+
+    rules = yaml.safe_load((ROOT / "prometheus/rules/alerts.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == "BankApiDown":
+                rule["for"] = "2s"
+    (tmp_path / "alerts.yml").write_text(yaml.safe_dump(rules))
+    prometheus_config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(tmp_path / "alerts.yml"), str(ROOT / "prometheus/rules/recording.yml")],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{ports['alertmanager']}"]}]}]},
+        "scrape_configs": [{"job_name": "bank-api", "static_configs": [{"targets": [f"127.0.0.1:{ports['api']}"]}]}],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config))
+
+    api_env = dict(os.environ, PORT=str(ports["api"]), DATABASE_URL=f"sqlite://{tmp_path}/bank.db?mode=rwc")
+    api = processes("api", [BANK_API], api_env)
+    wait_until_ok(f"http://127.0.0.1:{ports['api']}/ready", api)
+    alertmanager = processes("alertmanager", [
+        "prometheus-alertmanager", f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'am'}",
+        f"--web.listen-address=127.0.0.1:{ports['alertmanager']}", "--cluster.listen-address=",
+    ])
+    wait_until_ok(f"http://127.0.0.1:{ports['alertmanager']}/-/ready", alertmanager)
+    prometheus = processes("prometheus", [
+        "prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+    ])
+    wait_until_ok(f"http://127.0.0.1:{ports['prometheus']}/-/ready", prometheus)
+    time.sleep(3)  # a few successful scrapes
+    assert Webhook.received == [], "nothing is wrong yet"
+
+    api.terminate()
+    api.wait(timeout=30)
+    wait_for(lambda: messages("FIRING"), 30)
+    first_at, page = messages("FIRING")[0]
+    assert page["channel"] == "#bank-api-oncall", "a page goes to the on-call channel"
+    text = page["attachments"][0]["text"]
+    assert f"bank-api instance 127.0.0.1:{ports['api']} is down" in text, text
+    assert "Runbook: docs/runbooks/BankApiDown.md" in text, text
+
+    # Still down: the page comes again only after the repeat interval.
+    wait_for(lambda: len(messages("FIRING")) >= 2, REPEAT_SECONDS + 15)
+    second_at, _ = messages("FIRING")[1]
+    assert second_at - first_at >= REPEAT_SECONDS - 1, f"repeated after {second_at - first_at:.1f} s"
+
+    restarted = processes("api-restarted", [BANK_API], api_env)
+    wait_until_ok(f"http://127.0.0.1:{ports['api']}/ready", restarted)
+    wait_for(lambda: messages("RESOLVED"), 30)
+    _, resolved = messages("RESOLVED")[0]
+    assert resolved["channel"] == "#bank-api-oncall"
+    assert "Runbook: docs/runbooks/BankApiDown.md" in resolved["attachments"][0]["text"]
+    webhook.shutdown()
