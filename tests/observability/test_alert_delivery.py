@@ -7,13 +7,13 @@ configuration are shortened (`for:`, intervals); the shipped files are used as t
 import http.server
 import json
 import os
-import subprocess
 import threading
 import time
 
 import pytest
 import yaml
 
+from local_stack import Processes
 from support import BANK_API, ROOT, free_port, wait_until_ok
 
 REPEAT_SECONDS = 20
@@ -47,18 +47,9 @@ def wait_for(condition, seconds):
 
 @pytest.fixture
 def processes(tmp_path):
-    started = []
-
-    def start(name, command, env=None):
-        log = open(tmp_path / f"{name}.log", "w")
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=tmp_path)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.terminate()
-        process.wait(timeout=30)
+    processes = Processes(tmp_path)
+    yield processes
+    processes.stop_all()
 
 
 def test_a_page_reaches_the_webhook_once_per_repeat_interval_and_then_resolves(tmp_path, processes):
@@ -92,18 +83,10 @@ def test_a_page_reaches_the_webhook_once_per_repeat_interval_and_then_resolves(t
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config))
 
     api_env = dict(os.environ, PORT=str(ports["api"]), DATABASE_URL=f"sqlite://{tmp_path}/bank.db?mode=rwc")
-    api = processes("api", [BANK_API], api_env)
+    api = processes.start("api", [BANK_API], api_env)
     wait_until_ok(f"http://127.0.0.1:{ports['api']}/ready", api)
-    alertmanager = processes("alertmanager", [
-        "prometheus-alertmanager", f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'am'}",
-        f"--web.listen-address=127.0.0.1:{ports['alertmanager']}", "--cluster.listen-address=",
-    ])
-    wait_until_ok(f"http://127.0.0.1:{ports['alertmanager']}/-/ready", alertmanager)
-    prometheus = processes("prometheus", [
-        "prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
-    ])
-    wait_until_ok(f"http://127.0.0.1:{ports['prometheus']}/-/ready", prometheus)
+    processes.alertmanager(tmp_path / "alertmanager.yml", ports["alertmanager"])
+    processes.prometheus(tmp_path / "prometheus.yml", ports["prometheus"])
     time.sleep(3)  # a few successful scrapes
     assert Webhook.received == [], "nothing is wrong yet"
 
@@ -121,7 +104,7 @@ def test_a_page_reaches_the_webhook_once_per_repeat_interval_and_then_resolves(t
     second_at, _ = messages("FIRING")[1]
     assert second_at - first_at >= REPEAT_SECONDS - 1, f"repeated after {second_at - first_at:.1f} s"
 
-    restarted = processes("api-restarted", [BANK_API], api_env)
+    restarted = processes.start("api-restarted", [BANK_API], api_env)
     wait_until_ok(f"http://127.0.0.1:{ports['api']}/ready", restarted)
     wait_for(lambda: messages("RESOLVED"), 30)
     _, resolved = messages("RESOLVED")[0]

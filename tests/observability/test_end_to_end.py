@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from dashboards import dashboard_targets, rule_expressions, substitute
+from local_stack import Processes
 from otlp_receiver import Receiver
 from support import BANK_API, ROOT, SIMULATOR, drop_postgres_database, free_port, new_postgres_database, psql, request, wait_until_ok
 
@@ -28,16 +29,9 @@ def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
     database_url = new_postgres_database("bank_e2e")
     ports = {"api": free_port(), "prometheus": free_port(), "alertmanager": free_port(), "postgres-exporter": free_port()}
-    processes = []
-
-    def start(name, command, env=None):
-        log = open(tmp / f"{name}.log", "w")
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
-        processes.append(process)
-        return process
-
+    processes = Processes(tmp)
     receiver = Receiver()
-    api = start("api", [BANK_API], dict(
+    api = processes.start("api", [BANK_API], dict(
         os.environ, PORT=str(ports["api"]), DATABASE_URL=database_url, LOG_FORMAT="json",
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="bank-api",
     ))
@@ -52,7 +46,7 @@ def stack(tmp_path_factory):
         env=dict(os.environ, POSTGRES_USER=url.username or "postgres", POSTGRES_DB=url.path[1:], PGHOST=url.hostname,
                  POSTGRES_EXPORTER_USER=monitor, POSTGRES_EXPORTER_PASSWORD="e2e"))
     assert init.returncode == 0, init.stderr
-    start("postgres-exporter", [
+    processes.start("postgres-exporter", [
         "prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{ports['postgres-exporter']}",
         f"--extend.query-path={ROOT / 'docker/postgres-exporter/queries.yaml'}",
     ], dict(os.environ, DATA_SOURCE_URI=f"{url.hostname}:{url.port or 5432}{url.path}?sslmode=disable",
@@ -62,11 +56,7 @@ def stack(tmp_path_factory):
     (tmp / "webhook_url").write_text("http://127.0.0.1:9/")
     am_config = (ROOT / "prometheus" / "alertmanager" / "alertmanager.yml").read_text()
     (tmp / "alertmanager.yml").write_text(am_config.replace("/run/secrets/alert_slack_webhook_url", str(tmp / "webhook_url")))
-    alertmanager = start("alertmanager", [
-        "prometheus-alertmanager", f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'am'}",
-        f"--web.listen-address=127.0.0.1:{ports['alertmanager']}", "--cluster.listen-address=",
-    ])
-    wait_until_ok(f"http://127.0.0.1:{ports['alertmanager']}/-/ready", alertmanager)
+    processes.alertmanager(tmp / "alertmanager.yml", ports["alertmanager"])
 
     # Prometheus with the shipped configuration: only "service:port" targets become localhost ports.
     config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
@@ -76,11 +66,7 @@ def stack(tmp_path_factory):
     config = json.loads(text)
     config["rule_files"] = [str(ROOT / "prometheus" / rule) for rule in config["rule_files"]]
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-    prometheus = start("prometheus", [
-        "prometheus", f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{ports['prometheus']}", *shipped_prometheus_features(),
-    ])
-    wait_until_ok(f"http://127.0.0.1:{ports['prometheus']}/-/ready", prometheus)
+    processes.prometheus(tmp / "prometheus.yml", ports["prometheus"], *shipped_prometheus_features())
 
     started = time.time()
     simulation = subprocess.run(
@@ -95,9 +81,7 @@ def stack(tmp_path_factory):
            "api": api, "api_url": f"http://127.0.0.1:{ports['api']}", "receiver": receiver,
            "traffic": (started, time.time())}
 
-    for process in processes:
-        process.terminate()
-        process.wait(timeout=30)
+    processes.stop_all()
     receiver.stop()
     drop_postgres_database(database_url)
     psql(os.environ["TEST_DATABASE_URL"], "-c", f"DROP ROLE IF EXISTS {monitor}")
