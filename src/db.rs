@@ -1,4 +1,5 @@
-//! Opening the database: the pool, SQLite's concurrency settings, and the migrations.
+//! Opening the database (the pool, SQLite's concurrency settings, the migrations), and telling a
+//! database that is unavailable from a statement that failed.
 
 use std::time::Duration;
 
@@ -64,4 +65,41 @@ async fn migrate_all_or_nothing(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     Migrator::up(&txn, None).await?;
     txn.commit().await
+}
+
+/// The database could not be reached, or went away during the request: the failure is not the
+/// request's, and a retry may succeed.
+pub fn is_unavailable(error: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx_error))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx_error))) = error
+    else {
+        return matches!(error, DbErr::ConnectionAcquire(_) | DbErr::Conn(_));
+    };
+    match sqlx_error.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => true,
+        // Postgres shutting down or restarting ends the session with one of these (class 57P).
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| code.starts_with("57P")),
+        _ => false,
+    }
+}
+
+/// For a failure that [`is_unavailable`]: whether a statement may have reached the database
+/// before the connection failed, so that a write may have been applied. Failing to get a
+/// connection at all means nothing was sent.
+pub fn may_have_been_sent(error: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => false,
+        DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
+            !matches!(
+                error.as_ref(),
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            )
+        }
+        _ => true,
+    }
 }

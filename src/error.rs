@@ -1,10 +1,20 @@
-//! The one place that turns failures into HTTP: every error is JSON in FastAPI's shapes,
-//! `{"detail": "..."}` or, for 422, `{"detail": [{"loc", "msg", "type"}]}`.
+//! The one place that turns failures into HTTP: every layer's error (the domain's, the ledger's,
+//! authentication's, a write's, the database's) becomes an [`ApiError`], and every `ApiError` is
+//! a status and JSON in FastAPI's shapes, `{"detail": "..."}` or, for 422,
+//! `{"detail": [{"loc", "msg", "type"}]}`.
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::{
+    authentication::AuthError,
+    db,
+    domain::{DomainError, Problems},
+    idempotency::{self, WriteError},
+    ledger::LedgerError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -60,24 +70,6 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(loc, msg, kind)])
     }
 
-    /// A database failure after which a write may have been applied: the connection broke once
-    /// statements were sent. Failing to get a connection at all means nothing was sent.
-    pub fn write_may_have_been_sent(&self) -> bool {
-        use sea_orm::{RuntimeErr, sqlx};
-        match self {
-            Self::Unavailable(DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) => false,
-            Self::Unavailable(
-                DbErr::Exec(RuntimeErr::SqlxError(error))
-                | DbErr::Query(RuntimeErr::SqlxError(error)),
-            ) => !matches!(
-                error.as_ref(),
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            ),
-            Self::Unavailable(_) => true,
-            _ => false,
-        }
-    }
-
     /// A bounded label for `bank_rejections_total`; `None` for failures that are ours, not the client's.
     pub fn rejection_reason(&self) -> Option<&'static str> {
         Some(match self {
@@ -102,32 +94,91 @@ impl ApiError {
     }
 }
 
+/// A failed statement is the database's fault, not the client's: 503 (retry) when the database
+/// could not be reached, else an opaque 500.
 impl From<DbErr> for ApiError {
     fn from(error: DbErr) -> Self {
-        match error {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(error),
-            _ if is_connection_failure(&error) => Self::Unavailable(error),
-            _ => Self::Database(error),
+        if db::is_unavailable(&error) {
+            Self::Unavailable(error)
+        } else {
+            Self::Database(error)
         }
     }
 }
 
-/// A query that failed because the database went away, not because of the query.
-fn is_connection_failure(error: &DbErr) -> bool {
-    use sea_orm::{RuntimeErr, sqlx};
-    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx_error))
-    | DbErr::Query(RuntimeErr::SqlxError(sqlx_error))) = error
-    else {
-        return false;
-    };
-    match sqlx_error.as_ref() {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_) => true,
-        // Postgres shutting down or restarting ends the session with one of these (class 57P).
-        sqlx::Error::Database(error) => error.code().is_some_and(|code| code.starts_with("57P")),
-        _ => false,
+/// Every problem of a request body, each at `["body", field]` (or `["body"]`), in pydantic's
+/// words and types.
+impl From<Problems> for ApiError {
+    fn from(problems: Problems) -> Self {
+        let errors = problems.iter().map(|invalid| {
+            let loc = match invalid.field {
+                Some(field) => Loc::BodyField(field),
+                None => Loc::Body,
+            };
+            FieldError::new(loc, invalid.error.to_string(), kind(invalid.error))
+        });
+        Self::Validation(errors.collect())
+    }
+}
+
+/// The `type` of a refused value, as FastAPI (pydantic) would name it.
+pub fn kind(error: DomainError) -> &'static str {
+    match error {
+        DomainError::AmountOutOfRange => "amount_range",
+        DomainError::NotPositive => "greater_than",
+        DomainError::TextEmpty => "string_too_short",
+        DomainError::TextTooLong => "string_too_long",
+        DomainError::TextControlCharacters => "string_pattern_mismatch",
+        DomainError::Username => "username",
+        DomainError::Password => "password",
+        DomainError::IdempotencyKey => "idempotency_key",
+        DomainError::NothingToPost => "nothing_to_post",
+        DomainError::SameAccount => "same_account",
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(error: LedgerError) -> Self {
+        match error {
+            LedgerError::AccountNotFound => Self::NotFound("Account not found"),
+            LedgerError::TransactionNotFound => Self::NotFound("Transaction not found"),
+            LedgerError::InsufficientFunds => Self::InsufficientFunds,
+            LedgerError::BalanceLimitExceeded => Self::BalanceLimitExceeded,
+            LedgerError::Database(error) => error.into(),
+        }
+    }
+}
+
+/// FastAPI's words for each refusal of a token or a login.
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::NotAuthenticated => Self::Unauthorized("Not authenticated"),
+            AuthError::InvalidToken => Self::Unauthorized("Could not validate credentials"),
+            AuthError::BadCredentials => Self::Unauthorized("Incorrect username or password"),
+            AuthError::Throttled(seconds) => Self::TooManyAttempts(seconds),
+            AuthError::SignUpDisabled => Self::Forbidden("Sign-up is disabled"),
+            AuthError::UsernameTaken => Self::Conflict("Username already taken"),
+            AuthError::Database(error) => error.into(),
+            AuthError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+/// A 503 only for a write that was certainly not applied; a 500 with instructions for one whose
+/// outcome is unknown.
+impl From<WriteError> for ApiError {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::KeyReused => Self::validation(
+                Loc::Header(idempotency::HEADER),
+                error.to_string(),
+                "idempotency_key_reused",
+            ),
+            WriteError::Ledger(error) => error.into(),
+            WriteError::NotApplied(cause) => Self::Unavailable(cause),
+            WriteError::OutcomeUnknown(cause) => Self::OutcomeUnknown(cause),
+        }
     }
 }
 

@@ -1,58 +1,52 @@
 //! `Idempotency-Key`: a write sent again with the same key and body is answered from the database
 //! instead of being applied twice. Keys live in the database, so they hold across restarts and
-//! across several server processes.
+//! across several server processes. And whatever the key, a write whose connection fails is
+//! settled before it is answered, so that "not done" is only said of what was not done.
 
-use std::{
-    future::{Ready, ready},
-    time::Duration,
-};
+use std::time::Duration;
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use entity::idempotency_key;
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, EntityTrait, Set,
-    TransactionTrait, TryInsertResult,
+    ActiveModelTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbErr,
+    EntityTrait, Set, TransactionTrait, TryInsertResult,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    error::{ApiError, Loc},
-    ledger::{self, FromLedgerRows, Settled},
+    db,
+    domain::IdempotencyKey,
+    ledger::{self, FromLedgerRows, LedgerError, Settled},
 };
 
 pub const HEADER: &str = "Idempotency-Key";
 /// Set on a response that was replayed from a stored key rather than applied again.
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
-const MAX_KEY_LEN: usize = 255;
 
-/// The optional `Idempotency-Key` header; a present but malformed key is a 422, not ignored.
-pub struct IdempotencyKey(Option<String>);
-
-impl FromRequest for IdempotencyKey {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(parse_header(req).map(Self))
-    }
+/// Why a write was not carried out, or may not have been.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The key was used before, with a different request.
+    #[error("Idempotency-Key was already used with a different request")]
+    KeyReused,
+    /// The ledger refused the write, or a statement failed before anything was written.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The connection failed after the write was sent, and the database has since confirmed
+    /// that it was not applied (and now never will be).
+    #[error("write not applied: {0}")]
+    NotApplied(#[source] DbErr),
+    /// The connection failed after the write was sent, and the database could not be asked in
+    /// time whether it was applied.
+    #[error("write outcome unknown: {0}")]
+    OutcomeUnknown(#[source] DbErr),
 }
 
-fn parse_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get(HEADER) else {
-        return Ok(None);
-    };
-    let key = value.to_str().unwrap_or_default();
-    let valid = (1..=MAX_KEY_LEN).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
-    if !valid {
-        return Err(ApiError::validation(
-            Loc::Header(HEADER),
-            "Idempotency-Key should be 1 to 255 visible ASCII characters",
-            "idempotency_key",
-        ));
+impl From<DbErr> for WriteError {
+    fn from(error: DbErr) -> Self {
+        Self::Ledger(LedgerError::Database(error))
     }
-    Ok(Some(key.to_owned()))
 }
 
 /// What a write returned, and whether it was replayed from an earlier request.
@@ -65,60 +59,61 @@ pub struct Outcome<T> {
 /// write id it is given.
 ///
 /// If the connection fails once the write may have been sent, the answer is learned before it is
-/// given (`ledger::settle`, within `settle_within`): 201 if the write was applied, 503 only if it
-/// certainly was not, and 500 `OUTCOME_UNKNOWN` if the database could not be asked in time. A 503
-/// thus always means "not done: retry".
+/// given (`ledger::settle`, within `settle_within`): the write's value if it was applied,
+/// [`WriteError::NotApplied`] only if it certainly was not, and [`WriteError::OutcomeUnknown`]
+/// if the database could not be asked in time.
 pub async fn run<T, Body>(
     db: &DatabaseConnection,
-    key: IdempotencyKey,
+    key: Option<IdempotencyKey>,
     route: &str,
     body: &Body,
     settle_within: Duration,
-    write: impl AsyncFnOnce(&DatabaseExecutor<'_>, Uuid) -> Result<T, ApiError>,
-) -> Result<Outcome<T>, ApiError>
+    write: impl AsyncFnOnce(&DatabaseExecutor<'_>, Uuid) -> Result<T, LedgerError>,
+) -> Result<Outcome<T>, WriteError>
 where
     T: Serialize + DeserializeOwned + FromLedgerRows,
     Body: Serialize,
 {
     let write_id = Uuid::new_v4();
-    let error = match run_once(db, key, route, body, write_id, write).await {
-        Err(error) if error.write_may_have_been_sent() => error,
+    let cause = match run_once(db, key, route, body, write_id, write).await {
+        Err(WriteError::Ledger(LedgerError::Database(cause)))
+            if db::is_unavailable(&cause) && db::may_have_been_sent(&cause) =>
+        {
+            cause
+        }
         done => return done,
     };
-    let ApiError::Unavailable(cause) = error else {
-        return Err(error);
-    };
     match ledger::settle(db, write_id, settle_within).await {
-        Some(Settled::NotApplied) => Err(ApiError::Unavailable(cause)),
+        Some(Settled::NotApplied) => Err(WriteError::NotApplied(cause)),
         Some(Settled::Applied(rows)) => {
             log::warn!("write {write_id} was applied although its connection failed: {cause}");
-            let value = T::from_ledger_rows(rows).ok_or(ApiError::Database(cause))?;
+            let value = T::from_ledger_rows(rows).ok_or(LedgerError::Database(cause))?;
             Ok(Outcome {
                 value,
                 replayed: false,
             })
         }
-        None => Err(ApiError::OutcomeUnknown(cause)),
+        None => Err(WriteError::OutcomeUnknown(cause)),
     }
 }
 
 /// With a key, `write` runs in a transaction that first claims the key: a concurrent request with
 /// the same key waits for this one and then replays its result. A failed write rolls back the
 /// claim too, so it can be retried. Without a key there is nothing to claim, and `write` gets the
-/// pool: on Postgres a write is then one statement, not a transaction of four.
+/// pool: on Postgres a posting is then one statement, not a transaction of four.
 async fn run_once<T, Body>(
     db: &DatabaseConnection,
-    key: IdempotencyKey,
+    key: Option<IdempotencyKey>,
     route: &str,
     body: &Body,
     write_id: Uuid,
-    write: impl AsyncFnOnce(&DatabaseExecutor<'_>, Uuid) -> Result<T, ApiError>,
-) -> Result<Outcome<T>, ApiError>
+    write: impl AsyncFnOnce(&DatabaseExecutor<'_>, Uuid) -> Result<T, LedgerError>,
+) -> Result<Outcome<T>, WriteError>
 where
     T: Serialize + DeserializeOwned,
     Body: Serialize,
 {
-    let Some(key) = key.0 else {
+    let Some(key) = key else {
         let value = write(&db.into(), write_id).await?;
         return Ok(Outcome {
             value,
@@ -129,24 +124,20 @@ where
     let fingerprint = fingerprint(route, body);
     if let Some(stored) = claim(&txn, &key, &fingerprint).await? {
         if stored.fingerprint != fingerprint {
-            return Err(ApiError::validation(
-                Loc::Header(HEADER),
-                "Idempotency-Key was already used with a different request",
-                "idempotency_key_reused",
-            ));
+            return Err(WriteError::KeyReused);
         }
         let value = serde_json::from_str(&stored.response_body)
-            .map_err(|error| ApiError::Database(sea_orm::DbErr::Json(error.to_string())))?;
+            .map_err(|error| DbErr::Json(error.to_string()))?;
         return Ok(Outcome {
             value,
             replayed: true,
         });
     }
     let value = write(&(&txn).into(), write_id).await?;
-    let response_body = serde_json::to_string(&value)
-        .map_err(|error| ApiError::Database(sea_orm::DbErr::Json(error.to_string())))?;
+    let response_body =
+        serde_json::to_string(&value).map_err(|error| DbErr::Json(error.to_string()))?;
     idempotency_key::ActiveModel {
-        key: Set(key),
+        key: Set(key.as_str().to_owned()),
         response_body: Set(response_body),
         ..Default::default()
     }
@@ -162,11 +153,11 @@ where
 /// Inserts the key; if it already exists, returns what is stored under it instead.
 async fn claim(
     txn: &DatabaseTransaction,
-    key: &str,
+    key: &IdempotencyKey,
     fingerprint: &str,
-) -> Result<Option<idempotency_key::Model>, ApiError> {
+) -> Result<Option<idempotency_key::Model>, DbErr> {
     let row = idempotency_key::ActiveModel {
-        key: Set(key.to_owned()),
+        key: Set(key.as_str().to_owned()),
         fingerprint: Set(fingerprint.to_owned()),
         response_body: Set(String::new()),
         created_at: Set(chrono::Utc::now()),
@@ -178,7 +169,9 @@ async fn claim(
     if matches!(inserted, TryInsertResult::Inserted(1)) {
         return Ok(None);
     }
-    Ok(idempotency_key::Entity::find_by_id(key).one(txn).await?)
+    idempotency_key::Entity::find_by_id(key.as_str())
+        .one(txn)
+        .await
 }
 
 /// Identifies a request by route and parsed body, so formatting differences do not matter.

@@ -13,4 +13,5 @@ pub mod metrics;
 pub mod middleware;
 pub mod routes;
 pub mod startup;
+pub mod state;
 pub mod telemetry;

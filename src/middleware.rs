@@ -20,7 +20,7 @@ use prometheus::IntGauge;
 use crate::{
     error::ApiError,
     metrics::{RequestLabels, UNMATCHED_ROUTE, UNMEASURED_ROUTES},
-    routes::AppState,
+    state::AppState,
     telemetry::{self, TraceIds},
 };
 

@@ -22,10 +22,11 @@ use crate::{
     metrics::Metrics,
     middleware,
     routes::{
-        AppState, accounts,
+        accounts,
         docs::{self, ApiDoc},
-        operations, transactions, transfers, users as user_routes,
+        fallback, operations, transactions, transfers, users as user_routes,
     },
+    state::AppState,
     telemetry::RequestSpan,
 };
 
@@ -69,22 +70,21 @@ impl Application {
         let prometheus = metrics
             .http_middleware()
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
-        let metrics_server = match &settings.metrics_address {
-            Some(address) => Some(metrics_server(address, metrics.clone())?),
-            None => None,
-        };
         if let Some((username, password)) = &settings.operator {
             users::ensure_operator(&db, username, password.expose())
                 .await
                 .map_err(StartupError::Operator)?;
         }
-        let auth = Data::new(Auth::new(&settings, db.clone(), metrics.clone()));
-        let registry = Data::new(metrics.clone());
         let state = Data::new(AppState {
             db: db.clone(),
             metrics,
+            auth: Auth::new(&settings),
             settle_within: settings.db_acquire_timeout,
         });
+        let metrics_server = match &settings.metrics_address {
+            Some(address) => Some(metrics_server(address, state.clone())?),
+            None => None,
+        };
 
         let listen_error = |source| StartupError::Listen {
             address: format!("{}:{}", settings.host, settings.port),
@@ -97,8 +97,6 @@ impl Application {
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
                 .app_data(state.clone())
-                .app_data(registry.clone())
-                .app_data(auth.clone())
                 .app_data(web::PayloadConfig::new(settings.body_limit_bytes))
                 .app_data(extract::BodyTimeout(settings.client_timeout))
                 .app_data(web::PathConfig::default().error_handler(extract::path_error))
@@ -127,13 +125,13 @@ impl Application {
                 .split_for_parts();
             let mut api = api;
             transactions::PostingNeedsAnAmount.modify(&mut api);
-            app.app_data(extract::AllowedMethods::from_openapi(&api))
+            app.app_data(fallback::AllowedMethods::from_openapi(&api))
                 .service(docs::root)
                 .service(docs::docs_without_slash)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
                 .service(docs::redoc(api))
                 .service(docs::redoc_bundle)
-                .default_service(web::to(extract::no_route))
+                .default_service(web::to(fallback::no_route))
                 // The last `wrap` runs first: Prometheus counts every request as a response,
                 // because `observe` turns every error into one before it gets there; `observe`
                 // and everything inside it run in the request's span, so their log lines,
@@ -184,17 +182,16 @@ impl Application {
 
 /// `/metrics` alone on its own address, so scraping can stay on a private network while the API
 /// is public. It serves the same registry as the API's middleware records into.
-fn metrics_server(address: &str, metrics: Metrics) -> Result<(u16, Server), StartupError> {
+fn metrics_server(address: &str, state: Data<AppState>) -> Result<(u16, Server), StartupError> {
     let listen_error = |source| StartupError::Listen {
         address: address.to_owned(),
         source,
     };
     let listener = TcpListener::bind(address).map_err(listen_error)?;
     let port = listener.local_addr().map_err(listen_error)?.port();
-    let metrics = Data::new(metrics);
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(metrics.clone())
+            .app_data(state.clone())
             .service(operations::metrics)
     })
     .workers(1)

@@ -3,9 +3,12 @@
 //! - `password`: argon2id hashes, made and checked off the async workers.
 //! - `token`: the signed, short-lived bearer tokens `POST /token` hands out.
 //! - `throttle`: failed logins remembered per username and per client address.
-//! - `caller`: the `Caller` extractor every data route asks for; a handler's signature shows its
-//!   access rule, and `Caller::scope` is what the ledger filters by.
+//! - `caller`: the `Caller` a token names, and the scope of accounts it may act on; data routes
+//!   ask for one as an argument (the extractor is in `extract`), so a handler's signature shows
+//!   its access rule.
 //! - `users`: signing up, logging in, and the operator account made from the environment.
+//!
+//! Its failures are [`AuthError`]s; `error.rs` decides their HTTP answers.
 
 pub mod caller;
 pub mod password;
@@ -13,22 +16,47 @@ pub mod throttle;
 pub mod token;
 pub mod users;
 
-pub use caller::{Caller, MaybeCaller, Role};
+pub use caller::{Caller, Role};
 
-use crate::{config::Settings, metrics::Metrics};
+use sea_orm::DbErr;
+
+use crate::config::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header at all.
+    #[error("Not authenticated")]
+    NotAuthenticated,
+    /// A token that is malformed, expired, wrongly signed or names no user.
+    #[error("Could not validate credentials")]
+    InvalidToken,
+    /// A login with an unknown username or a wrong password: the two look the same.
+    #[error("Incorrect username or password")]
+    BadCredentials,
+    /// Too many failed logins; the seconds until the next attempt is heard.
+    #[error("Too many failed login attempts; try again later")]
+    Throttled(u64),
+    #[error("Sign-up is disabled")]
+    SignUpDisabled,
+    #[error("Username already taken")]
+    UsernameTaken,
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    /// Hashing or signing failed; the text is logged, never sent.
+    #[error("authentication failed internally: {0}")]
+    Internal(String),
+}
 
 /// What authentication needs at request time, shared by every worker.
 pub struct Auth {
-    pub db: sea_orm::DatabaseConnection,
     pub tokens: token::Tokens,
     pub throttle: throttle::Throttle,
     pub required: bool,
     pub signup_enabled: bool,
-    pub metrics: Metrics,
 }
 
 impl Auth {
-    pub fn new(settings: &Settings, db: sea_orm::DatabaseConnection, metrics: Metrics) -> Self {
+    pub fn new(settings: &Settings) -> Self {
         if settings.jwt_secret.is_none() {
             log::warn!(
                 "JWT_SECRET is not set: tokens are signed with a key made at start, so they stop \
@@ -42,12 +70,10 @@ impl Auth {
             );
         }
         Self {
-            db,
             tokens: token::Tokens::new(settings.jwt_secret.as_ref(), settings.token_ttl),
             throttle: throttle::Throttle::new(settings.login_throttle_window),
             required: settings.auth_required,
             signup_enabled: settings.signup_enabled,
-            metrics,
         }
     }
 }

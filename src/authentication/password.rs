@@ -9,9 +9,10 @@ use argon2::{
     password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
 };
 
-use crate::{domain::Password, error::ApiError};
+use super::AuthError;
+use crate::domain::Password;
 
-pub async fn hash(password: &Password) -> Result<String, ApiError> {
+pub async fn hash(password: &Password) -> Result<String, AuthError> {
     let password = password.expose().to_owned();
     tokio::task::spawn_blocking(move || {
         Argon2::default()
@@ -19,8 +20,8 @@ pub async fn hash(password: &Password) -> Result<String, ApiError> {
             .map(|hash| hash.to_string())
     })
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Internal(e.to_string()))
+    .map_err(|e| AuthError::Internal(e.to_string()))?
+    .map_err(|e| AuthError::Internal(e.to_string()))
 }
 
 /// A hash of no one's password, checked when the user does not exist, so that an unknown

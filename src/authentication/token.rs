@@ -6,7 +6,8 @@ use jsonwebtoken::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{config::Secret, error::ApiError};
+use super::AuthError;
+use crate::{config::Secret, domain::UserId};
 
 #[derive(Serialize, Deserialize)]
 struct Claims {
@@ -66,19 +67,19 @@ impl Tokens {
         }
     }
 
-    pub fn issue(&self, user_id: i64) -> Result<String, ApiError> {
+    pub fn issue(&self, user_id: UserId) -> Result<String, AuthError> {
         let now = chrono::Utc::now().timestamp().max(0) as u64;
         let claims = Claims {
-            sub: user_id.to_string(),
+            sub: user_id.0.to_string(),
             iat: now,
             exp: now + self.ttl.as_secs(),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| ApiError::Internal(e.to_string()))
+            .map_err(|e| AuthError::Internal(e.to_string()))
     }
 
     /// The user id a token was issued to, if it is well-formed, ours and not expired.
-    pub fn verify(&self, token: &str) -> Result<i64, Refusal> {
+    pub fn verify(&self, token: &str) -> Result<UserId, Refusal> {
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(
                 |error| match error.kind() {
@@ -87,6 +88,10 @@ impl Tokens {
                     _ => Refusal::Malformed,
                 },
             )?;
-        data.claims.sub.parse().map_err(|_| Refusal::Malformed)
+        data.claims
+            .sub
+            .parse()
+            .map(UserId)
+            .map_err(|_| Refusal::Malformed)
     }
 }

@@ -8,10 +8,10 @@ use sea_orm::{
     Set, TryInsertResult,
 };
 
-use super::{Auth, Role, password};
+use super::{Auth, AuthError, Role, password};
 use crate::{
-    domain::{Password, Username},
-    error::ApiError,
+    domain::{Password, UserId, Username},
+    metrics::Metrics,
 };
 
 pub async fn sign_up(
@@ -19,7 +19,7 @@ pub async fn sign_up(
     username: &Username,
     password: &Password,
     role: Role,
-) -> Result<user::Model, ApiError> {
+) -> Result<user::Model, AuthError> {
     let hash = password::hash(password).await?;
     let row = user::ActiveModel {
         username: Set(username.as_str().to_owned()),
@@ -33,43 +33,45 @@ pub async fn sign_up(
         .exec_without_returning(db)
         .await?;
     if !matches!(inserted, TryInsertResult::Inserted(1)) {
-        return Err(ApiError::Conflict("Username already taken"));
+        return Err(AuthError::UsernameTaken);
     }
     user::Entity::find()
         .filter(user::Column::Username.eq(username.as_str()))
         .one(db)
         .await?
-        .ok_or(ApiError::Internal("a user vanished after sign-up".into()))
+        .ok_or_else(|| AuthError::Internal("a user vanished after sign-up".into()))
 }
 
 /// A token for the right username and password. Throttled per username and per address; an
 /// unknown username and a wrong password get the same answer in about the same time.
 pub async fn log_in(
+    db: &impl ConnectionTrait,
     auth: &Auth,
+    metrics: &Metrics,
     username: &str,
     password: String,
     address: Option<IpAddr>,
-) -> Result<String, ApiError> {
-    let logins = &auth.metrics.logins;
+) -> Result<String, AuthError> {
+    let logins = &metrics.logins;
     if let Err(retry_after) = auth.throttle.check(username, address) {
         logins.with_label_values(&["throttled"]).inc();
-        return Err(ApiError::TooManyAttempts(retry_after));
+        return Err(AuthError::Throttled(retry_after));
     }
     let user = user::Entity::find()
         .filter(user::Column::Username.eq(username))
-        .one(&auth.db)
+        .one(db)
         .await?;
     let stored = user.as_ref().map(|user| user.password_hash.clone());
     match user {
         Some(user) if password::verify(password, stored).await => {
             auth.throttle.succeeded(username);
             logins.with_label_values(&["success"]).inc();
-            auth.tokens.issue(user.id)
+            auth.tokens.issue(UserId(user.id))
         }
         _ => {
             auth.throttle.failed(username, address);
             logins.with_label_values(&["bad_credentials"]).inc();
-            Err(ApiError::Unauthorized("Incorrect username or password"))
+            Err(AuthError::BadCredentials)
         }
     }
 }
@@ -81,8 +83,8 @@ pub async fn ensure_operator(
     username: &str,
     password: &str,
 ) -> Result<(), String> {
-    let username = Username::parse(username, "OPERATOR_USERNAME").map_err(|e| e.msg)?;
-    let password = Password::parse(password, "OPERATOR_PASSWORD").map_err(|e| e.msg)?;
+    let username = Username::parse(username).map_err(|e| e.to_string())?;
+    let password = Password::parse(password).map_err(|e| e.to_string())?;
     let existing = user::Entity::find()
         .filter(user::Column::Username.eq(username.as_str()))
         .one(db)

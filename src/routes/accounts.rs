@@ -5,13 +5,14 @@ use entity::account;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AppState, AuthErrors, DatabaseErrors, transactions::Transaction};
+use super::{AuthErrors, DatabaseErrors, transactions::Transaction};
 use crate::{
     authentication::Caller,
-    domain::{Problems, Text},
-    error::{ErrorBody, ValidationErrorBody},
+    domain::{AccountId, Problems, Text},
+    error::{ApiError, ErrorBody, ValidationErrorBody},
     extract::{ApiJson, Pagination},
     ledger,
+    state::AppState,
 };
 
 /// The body of `POST /accounts`.
@@ -42,11 +43,11 @@ pub struct NewAccount {
 }
 
 impl NewAccount {
-    fn parse(self) -> Result<ledger::NewAccount, crate::error::ApiError> {
+    fn parse(self) -> Result<ledger::NewAccount, Problems> {
         let mut problems = Problems::default();
-        let first_name = problems.check(Text::parse(&self.first_name, "first_name"));
-        let last_name = problems.check(Text::parse(&self.last_name, "last_name"));
-        let address = problems.check(Text::parse(&self.address, "address"));
+        let first_name = problems.check("first_name", Text::parse(&self.first_name));
+        let last_name = problems.check("last_name", Text::parse(&self.last_name));
+        let address = problems.check("address", Text::parse(&self.address));
         problems.finish(|| {
             Some(ledger::NewAccount {
                 first_name: first_name?,
@@ -113,7 +114,7 @@ pub async fn create_account(
     state: web::Data<AppState>,
     caller: Caller,
     body: ApiJson<NewAccount>,
-) -> Result<HttpResponse, crate::error::ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let new = body.0.parse()?;
     let account = ledger::open_account(&state.db, caller.scope(), new).await?;
     state.metrics.accounts_created.inc();
@@ -140,7 +141,7 @@ pub async fn list_accounts(
     caller: Caller,
     page: Pagination,
     req: HttpRequest,
-) -> Result<HttpResponse, crate::error::ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let page = ledger::Page::from(page);
     let accounts = ledger::accounts(&state.db, caller.scope(), page).await?;
     Ok(super::listed(&req, page.limit, accounts.map(Account::from)))
@@ -165,8 +166,8 @@ pub async fn list_accounts(
 pub async fn get_account(
     state: web::Data<AppState>,
     caller: Caller,
-    account_id: web::Path<i64>,
-) -> Result<HttpResponse, crate::error::ApiError> {
+    account_id: web::Path<AccountId>,
+) -> Result<HttpResponse, ApiError> {
     let account = ledger::account(&state.db, caller.scope(), account_id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(Account::from(account)))
 }
@@ -191,12 +192,12 @@ pub async fn get_account(
 pub async fn get_balance(
     state: web::Data<AppState>,
     caller: Caller,
-    account_id: web::Path<i64>,
-) -> Result<HttpResponse, crate::error::ApiError> {
+    account_id: web::Path<AccountId>,
+) -> Result<HttpResponse, ApiError> {
     let account_id = account_id.into_inner();
     let balance = ledger::balance(&state.db, caller.scope(), account_id).await?;
     Ok(HttpResponse::Ok().json(Balance {
-        account_id,
+        account_id: account_id.0,
         balance,
     }))
 }
@@ -220,10 +221,10 @@ pub async fn get_balance(
 pub async fn list_account_transactions(
     state: web::Data<AppState>,
     caller: Caller,
-    account_id: web::Path<i64>,
+    account_id: web::Path<AccountId>,
     page: Pagination,
     req: HttpRequest,
-) -> Result<HttpResponse, crate::error::ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let page = ledger::Page::from(page);
     let rows =
         ledger::account_transactions(&state.db, caller.scope(), account_id.into_inner(), page)

@@ -2,23 +2,15 @@
 
 pub mod accounts;
 pub mod docs;
+pub mod fallback;
 pub mod operations;
 pub mod transactions;
 pub mod transfers;
 pub mod users;
 
-use sea_orm::DatabaseConnection;
 use utoipa::IntoResponses;
 
-use crate::{error::ErrorBody, metrics::Metrics};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub metrics: Metrics,
-    /// How long a write whose connection failed may spend learning whether it was applied.
-    pub settle_within: std::time::Duration,
-}
+use crate::error::ErrorBody;
 
 /// Responses any route that reads or writes the database can give.
 #[derive(IntoResponses)]

@@ -4,10 +4,10 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
 use crate::{
     error::{ApiError, ErrorBody},
     metrics::exposition::Format,
+    state::AppState,
 };
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -75,16 +75,13 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     responses((status = 200, description = "Prometheus text exposition format, or OpenMetrics when asked for", content_type = "text/plain", body = String))
 )]
 #[get("/metrics")]
-pub async fn metrics(
-    registry: web::Data<crate::metrics::Metrics>,
-    request: actix_web::HttpRequest,
-) -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>, request: actix_web::HttpRequest) -> HttpResponse {
     let accept = request
         .headers()
         .get(actix_web::http::header::ACCEPT)
         .and_then(|value| value.to_str().ok());
     let format = Format::from_accept(accept);
-    match registry.render(format) {
+    match state.metrics.render(format) {
         Ok(text) => HttpResponse::Ok()
             .content_type(format.content_type())
             .body(text),

@@ -8,14 +8,14 @@ use utoipa::{
     openapi::{AllOfBuilder, ObjectBuilder, RefOr, Schema, Type, schema::AnyOfBuilder},
 };
 
-use super::{AppState, AuthErrors, DatabaseErrors, WriteErrors};
+use super::{AuthErrors, DatabaseErrors, WriteErrors};
 use crate::{
     authentication::Caller,
-    domain::{Amount, Problems},
-    error::{ApiError, ErrorBody, FieldError, Loc, ValidationErrorBody},
-    extract::{ApiJson, Pagination},
-    idempotency::{self, IdempotencyKey},
-    ledger,
+    domain::AccountId,
+    error::{ApiError, ErrorBody, ValidationErrorBody},
+    extract::{ApiJson, IdempotencyKeyHeader, Pagination},
+    idempotency, ledger,
+    state::AppState,
 };
 
 /// The body of `POST /transactions`. Amounts are integers in minor units (cents): floats,
@@ -33,28 +33,6 @@ pub struct NewTransaction {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64, default = 0)]
     pub debit: i64,
-}
-
-impl NewTransaction {
-    fn parse(&self) -> Result<ledger::Posting, ApiError> {
-        let mut problems = Problems::default();
-        let credit = problems.check(Amount::parse(self.credit, "credit"));
-        let debit = problems.check(Amount::parse(self.debit, "debit"));
-        if self.credit == 0 && self.debit == 0 {
-            problems.push(FieldError::new(
-                Loc::Body,
-                "At least one of credit and debit should be greater than 0",
-                "nothing_to_post",
-            ));
-        }
-        problems.finish(|| {
-            Some(ledger::Posting {
-                acc_id: self.acc_id,
-                credit: credit?,
-                debit: debit?,
-            })
-        })
-    }
 }
 
 /// Writes "credit and debit are not both zero" into the `NewTransaction` schema (as `anyOf`: one
@@ -154,15 +132,16 @@ impl ledger::FromLedgerRows for Transaction {
 pub async fn create_transaction(
     state: web::Data<AppState>,
     caller: Caller,
-    key: IdempotencyKey,
+    key: IdempotencyKeyHeader,
     body: ApiJson<NewTransaction>,
 ) -> Result<HttpResponse, ApiError> {
-    let posting = body.0.parse()?;
+    let new = &body.0;
+    let posting = ledger::Posting::new(AccountId(new.acc_id), new.credit, new.debit)?;
     let outcome = idempotency::run(
         &state.db,
-        key,
+        key.0,
         &caller.keyed("POST /transactions"),
-        &body.0,
+        new,
         state.settle_within,
         async |txn, write_id| {
             ledger::post(txn, caller.scope(), &posting, write_id)

@@ -4,14 +4,14 @@ use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AppState, AuthErrors, WriteErrors, transactions::Transaction};
+use super::{AuthErrors, WriteErrors, transactions::Transaction};
 use crate::{
     authentication::Caller,
-    domain::{Amount, Problems},
-    error::{ApiError, ErrorBody, FieldError, Loc, ValidationErrorBody},
-    extract::ApiJson,
-    idempotency::{self, IdempotencyKey},
-    ledger,
+    domain::AccountId,
+    error::{ApiError, ErrorBody, ValidationErrorBody},
+    extract::{ApiJson, IdempotencyKeyHeader},
+    idempotency, ledger,
+    state::AppState,
 };
 
 /// The body of `POST /transfers`.
@@ -24,27 +24,6 @@ pub struct NewTransfer {
     /// 1 to 10^12 minor units.
     #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub amount: i64,
-}
-
-impl NewTransfer {
-    fn parse(&self) -> Result<ledger::Transfer, ApiError> {
-        let mut problems = Problems::default();
-        let amount = problems.check(Amount::parse_positive(self.amount, "amount"));
-        if self.from_acc_id == self.to_acc_id {
-            problems.push(FieldError::new(
-                Loc::BodyField("to_acc_id"),
-                "Should differ from from_acc_id",
-                "same_account",
-            ));
-        }
-        problems.finish(|| {
-            Some(ledger::Transfer {
-                from_acc_id: self.from_acc_id,
-                to_acc_id: self.to_acc_id,
-                amount: amount?,
-            })
-        })
-    }
 }
 
 /// Both ledger rows a transfer wrote.
@@ -92,15 +71,20 @@ impl ledger::FromLedgerRows for TransferReceipt {
 pub async fn create_transfer(
     state: web::Data<AppState>,
     caller: Caller,
-    key: IdempotencyKey,
+    key: IdempotencyKeyHeader,
     body: ApiJson<NewTransfer>,
 ) -> Result<HttpResponse, ApiError> {
-    let transfer = body.0.parse()?;
+    let new = &body.0;
+    let transfer = ledger::Transfer::new(
+        AccountId(new.from_acc_id),
+        AccountId(new.to_acc_id),
+        new.amount,
+    )?;
     let outcome = idempotency::run(
         &state.db,
-        key,
+        key.0,
         &caller.keyed("POST /transfers"),
-        &body.0,
+        new,
         state.settle_within,
         async |txn, write_id| {
             let (from, to) = ledger::transfer(txn, caller.scope(), &transfer, write_id).await?;

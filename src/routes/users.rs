@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    authentication::{Auth, MaybeCaller, Role, users},
+    authentication::{AuthError, Role, users},
     domain::{Password, Problems, Username},
     error::{ApiError, ErrorBody, FieldError, Loc, ValidationErrorBody},
-    extract::ApiJson,
+    extract::{ApiJson, MaybeCaller},
+    state::AppState,
 };
 
 /// The body of `POST /users`.
@@ -75,19 +76,19 @@ pub struct TokenRequest {
 )]
 #[post("/users")]
 pub async fn create_user(
-    auth: web::Data<Auth>,
+    state: web::Data<AppState>,
     caller: MaybeCaller,
     body: ApiJson<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     let operator = caller.0.is_some_and(|caller| caller.is_operator());
-    if !auth.signup_enabled && !operator {
-        return Err(ApiError::Forbidden("Sign-up is disabled"));
+    if !state.auth.signup_enabled && !operator {
+        return Err(AuthError::SignUpDisabled.into());
     }
     let mut problems = Problems::default();
-    let username = problems.check(Username::parse(&body.0.username, "username"));
-    let password = problems.check(Password::parse(&body.0.password, "password"));
+    let username = problems.check("username", Username::parse(&body.0.username));
+    let password = problems.check("password", Password::parse(&body.0.password));
     let (username, password) = problems.finish(|| Some((username?, password?)))?;
-    let user = users::sign_up(&auth.db, &username, &password, Role::Customer).await?;
+    let user = users::sign_up(&state.db, &username, &password, Role::Customer).await?;
     Ok(HttpResponse::Created().json(User {
         id: user.id,
         username: user.username,
@@ -114,7 +115,7 @@ pub async fn create_user(
 )]
 #[post("/token")]
 pub async fn create_token(
-    auth: web::Data<Auth>,
+    state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -126,17 +127,30 @@ pub async fn create_token(
             .map(|(_, value)| value.clone())
             .ok_or_else(|| FieldError::new(Loc::BodyField(name), "Field required", "missing"))
     };
-    let mut problems = Problems::default();
-    let username = problems.check(field("username"));
-    let password = problems.check(field("password"));
-    let (username, password) = problems.finish(|| Some((username?, password?)))?;
+    let (username, password) = match (field("username"), field("password")) {
+        (Ok(username), Ok(password)) => (username, password),
+        (username, password) => {
+            let missing = [username.err(), password.err()];
+            return Err(ApiError::Validation(
+                missing.into_iter().flatten().collect(),
+            ));
+        }
+    };
     let address = req.peer_addr().map(|address| address.ip());
-    let token = users::log_in(&auth, &username, password, address).await?;
+    let token = users::log_in(
+        &state.db,
+        &state.auth,
+        &state.metrics,
+        &username,
+        password,
+        address,
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(TokenResponse {
             access_token: token,
             token_type: "bearer".into(),
-            expires_in: auth.tokens.ttl.as_secs(),
+            expires_in: state.auth.tokens.ttl.as_secs(),
         }))
 }

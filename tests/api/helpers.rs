@@ -6,7 +6,7 @@ use bank_api::{
 };
 use entity::account;
 use reqwest::{Response, StatusCode};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, Set};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
 use serde_json::{Value, json};
 
 pub struct TestApp {
@@ -52,28 +52,13 @@ pub fn test_settings() -> Settings {
 
 /// Test settings on a fresh SQLite file, for tests that need only one backend.
 pub fn sqlite_settings() -> Settings {
-    let path = std::env::temp_dir().join(format!("bank-test-{}.db", uuid::Uuid::new_v4().simple()));
     Settings {
-        database_url: format!("sqlite://{}?mode=rwc", path.display()),
+        database_url: crate::common::sqlite_database(),
         ..test_settings()
     }
 }
 
-/// A new, empty database on the test server, so tests can run in parallel.
-pub async fn postgres_database(server_url: &str) -> String {
-    let server = Database::connect(server_url)
-        .await
-        .expect("TEST_DATABASE_URL is set but Postgres is unreachable");
-    let name = format!("bank_test_{}", uuid::Uuid::new_v4().simple());
-    server
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create a test database");
-    let (base, _) = server_url
-        .rsplit_once('/')
-        .expect("TEST_DATABASE_URL has a database name");
-    format!("{base}/{name}")
-}
+pub use crate::common::postgres_database;
 
 impl TestApp {
     pub async fn spawn(settings: Settings) -> Self {

@@ -1,6 +1,9 @@
 //! Integration tests: each starts the real application on port 0 with a fresh database and talks
 //! HTTP to it, on SQLite always and on Postgres when `TEST_DATABASE_URL` is set.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod accounts;
 mod auth;
 mod docs;

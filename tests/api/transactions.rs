@@ -364,16 +364,12 @@ async fn whole_numbers_written_with_a_fraction_or_exponent_are_integers() {
 #[tokio::test]
 async fn a_write_is_settled_as_applied_or_fenced_off_for_good() {
     use bank_api::{
-        domain::Amount,
-        ledger::{self, Posting, Scope, Settled},
+        domain::{AccountId, Scope},
+        ledger::{self, Posting, Settled},
     };
     on_each_backend(async |app| {
         let account = app.funded_account(100).await;
-        let posting = Posting {
-            acc_id: account,
-            credit: Amount::parse(5, "credit").unwrap(),
-            debit: Amount::ZERO,
-        };
+        let posting = Posting::new(AccountId(account), 5, 0).unwrap();
         let within = std::time::Duration::from_secs(5);
 
         let applied = uuid::Uuid::new_v4();

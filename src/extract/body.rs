@@ -1,16 +1,13 @@
-//! Request extractors whose failures are FastAPI-shaped 4xx errors naming the bad field,
-//! instead of actix-web's plain-text defaults.
+//! JSON request bodies: `application/json` or no content type, within the size limit and the
+//! client timeout, whole numbers written with a fraction or exponent read as the integers they
+//! are, and every mismatch reported with the field it is in.
 
 use actix_web::{
-    FromRequest, HttpMessage, HttpRequest, HttpResponse,
-    dev::Payload,
-    error::PayloadError,
-    web::{self, Bytes},
+    FromRequest, HttpMessage, HttpRequest, dev::Payload, error::PayloadError, web::Bytes,
 };
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
-use utoipa::IntoParams;
 
 use crate::error::{ApiError, FieldError, Loc};
 
@@ -238,152 +235,6 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> u64 {
         .map(|line| line.len() + 1)
         .sum();
     (line_start + column.saturating_sub(1)) as u64
-}
-
-/// `?after_id=&skip=&limit=`: a page of a list ordered by id.
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Pagination {
-    /// Start after the row with this id: pass the last id of the previous page. Any page costs
-    /// one index seek, where `skip` walks every row it skips.
-    #[param(minimum = 0, maximum = 9223372036854775807_i64, required = false)]
-    pub after_id: Option<u64>,
-    /// How many rows to skip from the start of the list (after `after_id`, if given).
-    #[param(
-        minimum = 0,
-        maximum = 9223372036854775807_i64,
-        default = 0,
-        required = false
-    )]
-    pub skip: u64,
-    /// How many rows to return.
-    #[param(minimum = 1, maximum = 1000, default = 100, required = false)]
-    pub limit: u64,
-}
-
-impl Pagination {
-    pub const DEFAULT_LIMIT: u64 = 100;
-    pub const MAX_LIMIT: u64 = 1000;
-
-    fn parse(query: &str) -> Result<Self, ApiError> {
-        let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
-            .map_err(|_| ApiError::BadRequest("Malformed query string".into()))?;
-        let value = |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(key, _)| key == name)
-                .map(|(_, v)| v)
-        };
-        let mut problems = Vec::new();
-        let mut number =
-            |name: &'static str, range: std::ops::RangeInclusive<u64>, default: u64| {
-                let Some(raw) = value(name) else {
-                    return default;
-                };
-                match raw.parse::<u64>() {
-                    Ok(number) if range.contains(&number) => number,
-                    Ok(_) => {
-                        let msg = format!(
-                            "Input should be between {} and {}",
-                            range.start(),
-                            range.end()
-                        );
-                        problems.push(FieldError::new(Loc::Query(name), msg, "range"));
-                        default
-                    }
-                    Err(_) => {
-                        let msg = "Input should be a valid integer";
-                        problems.push(FieldError::new(Loc::Query(name), msg, "int_parsing"));
-                        default
-                    }
-                }
-            };
-        let after_id = value("after_id").map(|_| number("after_id", 0..=i64::MAX as u64, 0));
-        let skip = number("skip", 0..=i64::MAX as u64, 0);
-        let limit = number("limit", 1..=Self::MAX_LIMIT, Self::DEFAULT_LIMIT);
-        if problems.is_empty() {
-            Ok(Self {
-                after_id,
-                skip,
-                limit,
-            })
-        } else {
-            Err(ApiError::Validation(problems))
-        }
-    }
-}
-
-impl FromRequest for Pagination {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Self::parse(req.query_string()))
-    }
-}
-
-/// Path parameters that do not parse (`/accounts/abc`, ids beyond i64) are a 422 naming the parameter.
-pub fn path_error(_: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
-    let name = req
-        .match_info()
-        .iter()
-        .next()
-        .map_or("id", |(name, _)| name);
-    ApiError::validation(
-        Loc::Path(name),
-        "Input should be a valid integer",
-        "int_parsing",
-    )
-    .into()
-}
-
-impl From<Pagination> for crate::ledger::Page {
-    fn from(page: Pagination) -> Self {
-        Self {
-            // In range by parsing: at most i64::MAX.
-            after_id: page.after_id.map(|id| id as i64),
-            skip: page.skip,
-            limit: page.limit,
-        }
-    }
-}
-
-/// The methods each documented route template answers, for the `Allow` header of a 405.
-#[derive(Clone, Default)]
-pub struct AllowedMethods(std::collections::HashMap<String, String>);
-
-impl AllowedMethods {
-    pub fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
-        let methods = api.paths.paths.iter().map(|(path, item)| {
-            let operations = [
-                ("GET", &item.get),
-                ("POST", &item.post),
-                ("PUT", &item.put),
-                ("PATCH", &item.patch),
-                ("DELETE", &item.delete),
-            ];
-            let allowed: Vec<&str> = operations
-                .iter()
-                .filter(|(_, operation)| operation.is_some())
-                .map(|(method, _)| *method)
-                .collect();
-            (path.clone(), allowed.join(", "))
-        });
-        Self(methods.collect())
-    }
-}
-
-/// No route has this path (404), or one does but not for this method (405, with `Allow`).
-pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let allowed = req.match_pattern().and_then(|pattern| {
-        req.app_data::<AllowedMethods>()
-            .and_then(|methods| methods.0.get(&pattern).cloned())
-    });
-    Err(match allowed {
-        Some(allow) => ApiError::MethodNotAllowed(allow),
-        None => ApiError::NotFound("Not Found"),
-    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,28 @@
+//! The optional `Idempotency-Key` header of a write; a key that is sent but malformed is a 422,
+//! never ignored.
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
+
+use crate::{
+    domain::IdempotencyKey,
+    error::{ApiError, Loc, kind},
+    idempotency::HEADER,
+};
+
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+impl FromRequest for IdempotencyKeyHeader {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = req.headers().get(HEADER).map(|value| {
+            IdempotencyKey::parse(value.to_str().unwrap_or_default()).map_err(|error| {
+                ApiError::validation(Loc::Header(HEADER), error.to_string(), kind(error))
+            })
+        });
+        ready(key.transpose().map(Self))
+    }
+}

@@ -1,0 +1,21 @@
+//! Request extractors: each turns a part of a request into a typed value, or into a FastAPI-shaped
+//! 4xx that names what is wrong, instead of actix-web's plain-text defaults. Handlers ask for them
+//! as arguments, so a handler's signature shows what it reads and who may call it.
+//!
+//! - `body`: JSON bodies (`ApiJson`), within the size limit and the client timeout.
+//! - `pagination`: `?after_id=&skip=&limit=`.
+//! - `path`: path parameters that do not parse.
+//! - `caller`: the bearer token's `Caller`, or a 401.
+//! - `idempotency_key`: the optional `Idempotency-Key` header.
+
+mod body;
+mod caller;
+mod idempotency_key;
+mod pagination;
+mod path;
+
+pub use body::{ApiJson, BodyTimeout};
+pub use caller::MaybeCaller;
+pub use idempotency_key::IdempotencyKeyHeader;
+pub use pagination::Pagination;
+pub use path::path_error;

@@ -1,0 +1,95 @@
+//! Every write is stored with an id the server chose for it (`ledger_writes`), in the same
+//! transaction as its ledger rows. When the connection fails after a write was sent, that id
+//! tells whether it was applied: see [`settle`].
+
+use std::time::Duration;
+
+use entity::{ledger_write, transaction};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, Set, TryInsertResult,
+};
+use uuid::Uuid;
+
+use super::now;
+use crate::db;
+
+/// Stores the write's id with its ledger rows, in the same transaction.
+pub(super) async fn remember(
+    txn: &DatabaseTransaction,
+    write_id: Uuid,
+    first: i64,
+    second: Option<i64>,
+) -> Result<(), DbErr> {
+    ledger_write::Entity::insert(ledger_write::ActiveModel {
+        write_id: Set(write_id),
+        first_transaction_id: Set(Some(first)),
+        second_transaction_id: Set(second),
+        created_at: Set(now()),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// An answer rebuilt from the ledger rows its write left (in id order), for when the write's own
+/// answer was lost with its connection.
+pub trait FromLedgerRows: Sized {
+    fn from_ledger_rows(rows: Vec<transaction::Model>) -> Option<Self>;
+}
+
+/// What became of a write whose connection failed after it was sent.
+#[derive(Debug)]
+pub enum Settled {
+    /// It was stored: these are its ledger rows, in id order.
+    Applied(Vec<transaction::Model>),
+    /// It was not, and now never will be.
+    NotApplied,
+}
+
+const SETTLE_RETRY: Duration = Duration::from_millis(100);
+
+/// Learns whether the write stored under `write_id` happened, by inserting that id as a fence.
+/// The insert conflicts if the write was committed, waits for it if it is still in flight (its
+/// uncommitted id holds the slot), and otherwise succeeds, after which the write can never
+/// commit. Retries while the database is unreachable, for at most `within`; `None` if the
+/// outcome is still unknown then.
+pub async fn settle(db: &DatabaseConnection, write_id: Uuid, within: Duration) -> Option<Settled> {
+    let attempts = async {
+        loop {
+            match fence(db, write_id).await {
+                Ok(settled) => return Some(settled),
+                Err(error) if db::is_unavailable(&error) => tokio::time::sleep(SETTLE_RETRY).await,
+                Err(_) => return None,
+            }
+        }
+    };
+    tokio::time::timeout(within, attempts).await.ok().flatten()
+}
+
+async fn fence(db: &DatabaseConnection, write_id: Uuid) -> Result<Settled, DbErr> {
+    let fence = ledger_write::ActiveModel {
+        write_id: Set(write_id),
+        first_transaction_id: Set(None),
+        second_transaction_id: Set(None),
+        created_at: Set(now()),
+    };
+    let inserted = ledger_write::Entity::insert(fence)
+        .on_conflict_do_nothing()
+        .exec_without_returning(db)
+        .await?;
+    if matches!(inserted, TryInsertResult::Inserted(1)) {
+        return Ok(Settled::NotApplied);
+    }
+    let stored = ledger_write::Entity::find_by_id(write_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("a ledger write that conflicted".into()))?;
+    let ids = [stored.first_transaction_id, stored.second_transaction_id];
+    let rows = transaction::Entity::find()
+        .filter(transaction::Column::Id.is_in(ids.into_iter().flatten()))
+        .order_by_asc(transaction::Column::Id)
+        .all(db)
+        .await?;
+    Ok(Settled::Applied(rows))
+}

@@ -1,0 +1,55 @@
+//! The ledger and the money rules it keeps. Every balance change happens here, in the same
+//! atomic step as the ledger row that explains it, so concurrent requests can never overdraw, on
+//! SQLite or Postgres, with one server process or several.
+//!
+//! - `rules`: what a posting and a transfer must satisfy, each rule written once with the
+//!   refusal it earns, and the step-by-step way of applying balance changes under them.
+//! - `postings`: credits and debits on one account (one statement on Postgres).
+//! - `transfers`: money from one account to another.
+//! - `reads`: accounts, balances and ledger rows, a page at a time, within the caller's scope.
+//! - `fencing`: the id every write is stored under, and settling a write whose connection failed.
+//!
+//! It speaks SeaORM and its own [`LedgerError`]; what a refusal means to an HTTP client is
+//! decided in `error.rs`.
+
+mod fencing;
+mod postings;
+mod reads;
+mod rules;
+mod transfers;
+
+pub use fencing::{FromLedgerRows, Settled, settle};
+pub use postings::post;
+pub use reads::{
+    Listed, NewAccount, Page, account, account_transactions, accounts, balance, open_account,
+    transaction, transactions,
+};
+pub use rules::{Posting, Transfer};
+pub use transfers::transfer;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::DbErr;
+
+/// Why the ledger did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// No such account, or not one the caller may act on: the two look the same.
+    #[error("Account not found")]
+    AccountNotFound,
+    #[error("Transaction not found")]
+    TransactionNotFound,
+    /// The change would take the balance below zero.
+    #[error("Insufficient funds")]
+    InsufficientFunds,
+    /// The change would take the balance above `MAX_BALANCE`.
+    #[error("Balance limit exceeded")]
+    BalanceLimitExceeded,
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+/// Microseconds are what Postgres stores; truncating here makes every backend return what it was
+/// given.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

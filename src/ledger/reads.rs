@@ -1,0 +1,188 @@
+//! Opening accounts, and reading them, their balances and their ledger rows within the caller's
+//! scope: another customer's account or row is not found, exactly like a missing one.
+
+use entity::{account, transaction};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, Set, sea_query::Query,
+};
+
+use super::{LedgerError, now};
+use crate::domain::{AccountId, Scope, Text};
+
+pub struct NewAccount {
+    pub first_name: Text,
+    pub last_name: Text,
+    pub address: Text,
+}
+
+/// A window into a list ordered by id.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    /// Only rows with a greater id.
+    pub after_id: Option<i64>,
+    pub skip: u64,
+    pub limit: u64,
+}
+
+/// A page of a list, and where the next one starts if there is more.
+pub struct Listed<T> {
+    pub rows: Vec<T>,
+    /// The `after_id` of the next page; `None` on the last page.
+    pub next_after_id: Option<i64>,
+}
+
+impl<T> Listed<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Listed<U> {
+        Listed {
+            rows: self.rows.into_iter().map(f).collect(),
+            next_after_id: self.next_after_id,
+        }
+    }
+}
+
+impl Page {
+    /// This window of `rows`, a query ordered by `id`, and one row more to tell whether the list
+    /// goes on.
+    fn of<E: EntityTrait>(self, rows: Select<E>, id: E::Column) -> Select<E> {
+        rows.apply_if(self.after_id, |rows, after| rows.filter(id.gt(after)))
+            .offset(self.skip)
+            .limit(self.limit + 1)
+    }
+
+    fn listed<T>(self, mut rows: Vec<T>, id: impl Fn(&T) -> i64) -> Listed<T> {
+        let more = rows.len() as u64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next_after_id = more.then(|| rows.last().map(id)).flatten();
+        Listed {
+            rows,
+            next_after_id,
+        }
+    }
+}
+
+/// `query` on accounts, limited to `scope`.
+fn scoped_accounts<Q: QueryFilter>(scope: Scope, query: Q) -> Q {
+    match scope.owner() {
+        Some(owner) => query.filter(account::Column::OwnerId.eq(owner.0)),
+        None => query,
+    }
+}
+
+/// `query` on ledger rows, limited to the rows of accounts in `scope`.
+fn scoped_ledger<Q: QueryFilter>(scope: Scope, query: Q) -> Q {
+    let Some(owner) = scope.owner() else {
+        return query;
+    };
+    let owned = Query::select()
+        .column(account::Column::Id)
+        .from(account::Entity)
+        .and_where(account::Column::OwnerId.eq(owner.0))
+        .to_owned();
+    query.filter(transaction::Column::AccId.in_subquery(owned))
+}
+
+/// The account belongs to the customer whose scope opens it; an operator's belongs to the
+/// operators.
+pub async fn open_account(
+    db: &impl ConnectionTrait,
+    scope: Scope,
+    new: NewAccount,
+) -> Result<account::Model, LedgerError> {
+    let account = account::ActiveModel {
+        owner_id: Set(scope.owner().map(|owner| owner.0)),
+        first_name: Set(new.first_name.into_inner()),
+        last_name: Set(new.last_name.into_inner()),
+        address: Set(new.address.into_inner()),
+        balance: Set(0),
+        created_at: Set(now()),
+        ..Default::default()
+    };
+    Ok(account.insert(db).await?)
+}
+
+pub async fn account(
+    db: &impl ConnectionTrait,
+    scope: Scope,
+    id: AccountId,
+) -> Result<account::Model, LedgerError> {
+    scoped_accounts(scope, account::Entity::find_by_id(id.0))
+        .one(db)
+        .await?
+        .ok_or(LedgerError::AccountNotFound)
+}
+
+pub async fn accounts(
+    db: &impl ConnectionTrait,
+    scope: Scope,
+    page: Page,
+) -> Result<Listed<account::Model>, LedgerError> {
+    let rows = scoped_accounts(scope, account::Entity::find()).order_by_asc(account::Column::Id);
+    let rows = page.of(rows, account::Column::Id).all(db).await?;
+    Ok(page.listed(rows, |account| account.id))
+}
+
+/// The stored balance: one primary-key read, however long the account's history.
+pub async fn balance(
+    db: &impl ConnectionTrait,
+    scope: Scope,
+    id: AccountId,
+) -> Result<i64, LedgerError> {
+    scoped_accounts(scope, account::Entity::find_by_id(id.0))
+        .select_only()
+        .column(account::Column::Balance)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .ok_or(LedgerError::AccountNotFound)
+}
+
+pub async fn transaction(
+    db: &impl ConnectionTrait,
+    scope: Scope,
+    id: i64,
+) -> Result<transaction::Model, LedgerError> {
+    scoped_ledger(scope, transaction::Entity::find_by_id(id))
+        .one(db)
+        .await?
+        .ok_or(LedgerError::TransactionNotFound)
+}
+
+pub async fn transactions(
+    db: &impl ConnectionTrait,
+    scope: Scope,
+    page: Page,
+) -> Result<Listed<transaction::Model>, LedgerError> {
+    let rows =
+        scoped_ledger(scope, transaction::Entity::find()).order_by_asc(transaction::Column::Id);
+    let rows = page.of(rows, transaction::Column::Id).all(db).await?;
+    Ok(page.listed(rows, |row| row.id))
+}
+
+pub async fn account_transactions(
+    db: &impl ConnectionTrait,
+    scope: Scope,
+    id: AccountId,
+    page: Page,
+) -> Result<Listed<transaction::Model>, LedgerError> {
+    // A customer's request is first a primary-key read of the account, in scope: someone
+    // else's is a 404 before any ledger row is read.
+    if scope != Scope::All {
+        account(db, scope, id).await?;
+    }
+    // `acc_id = $1 ORDER BY id` lets Postgres walk the primary key and filter, which it picks
+    // when one account holds most rows; if they are all recent, it reads the whole older ledger
+    // first (76 ms instead of 0.2 ms at a million rows). Asked as a range of the (acc_id, id)
+    // index, ordered by that index's key, the query can only be answered by that index.
+    let history = transaction::Entity::find()
+        .filter(transaction::Column::AccId.gte(id.0))
+        .filter(transaction::Column::AccId.lte(id.0))
+        .order_by_asc(transaction::Column::AccId)
+        .order_by_asc(transaction::Column::Id);
+    let rows = page.of(history, transaction::Column::Id).all(db).await?;
+    // An empty page of an unknown account is a 404, not an empty list.
+    if rows.is_empty() && scope == Scope::All {
+        account(db, scope, id).await?;
+    }
+    Ok(page.listed(rows, |row| row.id))
+}
