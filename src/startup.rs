@@ -6,13 +6,13 @@ use std::net::TcpListener;
 use actix_web::{
     App, HttpServer,
     dev::Server,
-    middleware::{Condition, from_fn},
+    middleware::{Condition, ErrorHandlers, NormalizePath, from_fn},
     web::{self, Data},
 };
 use sea_orm::{DatabaseConnection, DbErr};
+use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
-use utoipa::{Modify, OpenApi};
-use utoipa_actix_web::AppExt;
+use utoipa_actix_web::scope;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
@@ -21,11 +21,7 @@ use crate::{
     db, extract,
     metrics::Metrics,
     middleware,
-    routes::{
-        accounts,
-        docs::{self, ApiDoc},
-        fallback, operations, transactions, transfers, users as user_routes,
-    },
+    routes::{self, docs, fallback, operations},
     state::AppState,
     telemetry::RequestSpan,
 };
@@ -65,13 +61,12 @@ impl Application {
         metrics
             .watch_pool(&db)
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
-        let separate_metrics = settings.metrics_address.is_some();
         let traced = settings.tracing.is_some();
         let prometheus = metrics
             .http_middleware()
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
         if let Some((username, password)) = &settings.operator {
-            users::ensure_operator(&db, username, password.expose())
+            users::ensure_operator(&db, username, password.expose_secret())
                 .await
                 .map_err(StartupError::Operator)?;
         }
@@ -92,51 +87,49 @@ impl Application {
         };
         let listener = TcpListener::bind(settings.address()).map_err(listen_error)?;
         let port = listener.local_addr().map_err(listen_error)?.port();
+        let optional = routes::Optional {
+            metrics: settings.metrics_address.is_none(),
+            diagnostics: settings.diagnostics_routes,
+        };
+        let api = docs::document(optional);
+        let allowed = Data::new(fallback::AllowedMethods::from_openapi(&api));
         let server = HttpServer::new(move || {
-            let (app, api) = App::new()
-                .into_utoipa_app()
-                .openapi(ApiDoc::openapi())
+            App::new()
                 .app_data(state.clone())
+                .app_data(allowed.clone())
                 .app_data(web::PayloadConfig::new(settings.body_limit_bytes))
                 .app_data(extract::BodyTimeout(settings.client_timeout))
                 .app_data(web::PathConfig::default().error_handler(extract::path_error))
-                .service(user_routes::create_user)
-                .service(user_routes::create_token)
-                .service(accounts::create_account)
-                .service(accounts::list_accounts)
-                .service(accounts::get_account)
-                .service(accounts::get_balance)
-                .service(accounts::list_account_transactions)
-                .service(transactions::create_transaction)
-                .service(transactions::list_transactions)
-                .service(transactions::get_transaction)
-                .service(transfers::create_transfer)
-                .service(operations::ping)
-                .service(operations::health)
-                .service(operations::ready)
-                .configure(|config| {
-                    if !separate_metrics {
-                        config.service(operations::metrics);
-                    }
-                    if settings.diagnostics_routes {
-                        config.service(operations::fail);
-                    }
-                })
-                .split_for_parts();
-            let mut api = api;
-            transactions::PostingNeedsAnAmount.modify(&mut api);
-            app.app_data(fallback::AllowedMethods::from_openapi(&api))
+                // The docs come first: Swagger UI's pages live under `/docs/`, slash kept.
                 .service(docs::root)
                 .service(docs::docs_without_slash)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
-                .service(docs::redoc(api))
+                .service(docs::redoc(api.clone()))
                 .service(docs::redoc_bundle)
+                // The Python original's clients call `/accounts/` and the docs say `/accounts`:
+                // both are answered directly, without a redirect.
+                .service(
+                    scope("")
+                        .configure(|config| routes::configure(config, optional))
+                        .wrap(NormalizePath::trim()),
+                )
                 .default_service(web::to(fallback::no_route))
-                // The last `wrap` runs first: Prometheus counts every request as a response,
-                // because `observe` turns every error into one before it gets there; `observe`
-                // and everything inside it run in the request's span, so their log lines,
-                // statement spans and the latency exemplar belong to its trace.
-                .wrap(from_fn(middleware::observe))
+                // The last `wrap` is the first a request meets. In that order:
+                // 1. actix-web-prom counts every answer in `http_requests_total`; errors are
+                //    responses by then;
+                // 2. the request's span (when traces are on): everything inside runs in it, so
+                //    log lines, statement spans and the latency exemplar belong to its trace;
+                // 3. the request id, on the span and in `X-Request-Id`;
+                // 4. `traceresponse`;
+                // 5. the access log, and a 5xx's cause;
+                // 6. latency, in-flight gauge and refusals in the metrics;
+                // 7. a JSON `{"detail": ...}` for errors that arrive with an empty body;
+                // then the routes.
+                .wrap(ErrorHandlers::new().default_handler(middleware::json_detail))
+                .wrap(from_fn(middleware::request_metrics))
+                .wrap(from_fn(middleware::access_log))
+                .wrap(from_fn(middleware::trace_response))
+                .wrap(from_fn(middleware::request_id))
                 .wrap(Condition::new(traced, TracingLogger::<RequestSpan>::new()))
                 .wrap(Condition::new(settings.http_metrics, prometheus.clone()))
         })

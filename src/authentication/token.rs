@@ -7,7 +7,9 @@ use jsonwebtoken::{
 use serde::{Deserialize, Serialize};
 
 use super::AuthError;
-use crate::{config::Secret, domain::UserId};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::UserId;
 
 #[derive(Serialize, Deserialize)]
 struct Claims {
@@ -47,9 +49,9 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    pub fn new(secret: Option<&Secret>, ttl: std::time::Duration) -> Self {
+    pub fn new(secret: Option<&SecretString>, ttl: std::time::Duration) -> Self {
         let key = match secret {
-            Some(secret) => secret.expose().as_bytes().to_vec(),
+            Some(secret) => secret.expose_secret().as_bytes().to_vec(),
             // 256 random bits from two v4 UUIDs (the OS's random source).
             None => [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
                 .iter()

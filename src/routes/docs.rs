@@ -2,9 +2,23 @@
 //! Both work offline: Swagger UI's files come with `utoipa-swagger-ui`'s `vendored` feature,
 //! ReDoc's bundle is compiled in by `build.rs`.
 
-use actix_web::{HttpResponse, get, http::header};
-use utoipa::OpenApi;
+use actix_web::{App, HttpResponse, get, http::header};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::{AppExt, scope};
 use utoipa_redoc::{Redoc, Servable};
+
+use super::{Optional, configure, transactions::PostingNeedsAnAmount};
+
+/// The OpenAPI document of a server with these routes, collected from their handlers.
+pub fn document(optional: Optional) -> utoipa::openapi::OpenApi {
+    let (_, mut api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(scope("").configure(|config| configure(config, optional)))
+        .split_for_parts();
+    PostingNeedsAnAmount.modify(&mut api);
+    api
+}
 
 #[derive(OpenApi)]
 #[openapi(

@@ -36,7 +36,7 @@ impl AllowedMethods {
 /// No route has this path (404), or one does but not for this method (405, with `Allow`).
 pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let allowed = req.match_pattern().and_then(|pattern| {
-        req.app_data::<AllowedMethods>()
+        req.app_data::<actix_web::web::Data<AllowedMethods>>()
             .and_then(|methods| methods.0.get(&pattern).cloned())
     });
     Err(match allowed {

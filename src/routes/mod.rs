@@ -1,4 +1,5 @@
-//! HTTP routes, one module per resource. Each handler carries its own OpenAPI description.
+//! HTTP routes, one module per resource. Each handler carries its own OpenAPI description, and
+//! [`configure`] is the one list of them: the server serves it and `/openapi.json` describes it.
 
 pub mod accounts;
 pub mod docs;
@@ -9,8 +10,43 @@ pub mod transfers;
 pub mod users;
 
 use utoipa::IntoResponses;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::ErrorBody;
+
+/// The routes a server has besides those every server has.
+#[derive(Clone, Copy)]
+pub struct Optional {
+    /// `/metrics` on the API's port (not when `METRICS_ADDR` gives it a listener of its own).
+    pub metrics: bool,
+    /// `GET /500`.
+    pub diagnostics: bool,
+}
+
+/// Every route of the API.
+pub fn configure(config: &mut ServiceConfig, optional: Optional) {
+    config
+        .service(users::create_user)
+        .service(users::create_token)
+        .service(accounts::create_account)
+        .service(accounts::list_accounts)
+        .service(accounts::get_account)
+        .service(accounts::get_balance)
+        .service(accounts::list_account_transactions)
+        .service(transactions::create_transaction)
+        .service(transactions::list_transactions)
+        .service(transactions::get_transaction)
+        .service(transfers::create_transfer)
+        .service(operations::ping)
+        .service(operations::health)
+        .service(operations::ready);
+    if optional.metrics {
+        config.service(operations::metrics);
+    }
+    if optional.diagnostics {
+        config.service(operations::fail);
+    }
+}
 
 /// Responses any route that reads or writes the database can give.
 #[derive(IntoResponses)]

@@ -7,12 +7,10 @@ use log::kv::{Key, Value, VisitSource};
 
 use crate::config::LogFormat;
 
-/// `RUST_LOG` picks what is logged; without it, the service's own info lines (and its migrations')
-/// and everyone's warnings.
-pub fn init(format: LogFormat) {
-    let env = env_logger::Env::default()
-        .default_filter_or("warn,actix_web_prom=error,access=info,bank_api=info,migration=info");
-    let mut builder = env_logger::Builder::from_env(env);
+/// `filter` (`RUST_LOG`, in env_logger's syntax) picks what is logged.
+pub fn init(format: LogFormat, filter: &str) {
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(filter);
     if format == LogFormat::Json {
         builder.format(|buf, record| {
             let mut line = serde_json::Map::new();

@@ -17,7 +17,7 @@ use crate::config::Settings;
 /// Starts logging, and tracing when an OTLP endpoint is set. Keep the returned `Traces` until
 /// the server has stopped, then shut it down so spans still in its queue are sent.
 pub fn init(settings: &Settings) -> Result<Traces, TracesError> {
-    logs::init(settings.log_format);
+    logs::init(settings.log_format, &settings.log_filter);
     Traces::start(settings.tracing.as_ref())
 }
 

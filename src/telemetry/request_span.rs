@@ -15,9 +15,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::metrics::{UNMATCHED_ROUTE, UNMEASURED_ROUTES};
 
 /// Given to `TracingLogger`. Route, status and outcome are recorded when the response is known:
-/// the route is matched only after `middleware::observe` has trimmed a trailing slash.
-/// `request_id` is filled in by `middleware::observe`, which decides it. `/metrics`, `/health` and
-/// `/ready` are not traced, as they are not in the request metrics.
+/// the route is matched only after `NormalizePath` has trimmed a trailing slash. `request_id` is
+/// filled in by `middleware::request_id`, which decides it. `/metrics`, `/health` and `/ready`
+/// are not traced, as they are not in the request metrics.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
@@ -46,8 +46,8 @@ impl RootSpanBuilder for RequestSpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        // `middleware::observe` turns every error into a response, so `Err` is a failure of the
-        // connection itself.
+        // actix-web turns every handler and extractor error into a response before it gets
+        // here, so `Err` is a failure of the connection itself.
         let Ok(response) = outcome else {
             span.record("otel.status_code", "ERROR");
             span.record("error.type", "transport");

@@ -1,9 +1,6 @@
 use std::time::Duration;
 
-use bank_api::{
-    config::{Secret, Settings},
-    startup::Application,
-};
+use bank_api::{config::Settings, startup::Application};
 use entity::account;
 use reqwest::{Response, StatusCode};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
@@ -240,8 +237,8 @@ pub const OPERATOR: (&str, &str) = ("operator", "operator password");
 /// Settings with access control on, a known signing key and an operator account.
 pub fn with_auth(settings: &mut Settings) {
     settings.auth_required = true;
-    settings.jwt_secret = Some(Secret::new(TEST_JWT_SECRET));
-    settings.operator = Some((OPERATOR.0.into(), Secret::new(OPERATOR.1)));
+    settings.jwt_secret = Some(TEST_JWT_SECRET.into());
+    settings.operator = Some((OPERATOR.0.into(), OPERATOR.1.into()));
 }
 
 /// A logged-in user's view of the API: every request carries their bearer token.
