@@ -4,6 +4,7 @@
 use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use utoipa::IntoParams;
 
 use crate::{
     domain::IdempotencyKey,
@@ -11,7 +12,14 @@ use crate::{
     idempotency::HEADER,
 };
 
-pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+/// Makes retries safe: a key unique per intended write. A repeat with the same key and body is
+/// answered as the first was, and writes nothing.
+#[derive(IntoParams)]
+#[into_params(names("Idempotency-Key"), parameter_in = Header)]
+pub struct IdempotencyKeyHeader(
+    #[param(schema_with = crate::extract::schemas::idempotency_key, required = false)]
+    pub  Option<IdempotencyKey>,
+);
 
 impl FromRequest for IdempotencyKeyHeader {
     type Error = ApiError;

@@ -7,12 +7,15 @@
 //! - `path`: path parameters that do not parse.
 //! - `caller`: the bearer token's `Caller`, or a 401.
 //! - `idempotency_key`: the optional `Idempotency-Key` header.
+//! - `schemas`: the OpenAPI schemas of the values with limits, built from the constants that
+//!   enforce them.
 
 mod body;
 mod caller;
 mod idempotency_key;
 mod pagination;
 mod path;
+pub mod schemas;
 
 pub use body::{ApiJson, BodyTimeout};
 pub use caller::MaybeCaller;

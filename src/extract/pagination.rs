@@ -24,8 +24,7 @@ pub struct Pagination {
         required = false
     )]
     pub skip: u64,
-    /// How many rows to return.
-    #[param(minimum = 1, maximum = 1000, default = 100, required = false)]
+    #[param(schema_with = crate::extract::schemas::page_limit, required = false)]
     pub limit: u64,
 }
 

@@ -5,12 +5,15 @@ use entity::account;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AuthErrors, DatabaseErrors, transactions::Transaction};
+use super::{
+    responses::{AccountNotFound, AuthErrors, BodyErrors, DatabaseErrors, Invalid, PageOf},
+    transactions::Transaction,
+};
 use crate::{
     authentication::Caller,
     domain::{AccountId, Problems, Text},
-    error::{ApiError, ErrorBody, ValidationErrorBody},
-    extract::{ApiJson, Pagination},
+    error::ApiError,
+    extract::{ApiJson, Pagination, schemas},
     ledger,
     state::AppState,
 };
@@ -19,26 +22,11 @@ use crate::{
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"first_name": "Ada", "last_name": "Lovelace", "address": "12 St James's Square, London"}))]
 pub struct NewAccount {
-    /// 1 to 200 characters after trimming; no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = schemas::account_text)]
     pub first_name: String,
-    /// 1 to 200 characters after trimming; no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = schemas::account_text)]
     pub last_name: String,
-    /// 1 to 200 characters after trimming; no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = schemas::account_text)]
     pub address: String,
 }
 
@@ -94,17 +82,15 @@ pub struct Balance {
 
 /// Open an account
 ///
-/// Opens an account with a zero balance. Names and address are trimmed and must be 1 to 200
-/// characters with no control characters.
+/// Opens an account with a zero balance. Names and address are trimmed, and must then meet the
+/// schema's rules (length, no control characters).
 #[utoipa::path(
     tag = "accounts",
     security(("OAuth2PasswordBearer" = [])),
     request_body = NewAccount,
     responses(
         (status = 201, description = "The account was opened", body = Account),
-        (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
-        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
-        (status = 422, description = "A field is missing or invalid, or the body is not JSON", body = ValidationErrorBody),
+        BodyErrors,
         AuthErrors,
         DatabaseErrors,
     )
@@ -129,8 +115,8 @@ pub async fn create_account(
     security(("OAuth2PasswordBearer" = [])),
     params(Pagination),
     responses(
-        (status = 200, description = "A page of accounts", body = Vec<Account>, headers(("Link" = String, description = "Present when the list goes on: `</accounts?after_id=100&limit=100>; rel=\"next\"` (RFC 8288), the URL of the next page"))),
-        (status = 422, description = "`after_id`, `skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
+        PageOf<Account>,
+        Invalid,
         AuthErrors,
         DatabaseErrors,
     )
@@ -156,8 +142,8 @@ pub async fn list_accounts(
     params(("account_id" = i64, Path, description = "The account's id")),
     responses(
         (status = 200, description = "The account", body = Account),
-        (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
-        (status = 422, description = "The id is not an integer", body = ValidationErrorBody),
+        AccountNotFound,
+        Invalid,
         AuthErrors,
         DatabaseErrors,
     )
@@ -182,8 +168,8 @@ pub async fn get_account(
     params(("account_id" = i64, Path, description = "The account's id")),
     responses(
         (status = 200, description = "The current balance", body = Balance),
-        (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
-        (status = 422, description = "The id is not an integer", body = ValidationErrorBody),
+        AccountNotFound,
+        Invalid,
         AuthErrors,
         DatabaseErrors,
     )
@@ -210,9 +196,9 @@ pub async fn get_balance(
     security(("OAuth2PasswordBearer" = [])),
     params(("account_id" = i64, Path, description = "The account's id"), Pagination),
     responses(
-        (status = 200, description = "A page of the account's ledger", body = Vec<Transaction>, headers(("Link" = String, description = "Present when the list goes on: `</accounts?after_id=100&limit=100>; rel=\"next\"` (RFC 8288), the URL of the next page"))),
-        (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
-        (status = 422, description = "The id, `after_id`, `skip` or `limit` is invalid", body = ValidationErrorBody),
+        PageOf<Transaction>,
+        AccountNotFound,
+        Invalid,
         AuthErrors,
         DatabaseErrors,
     )

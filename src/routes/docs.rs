@@ -8,6 +8,7 @@ use utoipa_actix_web::{AppExt, scope};
 use utoipa_redoc::{Redoc, Servable};
 
 use super::{Optional, configure, transactions::PostingNeedsAnAmount};
+use crate::error::{ErrorBody, ValidationErrorBody};
 
 /// The OpenAPI document of a server with these routes, collected from their handlers.
 pub fn document(optional: Optional) -> utoipa::openapi::OpenApi {
@@ -32,6 +33,8 @@ Prometheus metrics are at `/metrics`.\n\nData routes need a bearer token: sign u
 their own accounts; an operator, every account.",
     ),
     modifiers(&OAuth2PasswordFlow),
+    // The error bodies of the response sets in `responses`, which refer to them by name.
+    components(schemas(ErrorBody, ValidationErrorBody)),
     tags(
         (name = "users", description = "Sign up, and log in for the bearer token every data route needs"),
         (name = "accounts", description = "Open accounts and read them, their balance and their history"),

@@ -5,14 +5,12 @@ pub mod accounts;
 pub mod docs;
 pub mod fallback;
 pub mod operations;
+pub mod responses;
 pub mod transactions;
 pub mod transfers;
 pub mod users;
 
-use utoipa::IntoResponses;
 use utoipa_actix_web::service_config::ServiceConfig;
-
-use crate::error::ErrorBody;
 
 /// The routes a server has besides those every server has.
 #[derive(Clone, Copy)]
@@ -46,40 +44,6 @@ pub fn configure(config: &mut ServiceConfig, optional: Optional) {
     if optional.diagnostics {
         config.service(operations::fail);
     }
-}
-
-/// Responses any route that reads or writes the database can give.
-#[derive(IntoResponses)]
-pub enum DatabaseErrors {
-    /// The database could not be reached in time and the request was not carried out: retry
-    /// later. A write is answered 503 only when it certainly was not applied.
-    #[response(status = 503, example = json!({"detail": "Service temporarily unavailable"}))]
-    Unavailable(ErrorBody),
-}
-
-/// What a route that needs a token answers without a valid one.
-#[derive(IntoResponses)]
-pub enum AuthErrors {
-    /// No bearer token, or one that is malformed, expired, wrongly signed or names no user.
-    #[response(
-        status = 401,
-        example = json!({"detail": "Not authenticated"}),
-        headers(("WWW-Authenticate" = String, description = "`Bearer`"))
-    )]
-    Unauthorized(ErrorBody),
-}
-
-/// Responses a route that writes to the ledger can give when the database fails.
-#[derive(IntoResponses)]
-pub enum WriteErrors {
-    /// The database could not be reached in time and the write was certainly not applied: retry.
-    #[response(status = 503, example = json!({"detail": "Service temporarily unavailable"}))]
-    Unavailable(ErrorBody),
-    /// The connection failed after the write was sent, and whether it was applied could not be
-    /// learned in time. Check the ledger before sending it again, or resend it with the same
-    /// `Idempotency-Key`, which applies it at most once.
-    #[response(status = 500, example = json!({"detail": crate::error::OUTCOME_UNKNOWN}))]
-    OutcomeUnknown(ErrorBody),
 }
 
 /// 200 with a page of a list; when the list goes on, an RFC 8288 `Link` to the next page, so a

@@ -8,12 +8,15 @@ use utoipa::{
     openapi::{AllOfBuilder, ObjectBuilder, RefOr, Schema, Type, schema::AnyOfBuilder},
 };
 
-use super::{AuthErrors, DatabaseErrors, WriteErrors};
+use super::responses::{
+    AccountNotFound, AuthErrors, BodyErrors, DatabaseErrors, Invalid, MoneyRefused, PageOf,
+    TransactionNotFound, WriteErrors,
+};
 use crate::{
     authentication::Caller,
     domain::AccountId,
-    error::{ApiError, ErrorBody, ValidationErrorBody},
-    extract::{ApiJson, IdempotencyKeyHeader, Pagination},
+    error::ApiError,
+    extract::{ApiJson, IdempotencyKeyHeader, Pagination, schemas},
     idempotency, ledger,
     state::AppState,
 };
@@ -25,13 +28,11 @@ use crate::{
 pub struct NewTransaction {
     /// The account to post to.
     pub acc_id: i64,
-    /// Money in, 0 to 10^12 minor units.
     #[serde(default)]
-    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64, default = 0)]
+    #[schema(schema_with = schemas::credit)]
     pub credit: i64,
-    /// Money out, 0 to 10^12 minor units; the balance may not go below zero.
     #[serde(default)]
-    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64, default = 0)]
+    #[schema(schema_with = schemas::debit)]
     pub debit: i64,
 }
 
@@ -109,21 +110,19 @@ impl ledger::FromLedgerRows for Transaction {
 /// Post a credit or debit
 ///
 /// Adds `credit` to and takes `debit` from the account's balance, and records the ledger row, in
-/// one database transaction. A debit that would take the balance below zero is refused with 409 and
+/// one atomic step. A debit that would take the balance below zero is refused with 409 and
 /// nothing is written. Send an `Idempotency-Key` to make retries safe: a repeat with the same key
 /// and body returns the original response (with `Idempotent-Replayed: true`) and writes nothing.
 #[utoipa::path(
     tag = "transactions",
     security(("OAuth2PasswordBearer" = [])),
     request_body = NewTransaction,
-    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per intended write")),
+    params(IdempotencyKeyHeader),
     responses(
         (status = 201, description = "The posting was applied (or replayed)", body = Transaction),
-        (status = 404, description = "No account has this id", body = ErrorBody, example = json!({"detail": "Account not found"})),
-        (status = 409, description = "The debit exceeds the balance, or the credit would exceed the 10^15 balance limit; nothing was written", body = ErrorBody, example = json!({"detail": "Insufficient funds"})),
-        (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
-        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
-        (status = 422, description = "Invalid body or Idempotency-Key, or the key was used with a different body", body = ValidationErrorBody),
+        AccountNotFound,
+        MoneyRefused,
+        BodyErrors,
         AuthErrors,
         WriteErrors,
     )
@@ -166,8 +165,8 @@ pub async fn create_transaction(
     security(("OAuth2PasswordBearer" = [])),
     params(Pagination),
     responses(
-        (status = 200, description = "A page of the ledger", body = Vec<Transaction>, headers(("Link" = String, description = "Present when the list goes on: `</transactions?after_id=100&limit=100>; rel=\"next\"` (RFC 8288), the URL of the next page"))),
-        (status = 422, description = "`after_id`, `skip` or `limit` is not a valid number or out of range", body = ValidationErrorBody),
+        PageOf<Transaction>,
+        Invalid,
         AuthErrors,
         DatabaseErrors,
     )
@@ -193,8 +192,8 @@ pub async fn list_transactions(
     params(("transaction_id" = i64, Path, description = "The ledger row's id")),
     responses(
         (status = 200, description = "The ledger row", body = Transaction),
-        (status = 404, description = "No transaction has this id", body = ErrorBody, example = json!({"detail": "Transaction not found"})),
-        (status = 422, description = "The id is not an integer", body = ValidationErrorBody),
+        TransactionNotFound,
+        Invalid,
         AuthErrors,
         DatabaseErrors,
     )

@@ -4,12 +4,15 @@ use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AuthErrors, WriteErrors, transactions::Transaction};
+use super::{
+    responses::{AccountNotFound, AuthErrors, BodyErrors, MoneyRefused, WriteErrors},
+    transactions::Transaction,
+};
 use crate::{
     authentication::Caller,
     domain::AccountId,
-    error::{ApiError, ErrorBody, ValidationErrorBody},
-    extract::{ApiJson, IdempotencyKeyHeader},
+    error::ApiError,
+    extract::{ApiJson, IdempotencyKeyHeader, schemas},
     idempotency, ledger,
     state::AppState,
 };
@@ -21,8 +24,7 @@ pub struct NewTransfer {
     pub from_acc_id: i64,
     /// Must differ from `from_acc_id`.
     pub to_acc_id: i64,
-    /// 1 to 10^12 minor units.
-    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    #[schema(schema_with = schemas::transfer_amount)]
     pub amount: i64,
 }
 
@@ -55,14 +57,12 @@ impl ledger::FromLedgerRows for TransferReceipt {
     tag = "transfers",
     security(("OAuth2PasswordBearer" = [])),
     request_body = NewTransfer,
-    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: 1 to 255 visible ASCII characters, unique per intended write")),
+    params(IdempotencyKeyHeader),
     responses(
         (status = 201, description = "The transfer was applied (or replayed)", body = TransferReceipt),
-        (status = 404, description = "One of the accounts does not exist", body = ErrorBody, example = json!({"detail": "Account not found"})),
-        (status = 409, description = "The sender's balance is too low, or the receiver would exceed the balance limit; nothing was written", body = ErrorBody, example = json!({"detail": "Insufficient funds"})),
-        (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
-        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
-        (status = 422, description = "Invalid body or Idempotency-Key, or the key was used with a different body", body = ValidationErrorBody),
+        AccountNotFound,
+        MoneyRefused,
+        BodyErrors,
         AuthErrors,
         WriteErrors,
     )

@@ -5,11 +5,12 @@ use actix_web::{HttpRequest, HttpResponse, http::header, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::responses::BodyErrors;
 use crate::{
     authentication::{AuthError, Role, users},
     domain::{Password, Problems, Username},
-    error::{ApiError, ErrorBody, FieldError, Loc, ValidationErrorBody},
-    extract::{ApiJson, MaybeCaller},
+    error::{ApiError, ErrorBody, FieldError, Loc},
+    extract::{ApiJson, MaybeCaller, schemas},
     state::AppState,
 };
 
@@ -17,11 +18,9 @@ use crate::{
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"username": "ada", "password": "correct horse battery"}))]
 pub struct NewUser {
-    /// 3 to 64 letters, digits or `. _ @ + -`.
-    #[schema(min_length = 3, max_length = 64, pattern = r"^[A-Za-z0-9._@+-]{3,64}$")]
+    #[schema(schema_with = schemas::username)]
     pub username: String,
-    /// 8 to 128 characters, without NUL. Never echoed or logged.
-    #[schema(min_length = 8, max_length = 128, pattern = r"^[^\x00]{8,128}$", format = Password)]
+    #[schema(schema_with = schemas::password)]
     pub password: String,
 }
 
@@ -69,9 +68,7 @@ pub struct TokenRequest {
         (status = 201, description = "The user was created", body = User),
         (status = 403, description = "Sign-up is switched off and the caller is not an operator", body = ErrorBody, example = json!({"detail": "Sign-up is disabled"})),
         (status = 409, description = "The username is taken", body = ErrorBody, example = json!({"detail": "Username already taken"})),
-        (status = 408, description = "The body did not arrive within the client timeout", body = ErrorBody, example = json!({"detail": "Request body not received in time"})),
-        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
-        (status = 422, description = "The username or password does not meet the rules", body = ValidationErrorBody),
+        BodyErrors,
     )
 )]
 #[post("/users")]
@@ -108,8 +105,7 @@ pub async fn create_user(
     responses(
         (status = 200, description = "A token", body = TokenResponse),
         (status = 401, description = "Wrong username or password (the same answer for both)", body = ErrorBody, example = json!({"detail": "Incorrect username or password"})),
-        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
-        (status = 422, description = "`username` or `password` is missing", body = ValidationErrorBody),
+        BodyErrors,
         (status = 429, description = "Too many failed logins for this username or address; retry after `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]

@@ -241,3 +241,71 @@ async fn documented_examples_are_accepted_by_the_routes_they_document() {
     })
     .await;
 }
+
+/// The limits the document states are the ones the code enforces, read from the same constants;
+/// the answers many routes share are described in the same words on each.
+#[tokio::test]
+async fn the_documents_limits_are_the_codes() {
+    use bank_api::{
+        domain::{MAX_AMOUNT, MAX_TEXT_CHARS, Password, Username},
+        extract::Pagination,
+    };
+    let app = crate::helpers::TestApp::spawn(crate::helpers::sqlite_settings()).await;
+    let doc = app.get_json("/openapi.json").await;
+    let schemas = &doc["components"]["schemas"];
+    let posting = &schemas["NewTransaction"]["allOf"][0]["properties"];
+    for side in ["credit", "debit"] {
+        assert_eq!(posting[side]["maximum"], MAX_AMOUNT, "{side}");
+        assert_eq!(posting[side]["minimum"], 0, "{side}");
+    }
+    assert_eq!(
+        schemas["NewTransfer"]["properties"]["amount"]["maximum"],
+        MAX_AMOUNT
+    );
+    assert_eq!(schemas["NewTransfer"]["properties"]["amount"]["minimum"], 1);
+    for field in ["first_name", "last_name", "address"] {
+        assert_eq!(
+            schemas["NewAccount"]["properties"][field]["maxLength"], MAX_TEXT_CHARS,
+            "{field}"
+        );
+    }
+    let user = &schemas["NewUser"]["properties"];
+    assert_eq!(user["password"]["minLength"], Password::MIN_CHARS);
+    assert_eq!(user["password"]["maxLength"], Password::MAX_CHARS);
+    assert_eq!(user["username"]["maxLength"], Username::MAX_CHARS);
+    assert_eq!(user["username"]["pattern"], Username::pattern());
+
+    let lists = [
+        "/accounts",
+        "/transactions",
+        "/accounts/{account_id}/transactions",
+    ];
+    let link =
+        |path: &str| doc["paths"][path]["get"]["responses"]["200"]["headers"]["Link"].clone();
+    for path in lists {
+        assert_eq!(link(path), link(lists[0]), "{path}");
+        let limit = doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|parameter| parameter["name"] == "limit")
+            .cloned()
+            .unwrap();
+        assert_eq!(limit["schema"]["maximum"], Pagination::MAX_LIMIT, "{path}");
+        assert_eq!(
+            limit["schema"]["default"],
+            Pagination::DEFAULT_LIMIT,
+            "{path}"
+        );
+    }
+    let refusal = |path: &str, status: &str| {
+        doc["paths"][path]["post"]["responses"][status]["description"].clone()
+    };
+    for status in ["404", "409", "422", "500", "503"] {
+        assert_eq!(
+            refusal("/transactions", status),
+            refusal("/transfers", status),
+            "{status}"
+        );
+    }
+}

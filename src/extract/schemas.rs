@@ -1,0 +1,97 @@
+//! The OpenAPI schemas of values with limits, built from the constants that enforce them, so the
+//! document cannot say one thing while the rules do another. Used with `schema_with`.
+
+use utoipa::openapi::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
+
+use crate::{
+    domain::{IdempotencyKey, MAX_AMOUNT, MAX_TEXT_CHARS, Password, Text, Username},
+    extract::Pagination,
+};
+
+fn integer(description: String, minimum: i64, maximum: i64) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(minimum))
+        .maximum(Some(maximum))
+        .description(Some(description))
+}
+
+fn minor_units(what: &str, minimum: i64) -> ObjectBuilder {
+    integer(
+        format!("{what}, {minimum} to {MAX_AMOUNT} minor units."),
+        minimum,
+        MAX_AMOUNT,
+    )
+}
+
+pub fn credit() -> Object {
+    minor_units("Money in", 0).default(Some(0.into())).build()
+}
+
+pub fn debit() -> Object {
+    minor_units("Money out (the balance may not go below zero)", 0)
+        .default(Some(0.into()))
+        .build()
+}
+
+pub fn transfer_amount() -> Object {
+    minor_units("The amount moved", 1).build()
+}
+
+/// A name or an address.
+pub fn account_text() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_TEXT_CHARS))
+        .pattern(Some(Text::PATTERN))
+        .description(Some(format!(
+            "1 to {MAX_TEXT_CHARS} characters after trimming; no control characters."
+        )))
+        .build()
+}
+
+pub fn username() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(Username::MIN_CHARS))
+        .max_length(Some(Username::MAX_CHARS))
+        .pattern(Some(Username::pattern()))
+        .description(Some(crate::domain::DomainError::Username.to_string()))
+        .build()
+}
+
+pub fn password() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+        .min_length(Some(Password::MIN_CHARS))
+        .max_length(Some(Password::MAX_CHARS))
+        .pattern(Some(Password::pattern()))
+        .description(Some(format!(
+            "{}. Never echoed or logged.",
+            crate::domain::DomainError::Password
+        )))
+        .build()
+}
+
+pub fn idempotency_key() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(IdempotencyKey::MAX_LEN))
+        .pattern(Some(IdempotencyKey::pattern()))
+        .description(Some(crate::domain::DomainError::IdempotencyKey.to_string()))
+        .build()
+}
+
+pub fn page_limit() -> Object {
+    integer(
+        "How many rows to return.".into(),
+        1,
+        Pagination::MAX_LIMIT as i64,
+    )
+    .default(Some(Pagination::DEFAULT_LIMIT.into()))
+    .build()
+}
