@@ -9,7 +9,6 @@ import argparse
 import datetime
 import os
 import pathlib
-import platform
 import re
 import resource
 import shutil
@@ -22,13 +21,14 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "observability"))
+import report  # noqa: E402
+
 from otlp_receiver import Receiver  # noqa: E402
 from support import AUTH_ENV, OPERATOR, free_port, log_in, psql, wait_until_ok  # noqa: E402
 
 ACCOUNTS = 1000
 GROWTH = 1_000_000  # ledger rows added before the reads run again
 LONG_HISTORY = GROWTH // 2  # of which one account holds every other row
-PYTHON_ORIGINAL = {"read": 250, "write": 206}  # requests/s on this kind of machine (issue 5)
 
 ACCOUNT_COLUMNS = '"id", "first_name", "last_name", "address", "balance", "created_at"'
 LEDGER_COLUMNS = '"id", "acc_id", "credit", "debit", "balance_after", "created_at"'
@@ -57,12 +57,13 @@ SQL = {
     "account": f'\\set id random(1, {ACCOUNTS})\n'
                + USER + f'SELECT {ACCOUNT_COLUMNS} FROM "accounts" WHERE "accounts"."id" = :id LIMIT 1;\n',
     "balance": f'\\set id random(1, {ACCOUNTS})\n'
-               + USER + f'SELECT "accounts"."balance" FROM "accounts" WHERE "accounts"."id" = :id LIMIT 1;\n',
+               + USER + 'SELECT "accounts"."balance" FROM "accounts" WHERE "accounts"."id" = :id LIMIT 1;\n',
     "page": USER + f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
             f'ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 101 OFFSET 0;\n',
     "deep page": USER + f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
                  f'ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 101 OFFSET {LONG_HISTORY - 100};\n',
-    "deep page by after_id": USER + f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
+    "deep page by after_id": USER + f'SELECT {LEDGER_COLUMNS} FROM "transactions" '
+                             'WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
                              f'AND "transactions"."id" > :after ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 101 OFFSET 0;\n',
     "posting": f'\\set id random(1, {ACCOUNTS})\n' + USER + f'{POSTING}\n',
     "transfer": f'\\set a random(1, {ACCOUNTS // 2})\n\\set b random({ACCOUNTS // 2 + 1}, {ACCOUNTS})\n' + USER + 'BEGIN;\n'
@@ -340,116 +341,6 @@ class Bench:
             self.stop(api)
         return overhead
 
-    # ---- report ------------------------------------------------------------------------------
-
-    def report(self):
-        lines = ["| Section | Route | req/s | p50 ms | p99 ms | errors | pgbench tps, same SQL | API / pgbench |",
-                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        profile = ["| Route | API | Postgres | wrk | total | pgbench run: Postgres | pgbench | total |",
-                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for section, name, result, ceiling in self.rows:
-            ratio = f"{result['rps'] / ceiling['tps']:.0%}" if ceiling else ""
-            tps = f"{ceiling['tps']:,.0f}" if ceiling else ""
-            lines.append(f"| {section} | `{name}` | {result['rps']:,.0f} | {result['p50']:.2f} | {result['p99']:.2f} | "
-                         f"{result['errors']} | {tps} | {ratio} |")
-            api = result["cpu"]
-            row = f"| `{name}` ({section}) | {api['api']:.0f} | {api['postgres']:.0f} | {api['load']:.0f} | {sum(api.values()):.0f} |"
-            if ceiling:
-                db = ceiling["cpu"]
-                row += f" {db['postgres']:.0f} | {db['load']:.0f} | {sum(db.values()):.0f} |"
-            else:
-                row += " | | |"
-            profile.append(row)
-        reads = [(r, c) for s, n, r, c in self.rows if n in ("GET /accounts/{id}", "GET /accounts/{id}/balance")]
-        writes = [(r, c) for s, n, r, c in self.rows if s == "writes"]
-        read_ratio = min(r["rps"] / c["tps"] for r, c in reads)
-        write_ratio = min(r["rps"] / c["tps"] for r, c in writes)
-        slowest_read = min(r["rps"] for r, _ in reads)
-        slowest_write = min(r["rps"] for r, _ in writes)
-        rss_mb = self.peak_rss_kb / 1024
-        targets = [
-            ("Reads >= 50% of pgbench's read ceiling", f"lowest {read_ratio:.0%}", read_ratio >= 0.5),
-            ("Writes >= 80% of pgbench's write ceiling", f"lowest {write_ratio:.0%}", write_ratio >= 0.8),
-            ("Reads >= 40x the Python original (10,000 req/s)", f"slowest {slowest_read:,.0f} req/s = "
-             f"{slowest_read / PYTHON_ORIGINAL['read']:.0f}x", slowest_read >= 40 * PYTHON_ORIGINAL["read"]),
-            ("Writes >= 10x the Python original (2,060 req/s)", f"slowest {slowest_write:,.0f} req/s = "
-             f"{slowest_write / PYTHON_ORIGINAL['write']:.0f}x", slowest_write >= 10 * PYTHON_ORIGINAL["write"]),
-            *((f"Metrics middleware overhead <= 3%, `{route}`", f"{cost:.1%}", cost <= 0.03)
-              for route, cost in self.overhead.items()),
-            ("Reads flat (within 20%) from 1,000 to 1M+ ledger rows",
-             f"account {self.growth['account']:.0%}, balance {self.growth['balance']:.0%} of the small-ledger rate",
-             min(self.growth.values()) >= 0.8),
-            ("RSS under load <= 64 MB", f"peak {rss_mb:.1f} MB", rss_mb <= 64),
-        ]
-        target_lines = ["| Target | Measured | Met |", "| --- | --- | --- |"]
-        target_lines += [f"| {name} | {value} | {'yes' if met else '**no**'} |" for name, value, met in targets]
-        note_lines = ["| Measurement | Value |", "| --- | --- |"] + [f"| {k} | {v} |" for k, v in self.notes.items()]
-        note_lines.append(f"| Peak RSS of the API (VmHWM) | {rss_mb:.1f} MB |")
-        sections = {"table": "\n".join(lines), "profile": "\n".join(profile), "targets": "\n".join(target_lines),
-                    "notes": "\n".join(note_lines)}
-        return sections, sum(met for _, _, met in targets), len(targets)
-
-
-def draw_charts(bench, directory):
-    """The tables as pictures: each route against pgbench running its SQL, and reads as the ledger
-    grows. Drawn from the same measurements as RESULTS.md, never by hand."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    directory.mkdir(parents=True, exist_ok=True)
-    compared = [(section, name, result, ceiling) for section, name, result, ceiling in bench.rows if ceiling]
-    labels = [f"{name}\n({section})" for section, name, _, _ in compared]
-    figure, axes = pyplot.subplots(figsize=(11, 0.55 * len(compared) + 1.5))
-    positions = range(len(compared))
-    axes.barh([p + 0.2 for p in positions], [c["tps"] for _, _, _, c in compared], 0.4,
-              label="pgbench, the same SQL (the database's ceiling)", color="#bbbbbb")
-    axes.barh([p - 0.2 for p in positions], [r["rps"] for _, _, r, _ in compared], 0.4,
-              label="bank-api over HTTP", color="#2b6cb0")
-    for position, (_, _, result, ceiling) in zip(positions, compared):
-        axes.text(result["rps"], position - 0.2, f" {result['rps']:,.0f} ({result['rps'] / ceiling['tps']:.0%})",
-                  va="center", fontsize=8)
-    axes.set_yticks(list(positions), labels, fontsize=8)
-    axes.invert_yaxis()
-    axes.set_xlabel("requests (or pgbench transactions) per second")
-    axes.set_title(f"bank-api vs pgbench, {bench.args.connections} connections, {bench.args.seconds} s per route")
-    axes.legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(directory / "api-vs-pgbench.png", dpi=110)
-    pyplot.close(figure)
-
-    figure, axes = pyplot.subplots(figsize=(8, 4))
-    for route in ("GET /accounts/{id}", "GET /accounts/{id}/balance"):
-        points = [(int(section.split()[0].replace(",", "")), result["rps"])
-                  for section, name, result, _ in bench.rows if name == route and section.endswith("ledger rows")]
-        axes.plot([rows for rows, _ in points], [rps for _, rps in points], marker="o", label=route)
-    axes.set_xscale("log")
-    axes.set_ylim(bottom=0)
-    axes.set_xlabel("ledger rows (log scale)")
-    axes.set_ylabel("requests per second")
-    axes.set_title("Reads as the ledger grows")
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(directory / "reads-vs-ledger-size.png", dpi=110)
-    pyplot.close(figure)
-
-
-def machine():
-    def first(command):
-        try:
-            return subprocess.run(command, capture_output=True, text=True, shell=True).stdout.strip().splitlines()[0]
-        except (IndexError, OSError):
-            return "unknown"
-    memory = int(re.search(r"MemTotal:\s+(\d+)", pathlib.Path("/proc/meminfo").read_text()).group(1)) // 1024 // 1024
-    cpu = first("lscpu | sed -n 's/^Model name: *//p'")
-    return [
-        f"- CPU: {cpu}, {os.cpu_count()} cores; {memory} GiB RAM",
-        f"- OS: {platform.platform()}",
-        f"- {first('rustc --version')}; {first('psql --version')}; {first('wrk -v 2>&1')}",
-        f"- bank-api commit {first('git -C ' + str(ROOT) + ' rev-parse --short HEAD')}, release profile",
-    ]
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
@@ -468,12 +359,12 @@ def main():
         bench.run()
     finally:
         bench.close()
-    sections, met, total = bench.report()
-    draw_charts(bench, args.charts)
+    sections, met, total = report.sections(bench)
+    report.draw_charts(bench, args.charts)
     print("\n\n".join(sections.values()))
     template = (ROOT / "bench" / "RESULTS.template.md").read_text()
     args.output.write_text(template.format(
-        date=datetime.date.today().isoformat(), machine="\n".join(machine()), connections=args.connections,
+        date=datetime.date.today().isoformat(), machine="\n".join(report.machine()), connections=args.connections,
         seconds=args.seconds, rounds=args.rounds, **sections,
     ))
     # Timings are reported, never judged (shared machines are too noisy); failed requests are

@@ -4,15 +4,17 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access;
 mod accounts;
-mod auth;
 mod docs;
 mod errors;
 mod helpers;
+mod logins;
 mod metrics;
 mod operations;
 mod security;
 mod startup;
+mod tokens;
 mod transactions;
 mod transfers;
 mod upgrade;

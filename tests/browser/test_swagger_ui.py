@@ -16,7 +16,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from support import BANK_API, ROOT, bearer, free_port, wait_until_ok
 
 
-
 @pytest.fixture()
 def server(tmp_path):
     port = free_port()

@@ -6,6 +6,7 @@ import re
 import yaml
 
 from support import ROOT
+
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
 

@@ -16,6 +16,7 @@ from dashboards import (
     load_yaml,
 )
 
+
 def tool(name):
     found = shutil.which(name)
     assert found, f"{name} is not on PATH (.ci/run installs it)"
