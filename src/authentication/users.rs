@@ -4,8 +4,8 @@ use std::net::IpAddr;
 
 use entity::user;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TryInsertResult,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TryInsertResult, sea_query::OnConflict,
 };
 
 use super::{Auth, AuthError, Role, password};
@@ -77,7 +77,8 @@ pub async fn log_in(
 }
 
 /// Creates the operator named by `OPERATOR_USERNAME`, or gives that user the operator role and
-/// the password from `OPERATOR_PASSWORD`.
+/// the password from `OPERATOR_PASSWORD`: one upsert, so replicas starting together cannot trip
+/// over each other.
 pub async fn ensure_operator(
     db: &DatabaseConnection,
     username: &str,
@@ -85,21 +86,21 @@ pub async fn ensure_operator(
 ) -> Result<(), String> {
     let username = Username::parse(username).map_err(|e| e.to_string())?;
     let password = Password::parse(password).map_err(|e| e.to_string())?;
-    let existing = user::Entity::find()
-        .filter(user::Column::Username.eq(username.as_str()))
-        .one(db)
+    let hash = password::hash(&password).await.map_err(|e| e.to_string())?;
+    let operator = user::ActiveModel {
+        username: Set(username.as_str().to_owned()),
+        password_hash: Set(hash),
+        role: Set(Role::Operator.as_str().to_owned()),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    };
+    let keep_the_row = OnConflict::column(user::Column::Username)
+        .update_columns([user::Column::PasswordHash, user::Column::Role])
+        .to_owned();
+    user::Entity::insert(operator)
+        .on_conflict(keep_the_row)
+        .exec_without_returning(db)
         .await
         .map_err(|e| e.to_string())?;
-    let Some(existing) = existing else {
-        sign_up(db, &username, &password, Role::Operator)
-            .await
-            .map_err(|e| e.to_string())?;
-        return Ok(());
-    };
-    let hash = password::hash(&password).await.map_err(|e| e.to_string())?;
-    let mut operator: user::ActiveModel = existing.into();
-    operator.password_hash = Set(hash);
-    operator.role = Set(Role::Operator.as_str().to_owned());
-    operator.update(db).await.map_err(|e| e.to_string())?;
     Ok(())
 }
