@@ -1,6 +1,7 @@
 //! `Idempotency-Key`: a write sent again with the same key and body is answered from the database
 //! instead of being applied twice. Keys live in the database, so they hold across restarts and
-//! across several server processes. And whatever the key, a write whose connection fails is
+//! across several server processes, and each user has keys of their own: another user's key never
+//! replays, refuses or reveals anything. And whatever the key, a write whose connection fails is
 //! settled before it is answered, so that "not done" is only said of what was not done.
 
 use std::time::Duration;
@@ -16,7 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     db,
-    domain::IdempotencyKey,
+    domain::{IdempotencyKey, UserId},
     ledger::{self, FromLedgerRows, LedgerError, Settled},
 };
 
@@ -49,6 +50,32 @@ impl From<DbErr> for WriteError {
     }
 }
 
+/// A request's `Idempotency-Key`, and the user who sent it (`None` when access control is off).
+pub struct OwnedKey {
+    pub owner: Option<UserId>,
+    pub key: IdempotencyKey,
+}
+
+/// The owner of every key when access control is off: all callers are one.
+const EVERYONE: i64 = 0;
+/// The owner of the keys stored before keys were per user (see the migration that made them so).
+const BEFORE_OWNERS: i64 = -1;
+
+impl OwnedKey {
+    fn owner_id(&self) -> i64 {
+        self.owner.map_or(EVERYONE, |owner| owner.0)
+    }
+
+    /// What a key stored before keys were per user was fingerprinted with: the route named the
+    /// user, so only that user's identical request matches it.
+    fn route_before_owners(&self, route: &str) -> String {
+        match self.owner {
+            Some(owner) => format!("{route} by user {}", owner.0),
+            None => route.to_owned(),
+        }
+    }
+}
+
 /// What a write returned, and whether it was replayed from an earlier request.
 pub struct Outcome<T> {
     pub value: T,
@@ -64,7 +91,7 @@ pub struct Outcome<T> {
 /// if the database could not be asked in time.
 pub async fn run<T, Body>(
     db: &DatabaseConnection,
-    key: Option<IdempotencyKey>,
+    key: Option<OwnedKey>,
     route: &str,
     body: &Body,
     settle_within: Duration,
@@ -103,7 +130,7 @@ where
 /// pool: on Postgres a posting is then one statement, not a transaction of four.
 async fn run_once<T, Body>(
     db: &DatabaseConnection,
-    key: Option<IdempotencyKey>,
+    key: Option<OwnedKey>,
     route: &str,
     body: &Body,
     write_id: Uuid,
@@ -122,10 +149,15 @@ where
     };
     let txn = db.begin().await?;
     let fingerprint = fingerprint(route, body);
-    if let Some(stored) = claim(&txn, &key, &fingerprint).await? {
-        if stored.fingerprint != fingerprint {
-            return Err(WriteError::KeyReused);
+    let stored = match claim(&txn, &key, &fingerprint).await? {
+        Some(stored) if stored.fingerprint != fingerprint => return Err(WriteError::KeyReused),
+        Some(stored) => Some(stored),
+        None => {
+            let before = self::fingerprint(&key.route_before_owners(route), body);
+            stored_before_owners(&txn, &key, &before).await?
         }
+    };
+    if let Some(stored) = stored {
         let value = serde_json::from_str(&stored.response_body)
             .map_err(|error| DbErr::Json(error.to_string()))?;
         return Ok(Outcome {
@@ -137,7 +169,8 @@ where
     let response_body =
         serde_json::to_string(&value).map_err(|error| DbErr::Json(error.to_string()))?;
     idempotency_key::ActiveModel {
-        key: Set(key.as_str().to_owned()),
+        owner_id: Set(key.owner_id()),
+        key: Set(key.key.as_str().to_owned()),
         response_body: Set(response_body),
         ..Default::default()
     }
@@ -150,14 +183,15 @@ where
     })
 }
 
-/// Inserts the key; if it already exists, returns what is stored under it instead.
+/// Inserts the owner's key; if they have used it before, returns what is stored under it instead.
 async fn claim(
     txn: &DatabaseTransaction,
-    key: &IdempotencyKey,
+    key: &OwnedKey,
     fingerprint: &str,
 ) -> Result<Option<idempotency_key::Model>, DbErr> {
     let row = idempotency_key::ActiveModel {
-        key: Set(key.as_str().to_owned()),
+        owner_id: Set(key.owner_id()),
+        key: Set(key.key.as_str().to_owned()),
         fingerprint: Set(fingerprint.to_owned()),
         response_body: Set(String::new()),
         created_at: Set(chrono::Utc::now()),
@@ -169,9 +203,23 @@ async fn claim(
     if matches!(inserted, TryInsertResult::Inserted(1)) {
         return Ok(None);
     }
-    idempotency_key::Entity::find_by_id(key.as_str())
+    idempotency_key::Entity::find_by_id((key.owner_id(), key.key.as_str().to_owned()))
         .one(txn)
         .await
+}
+
+/// The answer stored under this key before keys were per user, if it was this very request's
+/// (`fingerprint` names the user): a retry sent across the upgrade is still applied only once.
+/// Anyone else's is ignored, so it reveals nothing.
+async fn stored_before_owners(
+    txn: &DatabaseTransaction,
+    key: &OwnedKey,
+    fingerprint: &str,
+) -> Result<Option<idempotency_key::Model>, DbErr> {
+    let stored = idempotency_key::Entity::find_by_id((BEFORE_OWNERS, key.key.as_str().to_owned()))
+        .one(txn)
+        .await?;
+    Ok(stored.filter(|stored| stored.fingerprint == fingerprint))
 }
 
 /// Identifies a request by route and parsed body, so formatting differences do not matter.

@@ -3,10 +3,12 @@
 
 use std::net::TcpListener;
 
+use actix_cors::Cors;
 use actix_web::{
     App, HttpServer,
     dev::Server,
-    middleware::{Condition, ErrorHandlers, NormalizePath, from_fn},
+    http::header,
+    middleware::{Condition, DefaultHeaders, ErrorHandlers, NormalizePath, from_fn},
     web::{self, Data},
 };
 use sea_orm::{DatabaseConnection, DbErr};
@@ -28,6 +30,8 @@ use crate::{
 
 /// How long in-flight requests get to finish after SIGTERM or SIGINT.
 const SHUTDOWN_GRACE_SECS: u64 = 30;
+/// Browsers must not guess a type other than the one an answer declares.
+const NOSNIFF: (header::HeaderName, &str) = (header::X_CONTENT_TYPE_OPTIONS, "nosniff");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -107,11 +111,13 @@ impl Application {
                 .service(docs::redoc(api.clone()))
                 .service(docs::redoc_bundle)
                 // The Python original's clients call `/accounts/` and the docs say `/accounts`:
-                // both are answered directly, without a redirect.
+                // both are answered directly, without a redirect. Nothing the API answers, its
+                // errors included, may be kept by a cache: it carries customer data and tokens.
                 .service(
                     scope("")
                         .configure(|config| routes::configure(config, optional))
-                        .wrap(NormalizePath::trim()),
+                        .wrap(NormalizePath::trim())
+                        .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store"))),
                 )
                 .default_service(web::to(fallback::no_route))
                 // The last `wrap` is the first a request meets. In that order:
@@ -121,13 +127,20 @@ impl Application {
                 //    log lines, statement spans and the latency exemplar belong to its trace;
                 // 3. the request id, on the span and in `X-Request-Id`;
                 // 4. `traceresponse`;
-                // 5. the access log, and a 5xx's cause;
-                // 6. latency, in-flight gauge and refusals in the metrics;
-                // 7. a JSON `{"detail": ...}` for errors that arrive with an empty body;
+                // 5. `X-Content-Type-Options: nosniff` on every answer;
+                // 6. the access log, and a 5xx's cause;
+                // 7. latency, in-flight gauge and refusals in the metrics;
+                // 8. a JSON `{"detail": ...}` for errors that arrive without one;
+                // 9. CORS, for the origins `CORS_ALLOWED_ORIGINS` lists (preflights end here);
                 // then the routes.
+                .wrap(Condition::new(
+                    !settings.cors_allowed_origins.is_empty(),
+                    cors(&settings.cors_allowed_origins),
+                ))
                 .wrap(ErrorHandlers::new().default_handler(middleware::json_detail))
                 .wrap(from_fn(middleware::request_metrics))
                 .wrap(from_fn(middleware::access_log))
+                .wrap(DefaultHeaders::new().add(NOSNIFF))
                 .wrap(from_fn(middleware::trace_response))
                 .wrap(from_fn(middleware::request_id))
                 .wrap(Condition::new(traced, TracingLogger::<RequestSpan>::new()))
@@ -186,10 +199,40 @@ fn metrics_server(address: &str, state: Data<AppState>) -> Result<(u16, Server),
         App::new()
             .app_data(state.clone())
             .service(operations::metrics)
+            .wrap(DefaultHeaders::new().add(NOSNIFF))
     })
     .workers(1)
     .listen(listener)
     .map_err(listen_error)?
     .run();
     Ok((port, server))
+}
+
+/// Browser pages of these origins may call the API with a bearer token; the headers a client
+/// reads (the next page's link, the request id, a replay, when to retry) are exposed to them.
+/// A request from any other origin is served without CORS headers, so the browser blocks it,
+/// while clients that are not browsers are unaffected.
+fn cors(origins: &[String]) -> Cors {
+    let exposed = [
+        "link",
+        "x-request-id",
+        "idempotent-replayed",
+        "retry-after",
+        "traceresponse",
+        "www-authenticate",
+    ];
+    origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            "x-request-id",
+            "traceparent",
+            "tracestate",
+        ])
+        .expose_headers(exposed)
+        .max_age(600)
 }

@@ -6,6 +6,7 @@ mod m20261124_000001_create_ledger;
 mod m20261125_000001_upgrade_python_original;
 mod m20261125_000002_create_ledger_writes;
 mod m20261125_000003_create_users;
+mod m20261201_000001_idempotency_keys_per_user;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_upgrade_python_original::Migration),
             Box::new(m20261125_000002_create_ledger_writes::Migration),
             Box::new(m20261125_000003_create_users::Migration),
+            Box::new(m20261201_000001_idempotency_keys_per_user::Migration),
         ]
     }
 }

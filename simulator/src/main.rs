@@ -5,6 +5,10 @@
 //!
 //! bank-simulate [--target URL] [--rate REQ_PER_SEC] [--duration SECS (0 = until stopped)]
 //!               [--accounts N] [--username NAME --password PASSWORD]
+//!
+//! The credentials may come from `SIMULATOR_USERNAME` and `SIMULATOR_PASSWORD` instead, so that a
+//! password need not be on a command line. Its few calls to the diagnostics route `/500` fail with
+//! a 500 only for an operator, on a server started with `DIAGNOSTICS_ROUTES=true`.
 
 use std::{
     process::ExitCode,
@@ -36,7 +40,11 @@ fn parse_options() -> Result<Options, String> {
         accounts: 20,
         credentials: None,
     };
-    let (mut username, mut password) = (None, None);
+    let from_env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let (mut username, mut password) = (
+        from_env("SIMULATOR_USERNAME"),
+        from_env("SIMULATOR_PASSWORD"),
+    );
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;

@@ -1,9 +1,12 @@
 //! The simulator against the real API, started in-process on a fresh SQLite file: in a few
-//! seconds it must produce every kind of traffic the dashboards show.
+//! seconds it must produce every kind of traffic the dashboards show. It runs as compose's
+//! simulator profile runs it, as the operator, against a server with the diagnostics route on.
 
 use std::process::Command;
 
 use bank_api::{config::Settings, startup::Application};
+
+const OPERATOR: (&str, &str) = ("operator", "the operator's password");
 
 /// The value of the first sample of `name` whose labels include `labels`, in Prometheus text.
 fn sample(metrics: &str, name: &str, labels: &str) -> f64 {
@@ -22,6 +25,7 @@ async fn the_simulator_drives_every_kind_of_traffic() {
         host: "127.0.0.1".into(),
         port: 0,
         diagnostics_routes: true,
+        operator: Some((OPERATOR.0.into(), OPERATOR.1.into())),
         ..Settings::default()
     };
     let app = Application::build(settings).await.expect("the API starts");
@@ -35,6 +39,8 @@ async fn the_simulator_drives_every_kind_of_traffic() {
             Command::new(env!("CARGO_BIN_EXE_bank-simulate"))
                 .args(["--target", &target])
                 .args(args)
+                .env("SIMULATOR_USERNAME", OPERATOR.0)
+                .env("SIMULATOR_PASSWORD", OPERATOR.1)
                 .output()
         }
     })

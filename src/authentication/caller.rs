@@ -55,15 +55,6 @@ impl Caller {
         }
     }
 
-    /// The route an `Idempotency-Key` is fingerprinted with: the route and the user who sent it,
-    /// so that a key can only ever replay its own user's answer.
-    pub fn keyed(&self, route: &str) -> String {
-        match self.user_id {
-            Some(user_id) => format!("{route} by user {}", user_id.0),
-            None => route.to_owned(),
-        }
-    }
-
     pub fn is_operator(&self) -> bool {
         self.role == Role::Operator
     }

@@ -46,6 +46,8 @@ pub(super) struct Environment {
     pub signup_enabled: bool,
     #[serde(deserialize_with = "seconds::<_, 1, 86_400>")]
     pub login_throttle_secs: Duration,
+    #[serde(deserialize_with = "origins")]
+    pub cors_allowed_origins: Vec<String>,
     #[serde(deserialize_with = "boolean")]
     pub otel_sdk_disabled: bool,
     pub otel_traces_exporter: Option<Exporter>,
@@ -74,7 +76,7 @@ impl Default for Environment {
             body_limit_bytes: 64 * 1024,
             client_timeout_secs: Duration::from_secs(10),
             metrics_addr: None,
-            diagnostics_routes: true,
+            diagnostics_routes: false,
             http_metrics: true,
             auth_required: true,
             jwt_secret: None,
@@ -83,6 +85,7 @@ impl Default for Environment {
             operator_password: None,
             signup_enabled: true,
             login_throttle_secs: Duration::from_secs(5 * 60),
+            cors_allowed_origins: Vec::new(),
             otel_sdk_disabled: false,
             otel_traces_exporter: None,
             otel_exporter_otlp_endpoint: None,
@@ -187,6 +190,33 @@ fn ratio<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::E
     let value: f64 = parsed(deserializer, expected)?;
     if (0.0..=1.0).contains(&value) {
         Ok(Some(value))
+    } else {
+        Err(D::Error::custom(expected))
+    }
+}
+
+/// Browser origins allowed to call the API: exact `scheme://host[:port]` values, comma-separated.
+/// `*` is refused: every data request carries a bearer token, which no page of any origin should
+/// be able to spend.
+fn origins<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let expected = "exact origins such as https://app.example.com, comma-separated \
+                    (`*` is refused: requests carry bearer tokens)";
+    let origins: Vec<String> = text(deserializer)?
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let exact = |origin: &String| {
+        let Some((scheme, host)) = origin.split_once("://") else {
+            return false;
+        };
+        matches!(scheme, "http" | "https")
+            && !host.is_empty()
+            && !host.contains(['/', '?', '#', '*', '@', ' '])
+    };
+    if origins.iter().all(exact) {
+        Ok(origins)
     } else {
         Err(D::Error::custom(expected))
     }

@@ -51,6 +51,8 @@ pub struct Settings {
     pub signup_enabled: bool,
     /// How long failed logins are remembered for throttling.
     pub login_throttle_window: Duration,
+    /// Browser origins allowed to call the API (CORS); none by default.
+    pub cors_allowed_origins: Vec<String>,
     /// Where and how traces are exported; `None` (no OTLP endpoint set): no traces at all.
     pub tracing: Option<Tracing>,
 }
@@ -181,6 +183,7 @@ impl Settings {
             operator,
             signup_enabled: env.signup_enabled,
             login_throttle_window: env.login_throttle_secs,
+            cors_allowed_origins: env.cors_allowed_origins,
             tracing,
         })
     }

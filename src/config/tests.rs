@@ -29,7 +29,11 @@ fn nothing_set_gives_the_documented_defaults() {
     assert_eq!(settings.db_max_connections, 10);
     assert_eq!(settings.body_limit_bytes, 65536);
     assert_eq!(settings.log_format, LogFormat::Text);
-    assert!(settings.diagnostics_routes);
+    assert!(!settings.diagnostics_routes, "no route fails on purpose");
+    assert!(
+        settings.cors_allowed_origins.is_empty(),
+        "no origin is allowed"
+    );
     assert!(
         settings.auth_required,
         "access control is on unless switched off"
@@ -64,6 +68,10 @@ fn every_variable_is_read() {
         ("OPERATOR_PASSWORD", "00000000012"),
         ("SIGNUP_ENABLED", "false"),
         ("LOGIN_THROTTLE_SECS", "7"),
+        (
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example.com, http://127.0.0.1:5173",
+        ),
     ])
     .expect("valid settings");
     assert_eq!(settings.database_url, "postgres://u@h/db");
@@ -91,6 +99,29 @@ fn every_variable_is_read() {
     );
     assert!(!settings.signup_enabled);
     assert_eq!(settings.login_throttle_window, Duration::from_secs(7));
+    assert_eq!(
+        settings.cors_allowed_origins,
+        ["https://app.example.com", "http://127.0.0.1:5173"]
+    );
+}
+
+/// Only exact origins: a wildcard would let any page spend a token it got hold of.
+#[test]
+fn cors_origins_are_exact_and_never_a_wildcard() {
+    for bad in [
+        "*",
+        "https://app.example.com,*",
+        "https://*.example.com",
+        "app.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/path",
+        "ftp://files.example.com",
+        "null",
+    ] {
+        let error = settings(&[("CORS_ALLOWED_ORIGINS", bad)]).expect_err(bad);
+        assert_eq!(error.variable, "CORS_ALLOWED_ORIGINS", "{bad}");
+        assert!(error.expected.contains("`*` is refused"), "{error}");
+    }
 }
 
 /// `.env.example` and the README's tables are the documentation of record: the example lists

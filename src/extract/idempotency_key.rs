@@ -7,9 +7,10 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use utoipa::IntoParams;
 
 use crate::{
+    authentication::Caller,
     domain::IdempotencyKey,
     error::{ApiError, Loc, kind},
-    idempotency::HEADER,
+    idempotency::{HEADER, OwnedKey},
 };
 
 /// Makes retries safe: a key unique per intended write. A repeat with the same key and body is
@@ -32,5 +33,15 @@ impl FromRequest for IdempotencyKeyHeader {
             })
         });
         ready(key.transpose().map(Self))
+    }
+}
+
+impl Caller {
+    /// The caller's key, among the caller's own keys.
+    pub fn own(&self, header: IdempotencyKeyHeader) -> Option<OwnedKey> {
+        header.0.map(|key| OwnedKey {
+            owner: self.user_id,
+            key,
+        })
     }
 }

@@ -4,7 +4,9 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::responses::AuthErrors;
 use crate::{
+    authentication::Caller,
     error::{ApiError, ErrorBody},
     metrics::exposition::Format,
     state::AppState,
@@ -94,13 +96,24 @@ pub async fn metrics(state: web::Data<AppState>, request: actix_web::HttpRequest
 
 /// Always fail (diagnostics)
 ///
-/// Answers 500 on purpose, to exercise error-rate metrics, dashboards and alerts. Disabled with
-/// `DIAGNOSTICS_ROUTES=false`, which production deployments should set.
+/// Answers an operator 500 on purpose, to exercise error-rate metrics, dashboards and alerts.
+/// Served only with `DIAGNOSTICS_ROUTES=true`, and to operators only, so that nobody else can
+/// spend the availability budget.
 #[utoipa::path(
     tag = "diagnostics",
-    responses((status = 500, description = "Always", body = ErrorBody, example = json!({"detail": "Intentional error from the diagnostics route"})))
+    security(("OAuth2PasswordBearer" = [])),
+    responses(
+        (status = 500, description = "Always, for an operator", body = ErrorBody, example = json!({"detail": "Intentional error from the diagnostics route"})),
+        (status = 403, description = "The caller is not an operator", body = ErrorBody, example = json!({"detail": "Only operators may call the diagnostics routes"})),
+        AuthErrors,
+    )
 )]
 #[get("/500")]
-pub async fn fail() -> Result<HttpResponse, ApiError> {
+pub async fn fail(caller: Caller) -> Result<HttpResponse, ApiError> {
+    if !caller.is_operator() {
+        return Err(ApiError::Forbidden(
+            "Only operators may call the diagnostics routes",
+        ));
+    }
     Err(ApiError::Diagnostic)
 }

@@ -138,8 +138,8 @@ pub async fn create_transaction(
     let posting = ledger::Posting::new(AccountId(new.acc_id), new.credit, new.debit)?;
     let outcome = idempotency::run(
         &state.db,
-        key.0,
-        &caller.keyed("POST /transactions"),
+        caller.own(key),
+        "POST /transactions",
         new,
         state.settle_within,
         async |txn, write_id| {

@@ -82,8 +82,8 @@ pub async fn create_transfer(
     )?;
     let outcome = idempotency::run(
         &state.db,
-        key.0,
-        &caller.keyed("POST /transfers"),
+        caller.own(key),
+        "POST /transfers",
         new,
         state.settle_within,
         async |txn, write_id| {

@@ -4,13 +4,13 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_detail, on_each_backend_with, with_auth};
+use crate::helpers::{TestApp, assert_detail, on_each_backend, on_each_backend_with};
 
 /// Customer B asks for everything of customer A's, by id: every answer is the 404 a missing id
 /// gets, and nothing of A's changes.
 #[tokio::test]
 async fn another_customers_accounts_and_ledger_are_not_found_and_unchanged() {
-    on_each_backend_with(with_auth, async |app| {
+    on_each_backend(async |app| {
         let a = app.customer("alice").await;
         let b = app.customer("bob").await;
         let alices = a.funded_account(500).await;
@@ -81,12 +81,11 @@ async fn another_customers_accounts_and_ledger_are_not_found_and_unchanged() {
         };
         assert_eq!(ids(b.get_json("/accounts").await), [bobs]);
         let bobs_ledger = b.get_json("/transactions").await;
+        let bobs_rows = bobs_ledger.as_array().unwrap();
+        assert!(!bobs_rows.is_empty(), "Bob sees his own row");
         assert!(
-            bobs_ledger
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|row| row["acc_id"] == bobs)
+            bobs_rows.iter().all(|row| row["acc_id"] == bobs),
+            "{bobs_ledger}"
         );
         let operator = app.operator().await;
         assert_eq!(ids(operator.get_json("/accounts").await), [alices, bobs]);
@@ -116,7 +115,7 @@ async fn another_customers_accounts_and_ledger_are_not_found_and_unchanged() {
 /// A customer may transfer from their own account to anyone's, and the receiver sees it.
 #[tokio::test]
 async fn a_customer_transfers_from_their_own_account_to_any_account() {
-    on_each_backend_with(with_auth, async |app| {
+    on_each_backend(async |app| {
         let a = app.customer("alice").await;
         let b = app.customer("bob").await;
         let alices = a.funded_account(500).await;
@@ -142,42 +141,172 @@ async fn a_customer_transfers_from_their_own_account_to_any_account() {
     .await;
 }
 
-/// Public routes answer without a token; data routes do not.
+/// The operations of the OpenAPI document, as `(method, path, operation)`.
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut all = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("an item") {
+            all.push((method.clone(), path.clone(), operation.clone()));
+        }
+    }
+    all
+}
+
+/// Whether an operation needs a token: it declares the bearer scheme and no way without one.
+fn needs_a_token(operation: &Value) -> bool {
+    operation["security"] == json!([{"OAuth2PasswordBearer": []}])
+}
+
+/// Every operation that the document says needs a token refuses a request without one; every
+/// other operation answers it. A route added later is tried too: the list is the document's.
 #[tokio::test]
-async fn probes_docs_and_metrics_need_no_token_and_data_routes_do() {
-    on_each_backend_with(with_auth, async |app: TestApp| {
-        for path in [
-            "/ping",
-            "/health",
-            "/ready",
-            "/docs/",
-            "/redoc",
-            "/openapi.json",
-            "/metrics",
-        ] {
-            assert_eq!(app.get(path).await.status(), StatusCode::OK, "{path}");
-        }
-        for path in [
-            "/accounts",
-            "/accounts/1",
-            "/accounts/1/balance",
-            "/accounts/1/transactions",
-            "/transactions",
-            "/transactions/1",
-        ] {
-            assert_eq!(
-                app.get(path).await.status(),
-                StatusCode::UNAUTHORIZED,
-                "{path}"
-            );
-        }
-        for path in ["/accounts", "/transactions", "/transfers"] {
-            assert_eq!(
-                app.post(path, &json!({})).await.status(),
-                StatusCode::UNAUTHORIZED,
-                "{path}"
-            );
-        }
-    })
+async fn what_the_document_says_needs_a_token_does_and_nothing_else() {
+    on_each_backend_with(
+        |settings| settings.diagnostics_routes = true,
+        async |app: TestApp| {
+            let doc = app.get_json("/openapi.json").await;
+            let mut protected = 0;
+            for (method, path, operation) in operations(&doc) {
+                let path = path
+                    .replace("{account_id}", "1")
+                    .replace("{transaction_id}", "1");
+                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let response = app.anonymous(method.clone(), &path, Some(&json!({}))).await;
+                if needs_a_token(&operation) {
+                    protected += 1;
+                    assert_eq!(
+                        response.headers()["www-authenticate"],
+                        "Bearer",
+                        "{method} {path}"
+                    );
+                    assert_detail(response, StatusCode::UNAUTHORIZED, "Not authenticated").await;
+                } else {
+                    assert_ne!(
+                        response.status(),
+                        StatusCode::UNAUTHORIZED,
+                        "{method} {path}"
+                    );
+                }
+            }
+            assert!(protected >= 10, "{protected} protected operations");
+            for public in ["/docs/", "/redoc", "/metrics"] {
+                let response = app.anonymous(reqwest::Method::GET, public, None).await;
+                assert_eq!(response.status(), StatusCode::OK, "{public}");
+            }
+        },
+    )
     .await;
+}
+
+/// Customer B tries every operation the document protects, aimed at customer A's account, ledger
+/// row and money: no answer carries anything of A's, and nothing of A's changes. The requests are
+/// made from the document (its paths, and its examples with A's ids), so a route added later
+/// cannot skip this; a path parameter it does not know how to aim fails the test.
+#[tokio::test]
+async fn no_protected_operation_lets_a_customer_reach_anothers_data() {
+    const MARKER_NAME: &str = "alice-private-7f3a";
+    const MARKER_AMOUNT: i64 = 987_654_321;
+    on_each_backend_with(
+        |settings| settings.diagnostics_routes = true,
+        async |app: TestApp| {
+            let alice = app.customer("alice").await;
+            let bob = app.customer("bob").await;
+            let opened = alice
+                .post(
+                    "/accounts",
+                    &json!({"first_name": MARKER_NAME, "last_name": "A", "address": "A"}),
+                )
+                .await;
+            let alices = opened.json::<Value>().await.unwrap()["id"]
+                .as_i64()
+                .unwrap();
+            let credited = alice
+                .post(
+                    "/transactions",
+                    &json!({"acc_id": alices, "credit": MARKER_AMOUNT}),
+                )
+                .await;
+            let alices_row = credited.json::<Value>().await.unwrap()["id"]
+                .as_i64()
+                .unwrap();
+            let bobs = bob.funded_account(500).await;
+            let alices_data = async || {
+                (
+                    alice.get_json(&format!("/accounts/{alices}")).await,
+                    alice
+                        .get_json(&format!("/accounts/{alices}/transactions"))
+                        .await,
+                )
+            };
+            let before = alices_data().await;
+            let doc = app.get_json("/openapi.json").await;
+
+            let mut tried = Vec::new();
+            for (method, template, operation) in operations(&doc) {
+                if !needs_a_token(&operation) {
+                    continue;
+                }
+                let path = aimed_at(&template, alices, alices_row);
+                let body =
+                    operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                        .as_str()
+                        .map(|schema| example(&doc, schema, alices, bobs));
+                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let mut request = app.client.request(method.clone(), app.url(&path));
+                request = request.bearer_auth(&bob.token);
+                if let Some(body) = &body {
+                    request = request.json(body);
+                }
+                let response = request.send().await.unwrap();
+                let status = response.status();
+                let text = response.text().await.unwrap();
+                let case = format!("Bob: {method} {path} {body:?} -> {status} {text}");
+                assert!(
+                    status.is_success() || [403, 404].contains(&status.as_u16()),
+                    "{case}"
+                );
+                assert!(!text.contains(MARKER_NAME), "{case}");
+                assert!(!text.contains(&MARKER_AMOUNT.to_string()), "{case}");
+                tried.push(format!("{method} {template}"));
+            }
+            assert!(tried.len() >= 10, "tried only {tried:?}");
+            assert_eq!(alices_data().await, before, "Alice's data is unchanged");
+        },
+    )
+    .await;
+}
+
+/// `template` with its path parameters pointing at Alice's things.
+fn aimed_at(template: &str, account: i64, ledger_row: i64) -> String {
+    let path = template
+        .replace("{account_id}", &account.to_string())
+        .replace("{transaction_id}", &ledger_row.to_string());
+    assert!(
+        !path.contains('{'),
+        "{template}: a path parameter this test cannot aim at another customer's data"
+    );
+    path
+}
+
+/// The document's example body for `schema`, with every account it names being Alice's, except
+/// a transfer's receiver (Bob's own account, so that only the sender is someone else's).
+fn example(doc: &Value, schema: &str, alices: i64, bobs: i64) -> Value {
+    let name = schema.rsplit('/').next().unwrap();
+    let schema = &doc["components"]["schemas"][name];
+    let mut example = schema
+        .get("example")
+        .or(schema["examples"].get(0))
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} has no example"));
+    for (field, value) in example.as_object_mut().unwrap() {
+        match field.as_str() {
+            "acc_id" | "from_acc_id" => *value = json!(alices),
+            "to_acc_id" => *value = json!(bobs),
+            other => assert!(
+                !other.ends_with("_id"),
+                "{name}.{other}: an id this test cannot aim"
+            ),
+        }
+    }
+    example
 }

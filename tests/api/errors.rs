@@ -39,8 +39,7 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
 async fn bodies_that_are_not_json_objects_are_422() {
     on_each_backend(async |app| {
         let raw = |body: String, content_type: &'static str| {
-            app.client
-                .post(app.url("/accounts"))
+            app.request(reqwest::Method::POST, "/accounts")
                 .header(CONTENT_TYPE, content_type)
                 .body(body)
                 .send()
@@ -108,8 +107,7 @@ async fn bodies_that_are_not_json_objects_are_422() {
             assert_eq!(first_loc, loc, "{case}: {body}");
         }
         let missing = app
-            .client
-            .post(app.url("/accounts"))
+            .request(reqwest::Method::POST, "/accounts")
             .body("{}")
             .send()
             .await
@@ -152,8 +150,7 @@ async fn a_body_over_the_limit_is_413() {
             .await;
             let ten_megabytes = vec![b' '; 10 * 1024 * 1024];
             let response = app
-                .client
-                .post(app.url("/transactions"))
+                .request(reqwest::Method::POST, "/transactions")
                 .header(CONTENT_TYPE, "application/json")
                 .body(ten_megabytes)
                 .send()
@@ -235,8 +232,7 @@ async fn sql_and_unicode_in_text_fields_are_stored_verbatim() {
 async fn a_json_body_without_a_content_type_is_read_as_json() {
     on_each_backend(async |app| {
         let response = app
-            .client
-            .post(app.url("/accounts"))
+            .request(reqwest::Method::POST, "/accounts")
             .body(r#"{"first_name": "Ada", "last_name": "Lovelace", "address": "London"}"#)
             .send()
             .await

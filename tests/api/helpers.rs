@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The operator's bearer token, sent by `get`, `post` and `post_with_key`; `None` when access
+    /// control is off.
+    pub token: Option<String>,
     /// The server's own pool, to inspect stored rows or to break the database on purpose.
     pub db: DatabaseConnection,
     pub settings: Settings,
@@ -36,13 +39,14 @@ pub async fn on_each_backend_with(configure: impl Fn(&mut Settings), test: impl 
     }
 }
 
-/// The money rules, errors, docs and metrics are tested without tokens; `auth.rs` tests access
-/// control with `with_auth`.
+/// The shipped defaults (access control on), with a known signing key and an operator account,
+/// on a free port. `open_access.rs` tests `AUTH_REQUIRED=false`.
 pub fn test_settings() -> Settings {
     Settings {
         host: "127.0.0.1".into(),
         port: 0,
-        auth_required: false,
+        jwt_secret: Some(TEST_JWT_SECRET.into()),
+        operator: Some((OPERATOR.0.into(), OPERATOR.1.into())),
         ..Settings::default()
     }
 }
@@ -73,13 +77,18 @@ impl TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("an HTTP client");
-        Self {
+        let mut app = Self {
             address,
             client,
+            token: None,
             db,
             settings,
             metrics_address,
+        };
+        if app.settings.auth_required {
+            app.token = Some(app.operator().await.token);
         }
+        app
     }
 
     /// A second server process' view: a new app on the same database.
@@ -91,13 +100,24 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// A request as the operator (or as anyone, when access control is off).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, self.url(path));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.expect("GET")
+        self.request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("GET")
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
+        self.request(reqwest::Method::POST, path)
             .json(body)
             .send()
             .await
@@ -105,13 +125,27 @@ impl TestApp {
     }
 
     pub async fn post_with_key(&self, path: &str, key: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
+        self.request(reqwest::Method::POST, path)
             .header("Idempotency-Key", key)
             .json(body)
             .send()
             .await
             .expect("POST")
+    }
+
+    /// A request without a token.
+    pub async fn anonymous(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let request = self.client.request(method, self.url(path));
+        let request = match body {
+            Some(body) => request.json(body),
+            None => request,
+        };
+        request.send().await.expect("a request without a token")
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
@@ -234,13 +268,6 @@ pub async fn assert_detail(response: Response, status: StatusCode, detail: &str)
 pub const TEST_JWT_SECRET: &str = "a test key of at least thirty-two characters";
 pub const OPERATOR: (&str, &str) = ("operator", "operator password");
 
-/// Settings with access control on, a known signing key and an operator account.
-pub fn with_auth(settings: &mut Settings) {
-    settings.auth_required = true;
-    settings.jwt_secret = Some(TEST_JWT_SECRET.into());
-    settings.operator = Some((OPERATOR.0.into(), OPERATOR.1.into()));
-}
-
 /// A logged-in user's view of the API: every request carries their bearer token.
 pub struct Session<'a> {
     pub app: &'a TestApp,
@@ -257,14 +284,12 @@ impl TestApp {
             .expect("POST /token")
     }
 
-    /// Signs `username` up as a customer and logs them in.
+    /// Signs `username` up as a customer, as anyone may, and logs them in.
     pub async fn customer(&self, username: &str) -> Session<'_> {
         let password = format!("{username} password");
+        let body = json!({"username": username, "password": password});
         let signed_up = self
-            .post(
-                "/users",
-                &json!({"username": username, "password": password}),
-            )
+            .anonymous(reqwest::Method::POST, "/users", Some(&body))
             .await;
         assert_eq!(
             signed_up.status(),
@@ -272,6 +297,25 @@ impl TestApp {
             "sign up {username}"
         );
         self.session(username, &password).await
+    }
+
+    /// The id `username` was stored under.
+    pub async fn user_id(&self, username: &str) -> i64 {
+        use sea_orm::ConnectionTrait;
+        self.db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                match self.db.get_database_backend() {
+                    sea_orm::DbBackend::Postgres => "SELECT id FROM users WHERE username = $1",
+                    _ => "SELECT id FROM users WHERE username = ?",
+                },
+                [username.into()],
+            ))
+            .await
+            .expect("a query")
+            .expect("the user")
+            .try_get_by_index(0)
+            .expect("an id")
     }
 
     pub async fn operator(&self) -> Session<'_> {
@@ -316,6 +360,18 @@ impl Session<'_> {
 
     pub async fn get_json(&self, path: &str) -> Value {
         ok_json(self.get(path).await, path).await
+    }
+
+    pub async fn post_with_key(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.app
+            .client
+            .post(self.app.url(path))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
     }
 
     /// An account of this user's holding `balance`.

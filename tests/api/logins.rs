@@ -7,14 +7,14 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    assert_detail, assert_validation_error, on_each_backend_with, sample, with_auth,
+    assert_detail, assert_validation_error, on_each_backend, on_each_backend_with, sample,
 };
 
 /// The token answer has the OAuth2 shape; a wrong password and an unknown user get the same
 /// answer; the password is never echoed.
 #[tokio::test]
 async fn logging_in_gives_a_bearer_token_and_failures_look_alike() {
-    on_each_backend_with(with_auth, async |app| {
+    on_each_backend(async |app| {
         let signed_up = app
             .post(
                 "/users",
@@ -56,7 +56,8 @@ async fn logging_in_gives_a_bearer_token_and_failures_look_alike() {
         }
         let metrics = app.metrics().await;
         let logins = |outcome| sample(&metrics, "bank_logins_total", &[("outcome", outcome)]);
-        assert_eq!(logins("success"), Some(1.0));
+        // Ada's, and the operator's the test app logs in with.
+        assert_eq!(logins("success"), Some(2.0));
         assert_eq!(logins("bad_credentials"), Some(2.0));
     })
     .await;
@@ -68,7 +69,6 @@ async fn logging_in_gives_a_bearer_token_and_failures_look_alike() {
 #[tokio::test]
 async fn failed_logins_are_throttled_per_username_and_the_window_passes() {
     let settings = |s: &mut bank_api::config::Settings| {
-        with_auth(s);
         s.login_throttle_window = Duration::from_secs(2);
     };
     on_each_backend_with(settings, async |app| {
@@ -114,7 +114,7 @@ async fn failed_logins_are_throttled_per_username_and_the_window_passes() {
 /// The per-address limit (20) is looser than the per-username one (5), and it does hold.
 #[tokio::test]
 async fn one_address_failing_for_many_usernames_is_throttled_too() {
-    on_each_backend_with(with_auth, async |app| {
+    on_each_backend(async |app| {
         for attempt in 0..20 {
             let response = app
                 .log_in(&format!("user{}", attempt % 4), "wrong password")
@@ -133,7 +133,7 @@ async fn one_address_failing_for_many_usernames_is_throttled_too() {
 
 #[tokio::test]
 async fn sign_up_refuses_taken_names_weak_passwords_nul_and_overlong_fields() {
-    on_each_backend_with(with_auth, async |app| {
+    on_each_backend(async |app| {
         app.customer("ada").await;
         let taken = app
             .post(
@@ -191,13 +191,13 @@ async fn sign_up_refuses_taken_names_weak_passwords_nul_and_overlong_fields() {
 #[tokio::test]
 async fn with_sign_up_off_only_an_operator_creates_users() {
     let settings = |s: &mut bank_api::config::Settings| {
-        with_auth(s);
         s.signup_enabled = false;
     };
     on_each_backend_with(settings, async |app| {
         let body = json!({"username": "ada", "password": "correct horse battery"});
         assert_detail(
-            app.post("/users", &body).await,
+            app.anonymous(reqwest::Method::POST, "/users", Some(&body))
+                .await,
             StatusCode::FORBIDDEN,
             "Sign-up is disabled",
         )
@@ -211,5 +211,84 @@ async fn with_sign_up_off_only_an_operator_creates_users() {
             StatusCode::OK
         );
     })
+    .await;
+}
+
+/// Usernames are 3 to 64 ASCII letters, digits or `. _ @ + -`, as the README says.
+#[tokio::test]
+async fn usernames_are_letters_digits_and_five_symbols() {
+    on_each_backend(async |app| {
+        for good in [
+            "ada",
+            "Ada.Lovelace_1815",
+            "ada+bank@example.com",
+            "a-b",
+            &"x".repeat(64),
+        ] {
+            let body = json!({"username": good, "password": "long enough"});
+            let response = app
+                .anonymous(reqwest::Method::POST, "/users", Some(&body))
+                .await;
+            assert_eq!(response.status(), StatusCode::CREATED, "{good}");
+        }
+        for bad in [
+            "ab",
+            "adé",
+            "ada lovelace",
+            "ada/1",
+            "ada#1",
+            "ada!",
+            "ada\u{ff21}",
+            "ada,b",
+        ] {
+            let body = json!({"username": bad, "password": "long enough"});
+            let response = app
+                .anonymous(reqwest::Method::POST, "/users", Some(&body))
+                .await;
+            assert_validation_error(response, &["body", "username"], bad).await;
+        }
+    })
+    .await;
+}
+
+/// The token expires when `expires_in` says: its `exp` claim is `TOKEN_TTL_SECS` after its
+/// `iat`, which is now.
+#[tokio::test]
+async fn an_issued_token_expires_after_the_configured_lifetime() {
+    on_each_backend_with(
+        |settings| settings.token_ttl = Duration::from_secs(120),
+        async |app| {
+            app.customer("ada").await;
+            let answer: Value = app
+                .log_in("ada", "ada password")
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(answer["expires_in"], 120);
+            use base64::Engine as _;
+            let payload = answer["access_token"]
+                .as_str()
+                .unwrap()
+                .split('.')
+                .nth(1)
+                .unwrap();
+            let claims: Value = serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(payload)
+                    .unwrap(),
+            )
+            .unwrap();
+            let (iat, exp) = (
+                claims["iat"].as_i64().unwrap(),
+                claims["exp"].as_i64().unwrap(),
+            );
+            assert_eq!(exp - iat, 120);
+            assert!(
+                (iat - chrono::Utc::now().timestamp()).abs() <= 5,
+                "{claims}"
+            );
+        },
+    )
     .await;
 }

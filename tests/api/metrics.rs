@@ -56,7 +56,10 @@ async fn unknown_paths_share_one_series() {
 #[tokio::test]
 async fn every_kind_of_error_is_counted() {
     on_each_backend_with(
-        |settings| settings.body_limit_bytes = 1024,
+        |settings| {
+            settings.body_limit_bytes = 1024;
+            settings.diagnostics_routes = true;
+        },
         async |app| {
             let id = app.funded_account(10).await;
             app.get("/accounts/999").await;
@@ -73,8 +76,7 @@ async fn every_kind_of_error_is_counted() {
                 .await;
             app.client.put(app.url("/accounts")).send().await.unwrap();
             // A body that says it is gzip but is not cannot be read: 400.
-            app.client
-                .post(app.url("/accounts"))
+            app.request(reqwest::Method::POST, "/accounts")
                 .header("content-type", "application/json")
                 .header("content-encoding", "gzip")
                 .body("not gzip")

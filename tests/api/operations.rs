@@ -42,30 +42,49 @@ async fn without_a_database_ready_and_data_routes_are_503_but_health_is_200() {
     .await;
 }
 
+/// `GET /500` is off by default: neither served nor documented.
 #[tokio::test]
-async fn the_diagnostics_route_fails_on_purpose_with_json() {
+async fn the_diagnostics_route_is_off_by_default() {
     on_each_backend(async |app| {
-        let detail = "Intentional error from the diagnostics route";
-        assert_detail(
-            app.get("/500").await,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            detail,
-        )
-        .await;
+        assert_detail(app.get("/500").await, StatusCode::NOT_FOUND, "Not Found").await;
+        let doc = app.get_json("/openapi.json").await;
+        assert!(
+            doc["paths"].get("/500").is_none(),
+            "not documented when off"
+        );
     })
     .await;
 }
 
+/// Switched on, it fails on purpose for an operator only: anyone else would spend the error budget
+/// and page the on-call.
 #[tokio::test]
-async fn the_diagnostics_route_can_be_switched_off() {
+async fn the_diagnostics_route_fails_on_purpose_for_operators_only() {
     on_each_backend_with(
-        |settings| settings.diagnostics_routes = false,
+        |settings| settings.diagnostics_routes = true,
         async |app| {
-            assert_detail(app.get("/500").await, StatusCode::NOT_FOUND, "Not Found").await;
-            let doc = app.get_json("/openapi.json").await;
-            assert!(
-                doc["paths"].get("/500").is_none(),
-                "not documented when off"
+            let detail = "Intentional error from the diagnostics route";
+            assert_detail(
+                app.get("/500").await,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                detail,
+            )
+            .await;
+            let customer = app.customer("mallory").await;
+            assert_detail(
+                customer.get("/500").await,
+                StatusCode::FORBIDDEN,
+                "Only operators may call the diagnostics routes",
+            )
+            .await;
+            let anonymous = app.anonymous(reqwest::Method::GET, "/500", None).await;
+            assert_detail(anonymous, StatusCode::UNAUTHORIZED, "Not authenticated").await;
+            let metrics = app.metrics().await;
+            let failed = [("endpoint", "/500"), ("status", "500")];
+            assert_eq!(
+                crate::helpers::sample(&metrics, "http_requests_total", &failed),
+                Some(1.0),
+                "only the operator's call counts as a 5xx"
             );
         },
     )

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{TEST_JWT_SECRET, assert_detail, on_each_backend_with, sample, with_auth};
+use crate::helpers::{TEST_JWT_SECRET, assert_detail, on_each_backend, sample};
 
 fn token(claims: Value, key: &str, algorithm: Algorithm) -> String {
     encode(
@@ -25,21 +25,11 @@ fn now() -> i64 {
 /// by reason; none reaches the data.
 #[tokio::test]
 async fn every_kind_of_bad_token_is_401() {
-    on_each_backend_with(with_auth, async |app| {
+    on_each_backend(async |app| {
         let alice = app.customer("alice").await;
         let user_id = app.get_json("/ping").await; // any public route works without a token
         assert_eq!(user_id, json!({"ping": "pong"}));
-        let alices_id: i64 = app
-            .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                app.db.get_database_backend(),
-                "SELECT id FROM users WHERE username = 'alice'",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get_by_index(0)
-            .unwrap();
+        let alices_id = app.user_id("alice").await;
         let claims = |sub: i64, exp: i64| json!({"sub": sub.to_string(), "iat": now(), "exp": exp});
         let (header, payload, signature) = {
             let mut parts = alice.token.split('.');

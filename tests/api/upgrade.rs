@@ -1,6 +1,9 @@
 //! Pointing bank-api at the Python original's Postgres database upgrades it in place.
 
-use std::process::Command;
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+};
 
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -23,7 +26,8 @@ const ORIGINAL_ROWS: &str = "
         (NULL, NULL, NULL),              -- 2: NULL names and address
         ('', '', ''),                    -- 3: empty names
         ('Over', 'Drawn', 'Nowhere'),    -- 4: its ledger sums below zero
-        ('No', 'Rows', 'Anywhere');      -- 5: no ledger rows
+        ('No', 'Rows', 'Anywhere'),      -- 5: no ledger rows
+        (repeat('x', 250), 'Long', 'Name');  -- 6: longer than the 200 new input may have
     INSERT INTO accounts (id, first_name, last_name, address) VALUES (10, 'Hand', 'Picked', 'Id');
     INSERT INTO transactions (acc_id, credit, debit) VALUES
         (1, 1000, NULL),   -- 1: NULL debit
@@ -35,6 +39,30 @@ const ORIGINAL_ROWS: &str = "
         (2, 5, 5),         -- 7
         (NULL, NULL, NULL);-- 8: no account, no amounts
     INSERT INTO transactions (id, acc_id, credit, debit) VALUES (20, 10, 9, 0);";
+
+/// Starts the binary on `url`, as an operator would, and returns what it logged until it served:
+/// the upgrade's report.
+fn upgrade_with_the_binary(url: &str) -> String {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_bank-api"))
+        .env("DATABASE_URL", url)
+        .env("PORT", "0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let lines = BufReader::new(server.stderr.take().expect("its log"));
+    let mut log = String::new();
+    for line in lines.lines() {
+        let line = line.expect("a log line");
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    log
+}
 
 async fn original_database() -> (String, DatabaseConnection) {
     let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set");
@@ -55,6 +83,16 @@ async fn the_python_originals_database_is_upgraded_keeping_every_row_id_and_amou
         .await
         .expect("the original's rows");
 
+    let log = upgrade_with_the_binary(&url);
+    assert!(
+        log.contains("2 ledger rows without an account now belong to account 11, \"Unassigned\""),
+        "the suspense account is logged: {log}"
+    );
+    assert!(
+        log.contains("1 accounts are overdrawn and keep their balance")
+            && log.contains("pay out until back above zero: 4 (-400)"),
+        "the overdrawn accounts are logged: {log}"
+    );
     let app = TestApp::spawn(bank_api::config::Settings {
         database_url: url,
         ..crate::helpers::test_settings()
@@ -77,6 +115,7 @@ async fn the_python_originals_database_is_upgraded_keeping_every_row_id_and_amou
             json!([3, "", "", 0]),
             json!([4, "Over", "Drawn", -400]),
             json!([5, "No", "Rows", 0]),
+            json!([6, "x".repeat(250), "Long", 0]),
             json!([10, "Hand", "Picked", 9]),
             json!([11, "Unassigned", "ledger rows", 70]),
         ]
@@ -111,7 +150,7 @@ async fn the_python_originals_database_is_upgraded_keeping_every_row_id_and_amou
             "ledger row {id}: {row}"
         );
     }
-    for id in [1, 2, 3, 4, 5, 10, 11] {
+    for id in [1, 2, 3, 4, 5, 6, 10, 11] {
         for path in ["", "/balance", "/transactions"] {
             let response = app.get(&format!("/accounts/{id}{path}")).await;
             assert_eq!(response.status(), StatusCode::OK, "/accounts/{id}{path}");

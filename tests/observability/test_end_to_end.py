@@ -19,7 +19,19 @@ import yaml
 from dashboards import dashboard_targets, rule_expressions, substitute
 from local_stack import Processes
 from otlp_receiver import Receiver
-from support import BANK_API, ROOT, SIMULATOR, drop_postgres_database, free_port, new_postgres_database, psql, request, wait_until_ok
+from support import (
+    AUTH_ENV,
+    BANK_API,
+    OPERATOR,
+    ROOT,
+    SIMULATOR,
+    drop_postgres_database,
+    free_port,
+    new_postgres_database,
+    psql,
+    request,
+    wait_until_ok,
+)
 
 TRAFFIC_SECONDS = int(os.environ.get("E2E_TRAFFIC_SECONDS", "75"))
 
@@ -31,9 +43,12 @@ def stack(tmp_path_factory):
     ports = {"api": free_port(), "prometheus": free_port(), "alertmanager": free_port(), "postgres-exporter": free_port()}
     processes = Processes(tmp)
     receiver = Receiver()
+    # As compose runs it with the simulator profile: the operator the simulator logs in as, and
+    # the diagnostics route its few 5xx come from, for the error panels and rules.
     api = processes.start("api", [BANK_API], dict(
         os.environ, PORT=str(ports["api"]), DATABASE_URL=database_url, LOG_FORMAT="json",
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="bank-api",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="bank-api", DIAGNOSTICS_ROUTES="true",
+        **AUTH_ENV,
     ))
     wait_until_ok(f"http://127.0.0.1:{ports['api']}/ready", api)
 
@@ -72,6 +87,7 @@ def stack(tmp_path_factory):
     simulation = subprocess.run(
         [SIMULATOR, "--target", f"http://127.0.0.1:{ports['api']}", "--rate", "40", "--duration", str(TRAFFIC_SECONDS)],
         capture_output=True, text=True, timeout=TRAFFIC_SECONDS + 60,
+        env=dict(os.environ, SIMULATOR_USERNAME=OPERATOR[0], SIMULATOR_PASSWORD=OPERATOR[1]),
     )
     print(simulation.stdout)
     assert simulation.returncode == 0, simulation.stderr

@@ -97,10 +97,13 @@ def move_money(servers, customer, accounts, outcome, deadline, seed):
         status, answer = client.call("POST", path, body, key)
         if key:
             # A retry replays a 201 exactly; after a 409 nothing was stored, so the retry is a new
-            # attempt and its answer is the one that counts.
+            # attempt and its answer is the one that counts. Any other first answer is a finding
+            # of its own, which the retry's answer must not hide: nothing here fails on purpose.
             retry_status, retry_answer = client.call("POST", path, body, key)
             with outcome.lock:
                 outcome.counts["idempotent retries"] += 1
+                if status not in (201, 409):
+                    outcome.unexpected.append((f"{kind} before its retry", status, answer))
                 if status == 201 and (retry_status, retry_answer) != (status, answer):
                     outcome.unexpected.append(("replay differs", answer, retry_answer))
             status, answer = retry_status, retry_answer

@@ -30,6 +30,7 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
         host: "127.0.0.1".into(),
         port: 0,
         auth_required: false,
+        diagnostics_routes: true,
         tracing: Some(Tracing {
             endpoint: collector.endpoint(),
             service_name: "bank-api-test".into(),

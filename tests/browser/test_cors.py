@@ -1,0 +1,84 @@
+"""CORS in a real browser: a page served from a second local origin calls the API with `fetch`,
+logging in for a bearer token and reading a customer's accounts with it. From the origin that
+`CORS_ALLOWED_ORIGINS` lists it works; from another origin the browser blocks it."""
+
+import functools
+import http.server
+import os
+import subprocess
+import threading
+
+import pytest
+from selenium.webdriver.support.ui import WebDriverWait
+
+from support import BANK_API, free_port, request, wait_until_ok
+
+PAGE = """<!doctype html>
+<title>a front end on another origin</title>
+<pre id="result">running</pre>
+<script>
+const api = new URLSearchParams(location.search).get("api");
+(async () => {
+  try {
+    const login = await fetch(`${api}/token`, {
+      method: "POST",
+      headers: {"Content-Type": "application/x-www-form-urlencoded"},
+      body: "username=ada&password=" + encodeURIComponent("correct horse battery"),
+    });
+    const {access_token} = await login.json();
+    const accounts = await fetch(`${api}/accounts`, {
+      headers: {"Authorization": `Bearer ${access_token}`, "X-Request-Id": "from-the-browser"},
+    });
+    const body = await accounts.json();
+    const requestId = accounts.headers.get("X-Request-Id");
+    document.getElementById("result").textContent = `ok ${accounts.status} ${body.length} ${requestId}`;
+  } catch (error) {
+    document.getElementById("result").textContent = `blocked ${error.name}`;
+  }
+})();
+</script>
+"""
+
+
+class Origin:
+    """A static file server on 127.0.0.1 at a port of its own: a web origin of its own."""
+
+    def __init__(self, directory):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture()
+def site(tmp_path):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "index.html").write_text(PAGE)
+    allowed, other = Origin(pages), Origin(pages)
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), HOST="127.0.0.1", DATABASE_URL=f"sqlite://{tmp_path / 'bank.db'}?mode=rwc",
+               CORS_ALLOWED_ORIGINS=allowed.url)
+    process = subprocess.Popen([BANK_API], env=env, cwd=tmp_path)
+    api = f"http://127.0.0.1:{port}"
+    wait_until_ok(f"{api}/health", process, seconds=30)
+    assert request("POST", f"{api}/users", {"username": "ada", "password": "correct horse battery"})[0] == 201
+    yield api, allowed, other
+    for origin in (allowed, other):
+        origin.server.shutdown()
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def outcome(browser, origin, api):
+    browser.get(f"{origin.url}/index.html?api={api}")
+    result = browser.find_element("id", "result")
+    WebDriverWait(browser, 20).until(lambda _: result.text != "running")
+    return result.text
+
+
+def test_a_page_of_the_allowed_origin_calls_the_api_and_another_origins_is_blocked(browser, site):
+    api, allowed, other = site
+    assert outcome(browser, allowed, api) == "ok 200 0 from-the-browser"
+    assert outcome(browser, other, api) == "blocked TypeError"
