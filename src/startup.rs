@@ -11,14 +11,14 @@ use actix_web::{
     middleware::{Condition, DefaultHeaders, ErrorHandlers, NormalizePath, from_fn},
     web::{self, Data},
 };
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::scope;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
-    authentication::{Auth, users},
+    authentication::{Auth, directory, users},
     config::Settings,
     db, extract,
     metrics::Metrics,
@@ -74,10 +74,15 @@ impl Application {
                 .await
                 .map_err(StartupError::Operator)?;
         }
+        let auth = Auth::new(&settings);
+        if db.get_database_backend() == DbBackend::Postgres {
+            let pool = db.get_postgres_connection_pool().clone();
+            tokio::spawn(directory::listen(auth.directory.clone(), pool));
+        }
         let state = Data::new(AppState {
             db: db.clone(),
             metrics,
-            auth: Auth::new(&settings),
+            auth,
             settle_within: settings.db_acquire_timeout,
         });
         let metrics_server = match &settings.metrics_address {

@@ -7,6 +7,7 @@ mod m20261125_000001_upgrade_python_original;
 mod m20261125_000002_create_ledger_writes;
 mod m20261125_000003_create_users;
 mod m20261201_000001_idempotency_keys_per_user;
+mod m20261201_000002_notify_user_changes;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_create_ledger_writes::Migration),
             Box::new(m20261125_000003_create_users::Migration),
             Box::new(m20261201_000001_idempotency_keys_per_user::Migration),
+            Box::new(m20261201_000002_notify_user_changes::Migration),
         ]
     }
 }

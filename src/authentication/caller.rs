@@ -4,10 +4,7 @@
 use entity::user;
 use sea_orm::{ConnectionTrait, EntityTrait};
 
-use super::{
-    AuthError,
-    token::{Refusal, Tokens},
-};
+use super::{Auth, AuthError, token::Refusal};
 use crate::domain::{Scope, UserId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,21 +66,29 @@ pub fn bearer(value: &[u8]) -> Option<&str> {
 }
 
 /// The user `token` names, as they are now: a deleted user's token is refused, and a changed
-/// role applies at once. `Err(Refusal)` says why a token was not accepted.
+/// role applies, as soon as this process hears of it (see `directory`). `Err(Refusal)` says why a
+/// token was not accepted.
 pub async fn identify(
     db: &impl ConnectionTrait,
-    tokens: &Tokens,
+    auth: &Auth,
     token: &str,
 ) -> Result<Result<Caller, Refusal>, AuthError> {
-    let user_id = match tokens.verify(token) {
+    let user_id = match auth.tokens.verify(token) {
         Ok(id) => id,
         Err(refusal) => return Ok(Err(refusal)),
     };
+    let caller = |role| Caller {
+        user_id: Some(user_id),
+        role,
+    };
+    if let Some(role) = auth.directory.role(user_id) {
+        return Ok(Ok(caller(role)));
+    }
+    let generation = auth.directory.generation();
     let Some(user) = user::Entity::find_by_id(user_id.0).one(db).await? else {
         return Ok(Err(Refusal::UnknownUser));
     };
-    Ok(Ok(Caller {
-        user_id: Some(UserId(user.id)),
-        role: Role::parse(&user.role),
-    }))
+    let role = Role::parse(&user.role);
+    auth.directory.remember(user_id, role, generation);
+    Ok(Ok(caller(role)))
 }

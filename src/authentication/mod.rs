@@ -6,11 +6,13 @@
 //! - `caller`: the `Caller` a token names, and the scope of accounts it may act on; data routes
 //!   ask for one as an argument (the extractor is in `extract`), so a handler's signature shows
 //!   its access rule.
+//! - `directory`: the users this process remembers, kept true by Postgres's notices of changes.
 //! - `users`: signing up, logging in, and the operator account made from the environment.
 //!
 //! Its failures are [`AuthError`]s; `error.rs` decides their HTTP answers.
 
 pub mod caller;
+pub mod directory;
 pub mod password;
 pub mod throttle;
 pub mod token;
@@ -50,6 +52,7 @@ pub enum AuthError {
 /// What authentication needs at request time, shared by every worker.
 pub struct Auth {
     pub tokens: token::Tokens,
+    pub directory: std::sync::Arc<directory::Directory>,
     pub throttle: throttle::Throttle,
     pub required: bool,
     pub signup_enabled: bool,
@@ -71,6 +74,7 @@ impl Auth {
         }
         Self {
             tokens: token::Tokens::new(settings.jwt_secret.as_ref(), settings.token_ttl),
+            directory: Default::default(),
             throttle: throttle::Throttle::new(settings.login_throttle_window),
             required: settings.auth_required,
             signup_enabled: settings.signup_enabled,

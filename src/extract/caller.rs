@@ -29,7 +29,7 @@ impl FromRequest for Caller {
                 None => Refusal::Missing,
                 Some(None) => Refusal::Malformed,
                 Some(Some(token)) => {
-                    match caller::identify(&state.db, &state.auth.tokens, &token).await? {
+                    match caller::identify(&state.db, &state.auth, &token).await? {
                         Ok(caller) => return Ok(caller),
                         Err(refusal) => refusal,
                     }

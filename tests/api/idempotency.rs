@@ -253,8 +253,11 @@ async fn upgrade_with_a_stored_key(database_url: String) {
     let before = sea_orm::Database::connect(&settings.database_url)
         .await
         .unwrap();
-    let migrations = Migrator::migrations().len() as u32;
-    Migrator::up(&before, Some(migrations - 1)).await.unwrap();
+    let per_user = Migrator::migrations()
+        .iter()
+        .position(|migration| migration.name().ends_with("idempotency_keys_per_user"))
+        .expect("the migration that made keys per user") as u32;
+    Migrator::up(&before, Some(per_user)).await.unwrap();
     let stored = json!({"id": 1, "acc_id": 1, "credit": 5, "debit": 0, "balance_after": 5,
                         "created_at": "2026-11-30T10:00:00Z"});
     let fingerprint = fingerprint(

@@ -95,6 +95,12 @@ def columns(url, table):
     return listed.stdout.split()
 
 
+def triggers(url):
+    listed = psql(url, "-c", "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1")
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.split()
+
+
 def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
     url = new_postgres_database("bank_test_cli")
     try:
@@ -106,12 +112,12 @@ def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
         for name in names:
             assert name in status, status
 
-        assert "owner_id" in columns(url, "idempotency_keys")
+        assert triggers(url) == ["users_changed", "users_emptied"]
         migrate(url, "down")
-        assert "owner_id" not in columns(url, "idempotency_keys"), f"down rolls back the newest migration, {names[-1]}"
-        assert "users" in tables(url), "and only that one"
+        assert triggers(url) == [], f"down rolls back the newest migration, {names[-1]}"
+        assert "owner_id" in columns(url, "idempotency_keys"), "and only that one"
         migrate(url, "up")
-        assert "owner_id" in columns(url, "idempotency_keys")
+        assert triggers(url) == ["users_changed", "users_emptied"]
     finally:
         drop_postgres_database(url)
 

@@ -1,0 +1,157 @@
+//! Who each token's user is (their role, and that they still exist), remembered by this process
+//! so that a request with a token costs no database read.
+//!
+//! It is only safe because every replica hears of every change: on Postgres a trigger announces
+//! each deleted user or changed role on the channel `bank_users` as it commits (see the migration
+//! `notify_user_changes`), and [`listen`] forgets that user at once. The bound is the delivery of
+//! one notification, milliseconds. Nothing is remembered while the channel is not heard (before
+//! it is, or after its connection is lost, until it is heard again), and a read that began before
+//! a change arrived is not remembered either. SQLite has no notifications: there nothing is
+//! remembered and each request reads its user.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use sea_orm::sqlx::{PgPool, postgres::PgListener};
+
+use super::Role;
+use crate::domain::UserId;
+
+/// The channel the `users` trigger notifies.
+pub const CHANNEL: &str = "bank_users";
+/// The payload of a notice that every user may have changed (the table was emptied).
+const EVERYONE: &str = "*";
+/// Beyond this many users, the directory starts again from empty, so memory stays bounded.
+const MAX_USERS: usize = 100_000;
+const RETRY_LISTENING: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+pub struct Directory {
+    users: RwLock<HashMap<UserId, Role>>,
+    /// Moves on with every change heard and every loss of the channel; a read that began at an
+    /// older generation may be stale, and is not remembered.
+    generation: AtomicU64,
+    /// Whether changes are being heard; only then is anything remembered.
+    listening: AtomicBool,
+}
+
+impl Directory {
+    /// The user's role, if remembered.
+    pub fn role(&self, user: UserId) -> Option<Role> {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        users.get(&user).copied()
+    }
+
+    /// Where the directory stands now: pass it to [`Directory::remember`] with what a read that
+    /// starts now finds.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Remembers a user read from the database, unless anything changed since `generation` was
+    /// taken, or changes are not being heard.
+    pub fn remember(&self, user: UserId, role: Role, generation: u64) {
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        // Under the lock, as `forget` moves the generation under it: no change slips between.
+        if !self.listening.load(Ordering::Acquire) || self.generation() != generation {
+            return;
+        }
+        if users.len() >= MAX_USERS {
+            users.clear();
+        }
+        users.insert(user, role);
+    }
+
+    /// A change was announced: `payload` is a user's id, or `*` (or anything else) for everyone.
+    fn changed(&self, payload: &str) {
+        let user = payload.parse().ok().filter(|_| payload != EVERYONE);
+        self.forget(user.map(UserId));
+    }
+
+    /// Forgets one user (`None`: all of them) and moves the generation on.
+    fn forget(&self, user: Option<UserId>) {
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        match user {
+            Some(user) => {
+                users.remove(&user);
+            }
+            None => users.clear(),
+        }
+    }
+
+    fn set_listening(&self, listening: bool) {
+        self.forget(None);
+        self.listening.store(listening, Ordering::Release);
+    }
+}
+
+/// Hears the changes announced on `bank_users` for as long as the process runs, on a connection
+/// of its own, and keeps `directory` true to them. A lost connection is opened again; until then
+/// nothing is remembered.
+pub async fn listen(directory: Arc<Directory>, pool: PgPool) {
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(CHANNEL).await {
+                Ok(()) => {
+                    directory.set_listening(true);
+                    while let Ok(Some(notice)) = listener.try_recv().await {
+                        directory.changed(notice.payload());
+                    }
+                    log::warn!("stopped hearing user changes: every token's user is read again");
+                }
+                Err(error) => log::debug!("cannot listen for user changes: {error}"),
+            },
+            Err(error) => log::debug!("cannot connect to listen for user changes: {error}"),
+        }
+        directory.set_listening(false);
+        tokio::time::sleep(RETRY_LISTENING).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_remembered_unheard_or_across_a_change() {
+        let directory = Directory::default();
+        let ada = UserId(1);
+        directory.remember(ada, Role::Customer, directory.generation());
+        assert_eq!(directory.role(ada), None, "not listening: not remembered");
+
+        directory.set_listening(true);
+        let before = directory.generation();
+        directory.changed("1");
+        directory.remember(ada, Role::Customer, before);
+        assert_eq!(
+            directory.role(ada),
+            None,
+            "read before a change: not remembered"
+        );
+
+        directory.remember(ada, Role::Customer, directory.generation());
+        assert_eq!(directory.role(ada), Some(Role::Customer));
+        directory.changed("2");
+        assert_eq!(
+            directory.role(ada),
+            Some(Role::Customer),
+            "another user's change"
+        );
+        directory.changed("1");
+        assert_eq!(directory.role(ada), None, "forgotten at once");
+
+        directory.remember(ada, Role::Operator, directory.generation());
+        directory.changed(EVERYONE);
+        assert_eq!(directory.role(ada), None);
+        directory.remember(ada, Role::Operator, directory.generation());
+        directory.set_listening(false);
+        assert_eq!(directory.role(ada), None, "a lost channel forgets everyone");
+    }
+}
