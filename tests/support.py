@@ -1,5 +1,6 @@
 """Helpers shared by the Python test suites: the binaries, free ports, processes, databases."""
 
+import glob
 import json
 import os
 import pathlib
@@ -122,3 +123,44 @@ def request(method, url, body=None, headers=None, timeout=10):
         return status, json.loads(raw)
     except ValueError:
         return status, raw.decode(errors="replace")
+
+
+def as_postgres_user(command):
+    """initdb and pg_ctl refuse to run as root: use the postgres account when we are root."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+class PrivatePostgres:
+    """A Postgres server of this process's own (its own data directory and port), so the machine's
+    shared server is never touched; `settings` are `-c` options it starts with."""
+
+    def __init__(self, directory, **settings):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        assert bins, "PostgreSQL server binaries are not installed"
+        self.bin = bins[-1]
+        self.data = directory / "pgdata"
+        self.data.mkdir()
+        if os.geteuid() == 0:
+            subprocess.run(["chown", "-R", "postgres", str(directory)], check=True)
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        subprocess.run(as_postgres_user([f"{self.bin}/initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust"]),
+                       check=True, capture_output=True)
+        self.settings = settings
+        self.log = self.data / "server.log"
+        self.start()
+
+    def pg_ctl(self, *args):
+        subprocess.run(as_postgres_user([f"{self.bin}/pg_ctl", "-D", str(self.data), *args]), check=True, capture_output=True)
+
+    def start(self):
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
+        self.pg_ctl("-o", options, "-l", str(self.log), "-w", "start")
+
+    def stop(self):
+        self.pg_ctl("-m", "immediate", "-w", "stop")
+
+    def pid(self):
+        """The postmaster's process id."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])

@@ -4,10 +4,8 @@ The database is a private Postgres this test starts itself (own data directory a
 machine's shared server is never touched."""
 
 import collections
-import glob
 import itertools
 import json
-import os
 import pathlib
 import shutil
 import signal
@@ -20,42 +18,11 @@ import uuid
 
 import pytest
 
-from support import Api, bearer, free_port, request
+from support import Api, PrivatePostgres, bearer, request
 
 OUTAGE_SECONDS = 6
 LOAD_CLIENTS = 8
 ACQUIRE_TIMEOUT = 2
-
-
-def as_postgres_user(command):
-    """initdb and pg_ctl refuse to run as root: use the postgres account when we are root."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
-class PrivatePostgres:
-    def __init__(self, directory):
-        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-        assert bins, "PostgreSQL server binaries are not installed"
-        self.bin = bins[-1]
-        self.data = directory / "pgdata"
-        self.data.mkdir()
-        if os.geteuid() == 0:
-            subprocess.run(["chown", "-R", "postgres", str(directory)], check=True)
-        self.port = free_port()
-        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
-        subprocess.run(as_postgres_user([f"{self.bin}/initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust"]),
-                       check=True, capture_output=True)
-        self.start()
-
-    def pg_ctl(self, *args):
-        subprocess.run(as_postgres_user([f"{self.bin}/pg_ctl", "-D", str(self.data), *args]), check=True, capture_output=True)
-
-    def start(self):
-        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1"
-        self.pg_ctl("-o", options, "-l", str(self.data / "server.log"), "-w", "start")
-
-    def stop(self):
-        self.pg_ctl("-m", "immediate", "-w", "stop")
 
 
 @pytest.fixture()

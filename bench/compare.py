@@ -1,0 +1,103 @@
+"""Did a change make bank-api slower? Two builds of the server, each on a database of its own in
+one Postgres of this tool's own, loaded in turn with the benchmark's routes so drift hits both
+alike; prints a table of median requests per second, and of the CPU each server process spent
+per request (read from /proc), which shared cores disturb less than throughput.
+
+    python3 bench/compare.py --before path/to/old/bank-api --after target/release/bank-api
+"""
+
+import argparse
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+import load  # noqa: E402
+
+import routes  # noqa: E402
+from support import AUTH_ENV, OPERATOR, PrivatePostgres, free_port, log_in, psql, wait_until_ok  # noqa: E402
+
+MEASURED = (routes.ACCOUNT, routes.BALANCE, routes.POSTING, routes.TRANSFER)
+
+
+def start(binary, database_url, log):
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1", TOKEN_TTL_SECS="86400",
+               **AUTH_ENV)
+    env.pop("RUST_LOG", None)
+    process = subprocess.Popen([str(binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    process.url = f"http://127.0.0.1:{port}"
+    wait_until_ok(f"{process.url}/ready", process)
+    return process
+
+
+def cpu_seconds(process):
+    fields = pathlib.Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def seed(database_url):
+    result = psql(database_url, "-c", f"""
+        INSERT INTO accounts (first_name, last_name, address, balance, created_at)
+          SELECT 'Bench', 'Account ' || g, g || ' Load Street', 1000000000, now() FROM generate_series(1, {routes.ACCOUNTS}) g;
+        INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
+          SELECT id, balance, 0, balance, now() FROM accounts;
+        ANALYZE;""")
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", type=pathlib.Path, required=True)
+    parser.add_argument("--after", type=pathlib.Path, required=True)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="bank-compare-"))
+    postgres = PrivatePostgres(directory, max_connections=100)
+    servers, failed = {}, []
+    try:
+        for name, binary in (("before", args.before), ("after", args.after)):
+            url = f"postgres://postgres@127.0.0.1:{postgres.port}/{name}?sslmode=disable"
+            assert psql(f"postgres://postgres@127.0.0.1:{postgres.port}/postgres", "-c", f"CREATE DATABASE {name}").returncode == 0
+            first = start(binary, url, open(directory / f"{name}-migrate.log", "w"))  # migrates
+            seed(url)
+            servers[name] = first
+        tokens = {name: log_in(server.url, *OPERATOR) for name, server in servers.items()}
+        print("| Route | before: median req/s | after: median req/s | after / before "
+              "| before: server CPU µs/request | after: server CPU µs/request |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+        for route in MEASURED:
+            rates, costs = {name: [] for name in servers}, {name: [] for name in servers}
+            for _ in range(args.rounds):
+                for name, server in servers.items():
+                    spent = cpu_seconds(server)
+                    result = load.wrk(server.url, "/", route.lua, args.seconds, args.connections, tokens[name])
+                    costs[name].append((cpu_seconds(server) - spent) / (result["rps"] * args.seconds) * 1e6)
+                    if result["errors"]:
+                        failed.append(f"{name} {route.name}: {result['errors']} failed")
+                    rates[name].append(result["rps"])
+            before, after = (statistics.median(rates[name]) for name in ("before", "after"))
+            cost_before, cost_after = (statistics.median(costs[name]) for name in ("before", "after"))
+            print(f"| `{route.name}` | {before:,.0f} | {after:,.0f} | {after / before:.0%} | {cost_before:.0f} "
+                  f"| {cost_after:.0f} |", flush=True)
+    finally:
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=60)
+        postgres.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+    for failure in failed:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The load generators: wrk (closed loop, for the most a route can serve), oha (open loop at a
+fixed rate, for the latency users feel: it measures from when each request was due, so queueing
+is not hidden) and pgbench (the database's own ceiling on the same statements)."""
+
+import json
+import re
+import subprocess
+import tempfile
+
+
+class Failed(Exception):
+    """Some requests failed: a rate of errors measures nothing."""
+
+
+def wrk(url, path, script, seconds, connections, token=None):
+    """Requests per second and latency percentiles of a closed loop of `connections` clients."""
+    lua = script or ""
+    if token:
+        lua = f'wrk.headers["Authorization"] = "Bearer {token}"\n' + lua
+    # Each of wrk's threads loads the script itself: it must be a file, not a pipe.
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as file:
+        file.write(lua)
+        file.flush()
+        command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "--timeout", "10s",
+                   "-s", file.name, url + path]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket.groups())) if socket else 0)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
+        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+        "errors": errors,
+    }
+
+
+def _ms(text):
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def oha(url, rate, seconds, token=None, method="GET", body=None):
+    """Latency percentiles (ms) of requests sent at `rate` per second whatever the answers, each
+    measured from when it was due (`--latency-correction`), and the rate achieved. `url` is a
+    regular expression each request's URL is drawn from."""
+    command = ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-q", str(rate),
+               "--latency-correction", "-c", "64", "-m", method, "--rand-regex-url"]
+    if token:
+        command += ["-H", f"Authorization: Bearer {token}"]
+    if body is not None:
+        command += ["-H", "Content-Type: application/json", "-d", body]
+    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    report = json.loads(output)
+    percentiles = report["latencyPercentiles"]
+    statuses = report.get("statusCodeDistribution", {})
+    failed = sum(count for status, count in statuses.items() if not status.startswith("2"))
+    failed += sum(report.get("errorDistribution", {}).values())
+    return {
+        "rate": rate,
+        "achieved": report["summary"]["requestsPerSec"],
+        "p50": percentiles["p50"] * 1000,
+        "p99": percentiles["p99"] * 1000,
+        "p99.9": percentiles["p99.9"] * 1000,
+        "errors": failed,
+    }
+
+
+def pgbench(script, seconds, connections, database_url):
+    """Transactions per second of `connections` pgbench clients running `script`, prepared."""
+    command = ["pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", "2", "-T", str(seconds),
+               "-f", "/dev/stdin", database_url]
+    result = subprocess.run(command, input=script, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise Failed(f"pgbench: {result.stderr.strip()[-2000:]}\n{script}")
+    return float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))
