@@ -20,7 +20,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::{
     authentication::{Auth, directory, users},
     config::Settings,
-    db, extract,
+    db, extract, ledger,
     metrics::Metrics,
     middleware,
     routes::{self, docs, fallback, operations},
@@ -80,6 +80,7 @@ impl Application {
             tokio::spawn(directory::listen(auth.directory.clone(), pool));
         }
         let state = Data::new(AppState {
+            accounts: ledger::Accounts::new(db.clone(), settings.coalesce_reads),
             db: db.clone(),
             metrics,
             auth,

@@ -36,6 +36,8 @@ pub(super) struct Environment {
     #[serde(deserialize_with = "boolean")]
     pub http_metrics: bool,
     #[serde(deserialize_with = "boolean")]
+    pub coalesce_reads: bool,
+    #[serde(deserialize_with = "boolean")]
     pub auth_required: bool,
     pub jwt_secret: Option<SecretString>,
     #[serde(deserialize_with = "seconds::<_, 60, 86_400>")]
@@ -78,6 +80,7 @@ impl Default for Environment {
             metrics_addr: None,
             diagnostics_routes: false,
             http_metrics: true,
+            coalesce_reads: true,
             auth_required: true,
             jwt_secret: None,
             token_ttl_secs: Duration::from_secs(15 * 60),

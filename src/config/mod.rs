@@ -38,6 +38,9 @@ pub struct Settings {
     pub client_timeout: Duration,
     /// Record `http_requests_*` for every request. Off only to measure what recording costs.
     pub http_metrics: bool,
+    /// Ask Postgres for accounts wanted at the same moment in one statement. Off only to measure
+    /// what that saves.
+    pub coalesce_reads: bool,
     /// Data routes need a bearer token. `false` lets every caller act as an operator, as the
     /// Python original did: for local demos only.
     pub auth_required: bool,
@@ -177,6 +180,7 @@ impl Settings {
             metrics_address: env.metrics_addr,
             client_timeout: env.client_timeout_secs,
             http_metrics: env.http_metrics,
+            coalesce_reads: env.coalesce_reads,
             auth_required: env.auth_required,
             jwt_secret,
             token_ttl: env.token_ttl_secs,

@@ -7,11 +7,13 @@
 //! - `postings`: credits and debits on one account (one statement on Postgres).
 //! - `transfers`: money from one account to another.
 //! - `reads`: accounts, balances and ledger rows, a page at a time, within the caller's scope.
+//! - `coalesce`: primary-key reads of accounts waiting at the same moment, in one statement.
 //! - `fencing`: the id every write is stored under, and settling a write whose connection failed.
 //!
 //! It speaks SeaORM and its own [`LedgerError`]; what a refusal means to an HTTP client is
 //! decided in `error.rs`.
 
+mod coalesce;
 mod fencing;
 mod postings;
 mod reads;
@@ -21,7 +23,7 @@ mod transfers;
 pub use fencing::{FromLedgerRows, Settled, settle};
 pub use postings::post;
 pub use reads::{
-    Listed, NewAccount, Page, account, account_transactions, accounts, balance, open_account,
+    Accounts, Listed, NewAccount, Page, account, account_transactions, accounts, open_account,
     transaction, transactions,
 };
 pub use rules::{Posting, Transfer};

@@ -2,12 +2,14 @@
 //! scope: another customer's account or row is not found, exactly like a missing one.
 
 use entity::{account, transaction};
+use std::sync::Arc;
+
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select, Set, sea_query::Query,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set, sea_query::Query,
 };
 
-use super::{LedgerError, now};
+use super::{LedgerError, coalesce::Coalescer, now};
 use crate::domain::{AccountId, Scope, Text};
 
 pub struct NewAccount {
@@ -101,6 +103,46 @@ pub async fn open_account(
     Ok(account.insert(db).await?)
 }
 
+/// Where accounts are read by id: on Postgres through the coalescer (unless it is switched off),
+/// elsewhere straight from the database.
+#[derive(Clone)]
+pub struct Accounts {
+    db: DatabaseConnection,
+    coalescer: Option<Arc<Coalescer>>,
+}
+
+impl Accounts {
+    pub fn new(db: DatabaseConnection, coalesce: bool) -> Self {
+        let coalesce = coalesce && db.get_database_backend() == DbBackend::Postgres;
+        let coalescer = coalesce.then(|| Coalescer::new(db.clone()));
+        Self { db, coalescer }
+    }
+
+    pub async fn get(&self, scope: Scope, id: AccountId) -> Result<account::Model, LedgerError> {
+        match &self.coalescer {
+            Some(coalescer) => coalescer
+                .account(scope, id)
+                .await?
+                .ok_or(LedgerError::AccountNotFound),
+            None => account(&self.db, scope, id).await,
+        }
+    }
+
+    /// The stored balance: one primary-key read, however long the account's history.
+    pub async fn balance(&self, scope: Scope, id: AccountId) -> Result<i64, LedgerError> {
+        if self.coalescer.is_some() {
+            return Ok(self.get(scope, id).await?.balance);
+        }
+        scoped_accounts(scope, account::Entity::find_by_id(id.0))
+            .select_only()
+            .column(account::Column::Balance)
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await?
+            .ok_or(LedgerError::AccountNotFound)
+    }
+}
+
 pub async fn account(
     db: &impl ConnectionTrait,
     scope: Scope,
@@ -120,21 +162,6 @@ pub async fn accounts(
     let rows = scoped_accounts(scope, account::Entity::find()).order_by_asc(account::Column::Id);
     let rows = page.of(rows, account::Column::Id).all(db).await?;
     Ok(page.listed(rows, |account| account.id))
-}
-
-/// The stored balance: one primary-key read, however long the account's history.
-pub async fn balance(
-    db: &impl ConnectionTrait,
-    scope: Scope,
-    id: AccountId,
-) -> Result<i64, LedgerError> {
-    scoped_accounts(scope, account::Entity::find_by_id(id.0))
-        .select_only()
-        .column(account::Column::Balance)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?
-        .ok_or(LedgerError::AccountNotFound)
 }
 
 pub async fn transaction(

@@ -154,7 +154,10 @@ pub async fn get_account(
     caller: Caller,
     account_id: web::Path<AccountId>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = ledger::account(&state.db, caller.scope(), account_id.into_inner()).await?;
+    let account = state
+        .accounts
+        .get(caller.scope(), account_id.into_inner())
+        .await?;
     Ok(HttpResponse::Ok().json(Account::from(account)))
 }
 
@@ -181,7 +184,7 @@ pub async fn get_balance(
     account_id: web::Path<AccountId>,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = account_id.into_inner();
-    let balance = ledger::balance(&state.db, caller.scope(), account_id).await?;
+    let balance = state.accounts.balance(caller.scope(), account_id).await?;
     Ok(HttpResponse::Ok().json(Balance {
         account_id: account_id.0,
         balance,

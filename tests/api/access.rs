@@ -310,3 +310,42 @@ fn example(doc: &Value, schema: &str, alices: i64, bobs: i64) -> Value {
     }
     example
 }
+
+/// Reads in flight at the same moment may be asked of Postgres in one statement: each still gets
+/// exactly what its own caller may see, with many callers mixed in one batch.
+#[tokio::test]
+async fn concurrent_reads_by_different_callers_each_get_their_own_answer() {
+    on_each_backend(async |app| {
+        let alice = app.customer("alice").await;
+        let bob = app.customer("bob").await;
+        let alices = alice.funded_account(100).await;
+        let bobs = bob.funded_account(200).await;
+        let operator = app.operator().await;
+        let reads = (0..60).map(|i| {
+            let (who, session) = match i % 3 {
+                0 => ("alice", &alice),
+                1 => ("bob", &bob),
+                _ => ("operator", &operator),
+            };
+            let account = if i % 2 == 0 { alices } else { bobs };
+            let path = if i % 4 < 2 {
+                format!("/accounts/{account}")
+            } else {
+                format!("/accounts/{account}/balance")
+            };
+            async move { (who, account, path.clone(), session.get(&path).await) }
+        });
+        for (who, account, path, response) in futures_util::future::join_all(reads).await {
+            let allowed = who == "operator" || (who == "alice") == (account == alices);
+            if !allowed {
+                assert_eq!(response.status(), StatusCode::NOT_FOUND, "{who} {path}");
+                continue;
+            }
+            assert_eq!(response.status(), StatusCode::OK, "{who} {path}");
+            let body: Value = response.json().await.unwrap();
+            let balance = if account == alices { 100 } else { 200 };
+            assert_eq!(body["balance"], balance, "{who} {path}: {body}");
+        }
+    })
+    .await;
+}
