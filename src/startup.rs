@@ -76,8 +76,11 @@ impl Application {
         }
         let auth = Auth::new(&settings);
         if db.get_database_backend() == DbBackend::Postgres {
-            let pool = db.get_postgres_connection_pool().clone();
-            tokio::spawn(directory::listen(auth.directory.clone(), pool));
+            let options = db.get_postgres_connection_pool().connect_options();
+            tokio::spawn(directory::listen(
+                auth.directory.clone(),
+                (*options).clone(),
+            ));
         }
         let state = Data::new(AppState {
             accounts: ledger::Accounts::new(db.clone(), settings.coalesce_reads),
@@ -86,6 +89,7 @@ impl Application {
             auth,
             settle_within: settings.db_acquire_timeout,
         });
+        tokio::spawn(sweep_login_failures(state.clone()));
         let metrics_server = match &settings.metrics_address {
             Some(address) => Some(metrics_server(address, state.clone())?),
             None => None,
@@ -241,4 +245,16 @@ fn cors(origins: &[String]) -> Cors {
         ])
         .expose_headers(exposed)
         .max_age(600)
+}
+
+/// Every replica forgets the ended windows of failed logins now and then (once per window), so
+/// the table holds only the current ones; one replica doing it would be enough.
+async fn sweep_login_failures(state: Data<AppState>) {
+    let mut every_window = tokio::time::interval(state.auth.throttle.window());
+    loop {
+        every_window.tick().await;
+        if let Err(error) = state.auth.throttle.sweep(&state.db).await {
+            log::debug!("cannot sweep ended login windows: {error}");
+        }
+    }
 }

@@ -3,5 +3,6 @@
 pub mod account;
 pub mod idempotency_key;
 pub mod ledger_write;
+pub mod login_failure;
 pub mod transaction;
 pub mod user;

@@ -8,6 +8,7 @@ mod m20261125_000002_create_ledger_writes;
 mod m20261125_000003_create_users;
 mod m20261201_000001_idempotency_keys_per_user;
 mod m20261201_000002_notify_user_changes;
+mod m20261202_000001_create_login_failures;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_create_users::Migration),
             Box::new(m20261201_000001_idempotency_keys_per_user::Migration),
             Box::new(m20261201_000002_notify_user_changes::Migration),
+            Box::new(m20261202_000001_create_login_failures::Migration),
         ]
     }
 }

@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use sea_orm::sqlx::{PgPool, postgres::PgListener};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use super::Role;
 use crate::domain::UserId;
@@ -95,7 +95,13 @@ impl Directory {
 /// Hears the changes announced on `bank_users` for as long as the process runs, on a connection
 /// of its own, and keeps `directory` true to them. A lost connection is opened again; until then
 /// nothing is remembered.
-pub async fn listen(directory: Arc<Directory>, pool: PgPool) {
+///
+/// The connection is outside the API's pool: a listener holds its connection for good, and taken
+/// from the pool it would leave requests one connection fewer (none at `DB_MAX_CONNECTIONS=1`).
+pub async fn listen(directory: Arc<Directory>, options: PgConnectOptions) {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with(options);
     loop {
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => match listener.listen(CHANNEL).await {

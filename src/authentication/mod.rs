@@ -2,7 +2,7 @@
 //!
 //! - `password`: argon2id hashes, made and checked off the async workers.
 //! - `token`: the signed, short-lived bearer tokens `POST /token` hands out.
-//! - `throttle`: failed logins remembered per username and per client address.
+//! - `throttle`: failed logins counted in the database, per username and client address.
 //! - `caller`: the `Caller` a token names, and the scope of accounts it may act on; data routes
 //!   ask for one as an argument (the extractor is in `extract`), so a handler's signature shows
 //!   its access rule.
@@ -54,6 +54,8 @@ pub struct Auth {
     pub tokens: token::Tokens,
     pub directory: std::sync::Arc<directory::Directory>,
     pub throttle: throttle::Throttle,
+    /// Whose `X-Forwarded-For` names the client a login limit counts.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub required: bool,
     pub signup_enabled: bool,
 }
@@ -76,6 +78,7 @@ impl Auth {
             tokens: token::Tokens::new(settings.jwt_secret.as_ref(), settings.token_ttl),
             directory: Default::default(),
             throttle: throttle::Throttle::new(settings.login_throttle_window),
+            trusted_proxies: settings.trusted_proxies.clone(),
             required: settings.auth_required,
             signup_enabled: settings.signup_enabled,
         }

@@ -1,91 +1,212 @@
-//! Failed logins, remembered for a window: after `PER_USERNAME` failures for one username, or
-//! `PER_ADDRESS` from one client address, further logins get 429 until the oldest failure leaves
-//! the window. The address limit is looser, so one user's mistakes do not lock out the others
-//! behind the same address. Kept in memory: each replica counts its own.
+//! Failed logins, counted in the database for a window so that every replica sees the same
+//! counts. Three things are counted: the username together with the client address (the tight
+//! limit, so that someone guessing from one address does not lock the user out everywhere else),
+//! the username alone (a higher cap, against guessing spread over many addresses), and the
+//! address alone (against one address trying many usernames). Past any limit, logins get 429
+//! until that window ends.
+//!
+//! An attempt is counted before its password is checked, in one statement that returns the new
+//! counts: parallel attempts cannot all slip under a limit while their hashes are checked, on one
+//! replica or many. A correct password then takes its attempt back (the address's count) and
+//! clears the username's counts.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    net::IpAddr,
-    sync::Mutex,
-    time::{Duration, Instant},
+use std::{net::IpAddr, time::Duration};
+
+use chrono::Utc;
+use entity::login_failure::{self, Column};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
+use sha2::{Digest, Sha256};
 
-pub const PER_USERNAME: usize = 5;
-pub const PER_ADDRESS: usize = 20;
-/// Beyond this many remembered keys, the stalest are dropped: a flood of made-up usernames
-/// cannot grow memory without bound.
-const MAX_KEYS: usize = 100_000;
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Username(String),
-    Address(IpAddr),
-}
+/// Failures of one username from one address.
+pub const PER_USERNAME_AND_ADDRESS: i32 = 5;
+/// Failures of one username from every address together.
+pub const PER_USERNAME: i32 = 50;
+/// Failures from one address, whatever the usernames.
+pub const PER_ADDRESS: i32 = 20;
 
 pub struct Throttle {
     window: Duration,
-    failures: Mutex<HashMap<Key, VecDeque<Instant>>>,
+}
+
+/// What one login attempt is counted under, and the limit of each.
+pub struct Attempt {
+    username: String,
+    pair: Option<String>,
+    address: Option<String>,
+}
+
+impl Attempt {
+    fn new(username: &str, address: Option<IpAddr>) -> Self {
+        Self {
+            username: digest(&format!("username:{username}")),
+            pair: address.map(|address| digest(&format!("pair:{address}/{username}"))),
+            address: address.map(|address| digest(&format!("address:{address}"))),
+        }
+    }
+
+    fn limits(&self) -> impl Iterator<Item = (&String, i32)> {
+        let username = Some((&self.username, PER_USERNAME));
+        let pair = self
+            .pair
+            .as_ref()
+            .map(|key| (key, PER_USERNAME_AND_ADDRESS));
+        let address = self.address.as_ref().map(|key| (key, PER_ADDRESS));
+        [username, pair, address].into_iter().flatten()
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.limits().map(|(key, _)| key.clone()).collect()
+    }
+}
+
+/// Why an attempt may not go on.
+pub enum Refusal {
+    /// Over a limit: the seconds until its window ends.
+    Throttled(u64),
+    Database(DbErr),
+}
+
+impl From<DbErr> for Refusal {
+    fn from(error: DbErr) -> Self {
+        Self::Database(error)
+    }
 }
 
 impl Throttle {
     pub fn new(window: Duration) -> Self {
-        Self {
-            window,
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self { window }
     }
 
-    /// `Err(seconds to wait)` when this username or address has failed too often lately.
-    pub fn check(&self, username: &str, address: Option<IpAddr>) -> Result<(), u64> {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let mut wait = Duration::ZERO;
-        for (key, limit) in keys(username, address) {
-            if let Some(times) = failures.get_mut(&key) {
-                forget_older(times, now, self.window);
-                if times.len() >= limit
-                    && let Some(oldest) = times.front()
-                {
-                    wait = wait.max(self.window.saturating_sub(now - *oldest));
-                }
-            }
-        }
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(wait.as_secs().max(1))
-        }
+    /// Counts an attempt to log in as `username` from `address` as a failure until
+    /// [`Throttle::succeeded`] says otherwise. Refused without being counted when a limit is
+    /// already reached, so that refused attempts do not push the user's other counts up.
+    pub async fn attempt(
+        &self,
+        db: &impl ConnectionTrait,
+        username: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Attempt, Refusal> {
+        let attempt = Attempt::new(username, address);
+        let now = now_ms();
+        let current = login_failure::Entity::find()
+            .filter(Column::Key.is_in(attempt.keys()))
+            .filter(Column::WindowStartedAt.gt(self.cutoff(now)))
+            .all(db)
+            .await?;
+        self.within_limits(&attempt, &current, now, 1)?;
+        let counted = self.count(db, &attempt, now).await?;
+        // Counted now, so it may reach each limit; others may have been counted meanwhile.
+        self.within_limits(&attempt, &counted, now, 0)?;
+        Ok(attempt)
     }
 
-    pub fn failed(&self, username: &str, address: Option<IpAddr>) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if failures.len() >= MAX_KEYS {
-            failures.retain(|_, times| {
-                forget_older(times, now, self.window);
-                !times.is_empty()
+    /// The password was right: the attempt is not a failure after all.
+    pub async fn succeeded(
+        &self,
+        db: &impl ConnectionTrait,
+        attempt: &Attempt,
+    ) -> Result<(), DbErr> {
+        let username = [Some(attempt.username.clone()), attempt.pair.clone()];
+        login_failure::Entity::delete_many()
+            .filter(Column::Key.is_in(username.into_iter().flatten()))
+            .exec(db)
+            .await?;
+        if let Some(address) = &attempt.address {
+            let one_fewer =
+                Expr::case(Column::Failures.gt(0), Expr::col(Column::Failures).sub(1)).finally(0);
+            login_failure::Entity::update_many()
+                .col_expr(Column::Failures, one_fewer.into())
+                .filter(Column::Key.eq(address))
+                .exec(db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the windows that have ended. Run now and then by every replica; any one is enough.
+    pub async fn sweep(&self, db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+        let ended = login_failure::Entity::delete_many()
+            .filter(Column::WindowStartedAt.lte(self.cutoff(now_ms())))
+            .exec(db)
+            .await?;
+        Ok(ended.rows_affected)
+    }
+
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// One more failure under each of the attempt's keys, in one statement: a key whose window
+    /// has ended starts a new one. Returns the counts after it.
+    async fn count(
+        &self,
+        db: &impl ConnectionTrait,
+        attempt: &Attempt,
+        now: i64,
+    ) -> Result<Vec<login_failure::Model>, DbErr> {
+        let rows = attempt
+            .keys()
+            .into_iter()
+            .map(|key| login_failure::ActiveModel {
+                key: Set(key),
+                window_started_at: Set(now),
+                failures: Set(1),
             });
-        }
-        for (key, _) in keys(username, address) {
-            failures.entry(key).or_default().push_back(now);
+        let stored = |column: Column| Expr::col((login_failure::Entity, column));
+        let ended = stored(Column::WindowStartedAt).lte(self.cutoff(now));
+        let failures = Expr::case(ended.clone(), 1).finally(stored(Column::Failures).add(1));
+        let started = Expr::case(ended, Expr::cust("excluded.window_started_at"))
+            .finally(stored(Column::WindowStartedAt));
+        let on_conflict = OnConflict::column(Column::Key)
+            .value(Column::Failures, failures)
+            .value(Column::WindowStartedAt, started)
+            .to_owned();
+        login_failure::Entity::insert_many(rows)
+            .on_conflict(on_conflict)
+            .exec_with_returning(db)
+            .await
+    }
+
+    /// Refused when a count plus `this_attempt` (1 before it is counted, 0 after) is over a limit.
+    fn within_limits(
+        &self,
+        attempt: &Attempt,
+        counts: &[login_failure::Model],
+        now: i64,
+        this_attempt: i32,
+    ) -> Result<(), Refusal> {
+        let window = i64::try_from(self.window.as_millis()).unwrap_or(i64::MAX);
+        let over = |(key, limit): (&String, i32)| {
+            let count = counts.iter().find(|row| &row.key == key)?;
+            (count.failures + this_attempt > limit)
+                .then(|| count.window_started_at.saturating_add(window) - now)
+        };
+        match attempt.limits().filter_map(over).max() {
+            Some(wait_ms) => Err(Refusal::Throttled(seconds_to_wait(wait_ms))),
+            None => Ok(()),
         }
     }
 
-    /// A correct password clears the username's failures (not the address's).
-    pub fn succeeded(&self, username: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(&Key::Username(username.to_owned()));
+    fn cutoff(&self, now: i64) -> i64 {
+        now - i64::try_from(self.window.as_millis()).unwrap_or(i64::MAX / 2)
     }
 }
 
-fn keys(username: &str, address: Option<IpAddr>) -> impl Iterator<Item = (Key, usize)> {
-    let username = (Key::Username(username.to_owned()), PER_USERNAME);
-    let address = address.map(|address| (Key::Address(address), PER_ADDRESS));
-    std::iter::once(username).chain(address)
+/// Whole seconds, at least one: `Retry-After` of 0 would invite an immediate retry.
+fn seconds_to_wait(milliseconds: i64) -> u64 {
+    Ord::max(u64::try_from(milliseconds).unwrap_or(0).div_ceil(1000), 1)
 }
 
-fn forget_older(times: &mut VecDeque<Instant>, now: Instant, window: Duration) {
-    while times.front().is_some_and(|time| now - *time >= window) {
-        times.pop_front();
-    }
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }

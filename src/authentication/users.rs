@@ -8,7 +8,7 @@ use sea_orm::{
     TryInsertResult, sea_query::OnConflict,
 };
 
-use super::{Auth, AuthError, Role, password};
+use super::{Auth, AuthError, Role, password, throttle::Refusal};
 use crate::{
     domain::{Password, UserId, Username},
     metrics::Metrics,
@@ -53,10 +53,14 @@ pub async fn log_in(
     address: Option<IpAddr>,
 ) -> Result<String, AuthError> {
     let logins = &metrics.logins;
-    if let Err(retry_after) = auth.throttle.check(username, address) {
-        logins.with_label_values(&["throttled"]).inc();
-        return Err(AuthError::Throttled(retry_after));
-    }
+    let attempt = match auth.throttle.attempt(db, username, address).await {
+        Ok(attempt) => attempt,
+        Err(Refusal::Throttled(retry_after)) => {
+            logins.with_label_values(&["throttled"]).inc();
+            return Err(AuthError::Throttled(retry_after));
+        }
+        Err(Refusal::Database(error)) => return Err(error.into()),
+    };
     let user = user::Entity::find()
         .filter(user::Column::Username.eq(username))
         .one(db)
@@ -64,12 +68,11 @@ pub async fn log_in(
     let stored = user.as_ref().map(|user| user.password_hash.clone());
     match user {
         Some(user) if password::verify(password, stored).await => {
-            auth.throttle.succeeded(username);
+            auth.throttle.succeeded(db, &attempt).await?;
             logins.with_label_values(&["success"]).inc();
             auth.tokens.issue(UserId(user.id))
         }
         _ => {
-            auth.throttle.failed(username, address);
             logins.with_label_values(&["bad_credentials"]).inc();
             Err(AuthError::BadCredentials)
         }

@@ -4,6 +4,8 @@
 
 use std::{fmt::Display, str::FromStr, time::Duration};
 
+use ipnet::IpNet;
+
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, de::Error};
 
@@ -50,6 +52,8 @@ pub(super) struct Environment {
     pub login_throttle_secs: Duration,
     #[serde(deserialize_with = "origins")]
     pub cors_allowed_origins: Vec<String>,
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<IpNet>,
     #[serde(deserialize_with = "boolean")]
     pub otel_sdk_disabled: bool,
     pub otel_traces_exporter: Option<Exporter>,
@@ -89,6 +93,7 @@ impl Default for Environment {
             signup_enabled: true,
             login_throttle_secs: Duration::from_secs(5 * 60),
             cors_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             otel_sdk_disabled: false,
             otel_traces_exporter: None,
             otel_exporter_otlp_endpoint: None,
@@ -223,4 +228,20 @@ fn origins<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D:
     } else {
         Err(D::Error::custom(expected))
     }
+}
+
+/// The proxies whose `X-Forwarded-For` is believed: addresses or CIDR networks, comma-separated.
+fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    let expected = "addresses or networks such as 10.0.0.0/8 or 192.0.2.7, comma-separated";
+    text(deserializer)?
+        .split(',')
+        .map(str::trim)
+        .filter(|network| !network.is_empty())
+        .map(|network| {
+            network
+                .parse::<IpNet>()
+                .or_else(|_| network.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| D::Error::custom(expected))
+        })
+        .collect()
 }

@@ -56,6 +56,8 @@ pub struct Settings {
     pub login_throttle_window: Duration,
     /// Browser origins allowed to call the API (CORS); none by default.
     pub cors_allowed_origins: Vec<String>,
+    /// Load balancers and proxies whose `X-Forwarded-For` names the client; none by default.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where and how traces are exported; `None` (no OTLP endpoint set): no traces at all.
     pub tracing: Option<Tracing>,
 }
@@ -188,6 +190,7 @@ impl Settings {
             signup_enabled: env.signup_enabled,
             login_throttle_window: env.login_throttle_secs,
             cors_allowed_origins: env.cors_allowed_origins,
+            trusted_proxies: env.trusted_proxies,
             tracing,
         })
     }

@@ -35,6 +35,10 @@ fn nothing_set_gives_the_documented_defaults() {
         "no origin is allowed"
     );
     assert!(
+        settings.trusted_proxies.is_empty(),
+        "X-Forwarded-For is believed from no one"
+    );
+    assert!(
         settings.auth_required,
         "access control is on unless switched off"
     );
@@ -72,6 +76,7 @@ fn every_variable_is_read() {
             "CORS_ALLOWED_ORIGINS",
             "https://app.example.com, http://127.0.0.1:5173",
         ),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,fd00::/8"),
     ])
     .expect("valid settings");
     assert_eq!(settings.database_url, "postgres://u@h/db");
@@ -103,6 +108,20 @@ fn every_variable_is_read() {
         settings.cors_allowed_origins,
         ["https://app.example.com", "http://127.0.0.1:5173"]
     );
+    let proxies: Vec<String> = settings
+        .trusted_proxies
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(proxies, ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]);
+}
+
+#[test]
+fn trusted_proxies_are_addresses_or_networks() {
+    for bad in ["10.0.0.0/33", "proxy.internal", "10.0.0.1 10.0.0.2", "*"] {
+        let error = settings(&[("TRUSTED_PROXIES", bad)]).expect_err(bad);
+        assert_eq!(error.variable, "TRUSTED_PROXIES", "{bad}");
+    }
 }
 
 /// Only exact origins: a wildcard would let any page spend a token it got hold of.

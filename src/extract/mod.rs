@@ -6,12 +6,14 @@
 //! - `pagination`: `?after_id=&skip=&limit=`.
 //! - `path`: path parameters that do not parse.
 //! - `caller`: the bearer token's `Caller`, or a 401.
+//! - `client_address`: who is logging in, seen through `TRUSTED_PROXIES`.
 //! - `idempotency_key`: the optional `Idempotency-Key` header.
 //! - `schemas`: the OpenAPI schemas of the values with limits, built from the constants that
 //!   enforce them.
 
 mod body;
 mod caller;
+mod client_address;
 mod idempotency_key;
 mod pagination;
 mod path;
@@ -19,6 +21,7 @@ pub mod schemas;
 
 pub use body::{ApiJson, BodyTimeout};
 pub use caller::MaybeCaller;
+pub use client_address::ClientAddress;
 pub use idempotency_key::IdempotencyKeyHeader;
 pub use pagination::Pagination;
 pub use path::path_error;

@@ -1,7 +1,7 @@
 //! `/users` and `/token`: signing up, and the OAuth2 password flow that turns a username and
 //! password into a bearer token (what FastAPI's `OAuth2PasswordRequestForm` reads).
 
-use actix_web::{HttpRequest, HttpResponse, http::header, post, web};
+use actix_web::{HttpResponse, http::header, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -10,7 +10,7 @@ use crate::{
     authentication::{AuthError, Role, users},
     domain::{Password, Problems, Username},
     error::{ApiError, ErrorBody, FieldError, Loc},
-    extract::{ApiJson, MaybeCaller, schemas},
+    extract::{ApiJson, ClientAddress, MaybeCaller, schemas},
     state::AppState,
 };
 
@@ -97,8 +97,8 @@ pub async fn create_user(
 /// Log in for a token
 ///
 /// The OAuth2 password flow: a form with `username` and `password` gets a bearer token that
-/// expires after `expires_in` seconds. Failed logins are throttled per username and per client
-/// address (429 with `Retry-After`).
+/// expires after `expires_in` seconds. Failed logins are limited per username and client address
+/// together, per username and per address, on every replica alike (429 with `Retry-After`).
 #[utoipa::path(
     tag = "users",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
@@ -112,7 +112,7 @@ pub async fn create_user(
 #[post("/token")]
 pub async fn create_token(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    ClientAddress(address): ClientAddress,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
@@ -132,7 +132,6 @@ pub async fn create_token(
             ));
         }
     };
-    let address = req.peer_addr().map(|address| address.ip());
     let token = users::log_in(
         &state.db,
         &state.auth,

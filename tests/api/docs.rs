@@ -306,3 +306,47 @@ async fn the_documents_limits_are_the_codes() {
         );
     }
 }
+
+const SUMMARY_START: &str =
+    "<!-- performance summary: written by bench/bench.py from bench/RESULTS.md -->";
+const SUMMARY_END: &str = "<!-- end of performance summary -->";
+
+/// The README's performance figures are the benchmark's own: its summary is the one
+/// `bench/bench.py` wrote into `bench/RESULTS.md` in the same run, and the rest of its
+/// "Performance" section quotes no figure of its own that could go stale.
+#[test]
+fn the_readmes_performance_figures_are_the_benchmarks() {
+    let marked = |text: &'static str, name: &str| {
+        let start = text
+            .find(SUMMARY_START)
+            .unwrap_or_else(|| panic!("{name}: no summary"));
+        let end = text
+            .find(SUMMARY_END)
+            .unwrap_or_else(|| panic!("{name}: no summary end"));
+        &text[start..end]
+    };
+    let readme = include_str!("../../README.md");
+    let results = include_str!("../../bench/RESULTS.md");
+    assert_eq!(
+        marked(readme, "README.md"),
+        marked(results, "bench/RESULTS.md")
+    );
+
+    let section = readme
+        .split("\n## Performance\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Performance section");
+    let prose: String = section
+        .replace(marked(readme, "README.md"), "")
+        .split("```")
+        .step_by(2)
+        .collect();
+    let figure = prose
+        .split_whitespace()
+        .find(|word| word.chars().any(|c| c.is_ascii_digit()));
+    assert_eq!(
+        figure, None,
+        "a figure in the Performance section's own prose"
+    );
+}

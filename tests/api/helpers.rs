@@ -276,12 +276,25 @@ pub struct Session<'a> {
 
 impl TestApp {
     pub async fn log_in(&self, username: &str, password: &str) -> Response {
-        self.client
+        self.log_in_from(username, password, None).await
+    }
+
+    /// A login whose request carries `X-Forwarded-For: forwarded_for`, as a proxy would add.
+    pub async fn log_in_from(
+        &self,
+        username: &str,
+        password: &str,
+        forwarded_for: Option<&str>,
+    ) -> Response {
+        let request = self
+            .client
             .post(self.url("/token"))
-            .form(&[("username", username), ("password", password)])
-            .send()
-            .await
-            .expect("POST /token")
+            .form(&[("username", username), ("password", password)]);
+        let request = match forwarded_for {
+            Some(hops) => request.header("X-Forwarded-For", hops),
+            None => request,
+        };
+        request.send().await.expect("POST /token")
     }
 
     /// Signs `username` up as a customer, as anyone may, and logs them in.

@@ -131,6 +131,101 @@ async fn one_address_failing_for_many_usernames_is_throttled_too() {
     .await;
 }
 
+/// Behind a trusted proxy, each client address has its own limit for a username: someone
+/// failing as ada from one address does not stop ada from another, until the higher cap for ada
+/// alone (50) is reached from many addresses.
+#[tokio::test]
+async fn a_username_failing_from_one_address_still_logs_in_from_another() {
+    let behind_a_proxy = |s: &mut bank_api::config::Settings| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    };
+    on_each_backend_with(behind_a_proxy, async |app| {
+        app.customer("ada").await;
+        let from = |client: u32| format!("198.51.100.{client}");
+        for _ in 0..5 {
+            let response = app.log_in_from("ada", "wrong", Some(&from(1))).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        let attacker = app.log_in_from("ada", "ada password", Some(&from(1))).await;
+        assert_eq!(attacker.status(), StatusCode::TOO_MANY_REQUESTS);
+        let ada = app.log_in_from("ada", "ada password", Some(&from(2))).await;
+        assert_eq!(ada.status(), StatusCode::OK, "ada from her own address");
+
+        for client in 10..20 {
+            for _ in 0..5 {
+                let response = app.log_in_from("ada", "wrong", Some(&from(client))).await;
+                assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{client}");
+            }
+        }
+        let capped = app.log_in_from("ada", "ada password", Some(&from(3))).await;
+        assert_eq!(
+            capped.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "50 for ada alone"
+        );
+    })
+    .await;
+}
+
+/// Without `TRUSTED_PROXIES`, `X-Forwarded-For` is not believed: writing a new address in it
+/// for each guess does not escape the limit.
+#[tokio::test]
+async fn an_untrusted_forwarded_for_does_not_escape_the_limit() {
+    on_each_backend(async |app| {
+        app.customer("ada").await;
+        for client in 1..=5 {
+            let forged = format!("198.51.100.{client}");
+            let response = app.log_in_from("ada", "wrong", Some(&forged)).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        let response = app
+            .log_in_from("ada", "ada password", Some("198.51.100.99"))
+            .await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    })
+    .await;
+}
+
+/// A login is counted before its password is checked, and a correct one is taken back: many
+/// good logins from one address never add up to its limit (20).
+#[tokio::test]
+async fn successful_logins_do_not_count_against_the_address() {
+    on_each_backend(async |app| {
+        app.customer("ada").await;
+        for attempt in 0..25 {
+            let response = app.log_in("ada", "ada password").await;
+            assert_eq!(response.status(), StatusCode::OK, "login {attempt}");
+        }
+        let response = app.log_in("grace", "wrong").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}
+
+/// Attempts sent at the same moment are counted before any password is checked, so no more than
+/// the limit of them are heard.
+#[tokio::test]
+async fn parallel_guesses_cannot_slip_under_the_limit() {
+    on_each_backend(async |app| {
+        app.customer("ada").await;
+        let guesses = (0..12).map(|_| app.log_in("ada", "wrong"));
+        let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
+            .await
+            .iter()
+            .map(|response| response.status())
+            .collect();
+        let heard = statuses
+            .iter()
+            .filter(|status| **status == StatusCode::UNAUTHORIZED)
+            .count();
+        assert_eq!(heard, 5, "{statuses:?}");
+        assert!(statuses.iter().all(|status| {
+            *status == StatusCode::UNAUTHORIZED || *status == StatusCode::TOO_MANY_REQUESTS
+        }));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn sign_up_refuses_taken_names_weak_passwords_nul_and_overlong_fields() {
     on_each_backend(async |app| {

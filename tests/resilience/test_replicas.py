@@ -1,4 +1,5 @@
-"""What must hold across API replicas, tried with two server processes on one Postgres database.
+"""What must hold across API replicas, tried with two server processes on one Postgres database:
+the users each remembers, and the login limits they share.
 
 Each replica remembers the users its tokens name, so that a request costs no read of the user's
 row; Postgres notifies every replica of each deleted user and changed role as it commits. The
@@ -7,6 +8,9 @@ within the delivery of that notification. A replica that loses its notification 
 every user until it hears the channel again, so the bound holds then too."""
 
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -95,3 +99,33 @@ def test_a_replica_that_stops_hearing_changes_forgets_every_user(replicas):
     psql(database, "-c", "DELETE FROM users WHERE username = 'grace'")
     for server in replicas:
         until(lambda s=server: status(s, grace), 401)
+
+
+def log_in(server, username, password, forwarded_for=None):
+    data = urllib.parse.urlencode({"username": username, "password": password}).encode()
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    req = urllib.request.Request(f"{server.url}/token", data=data, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_failed_logins_are_counted_once_for_every_replica(tmp_path):
+    """Guesses spread over two replicas add up to one limit (5 per username and address); behind
+    a trusted proxy each client address has its own, so the user still logs in from elsewhere."""
+    database = new_postgres_database("bank_test_replicas")
+    servers = [Api(database, tmp_path / f"api{i}.log", TRUSTED_PROXIES="127.0.0.1/32") for i in range(2)]
+    try:
+        servers[0].customer_token("ada")
+        attacker, ada = "198.51.100.7", "203.0.113.20"
+        answers = [log_in(servers[i % 2], "ada", "a wrong guess", attacker) for i in range(5)]
+        assert answers == [401] * 5, answers
+        for server in servers:
+            assert log_in(server, "ada", "ada password", attacker) == 429, "the sixth guess, on either replica"
+        assert log_in(servers[1], "ada", "ada password", ada) == 200, "ada, from her own address"
+    finally:
+        for server in servers:
+            server.stop()
+        drop_postgres_database(database)
