@@ -46,3 +46,14 @@ python_venv() {
     "$VENV/bin/pip" install -q --disable-pip-version-check -r "$requirements"
   done
 }
+
+# oha, the open-loop load generator the benchmark measures latency with, from crates.io at a
+# pinned version, into target/tools so a clean clone builds its own.
+OHA_VERSION=1.16.0
+install_oha() {
+  local root=$PWD/target/tools
+  if [ "$("$root/bin/oha" --version 2>/dev/null)" != "oha $OHA_VERSION" ]; then
+    cargo install --quiet --locked --root "$root" --version "$OHA_VERSION" oha
+  fi
+  export PATH="$root/bin:$PATH"
+}

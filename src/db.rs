@@ -81,10 +81,21 @@ pub fn is_unavailable(error: &DbErr) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_) => true,
-        // Postgres shutting down or restarting ends the session with one of these (class 57P).
-        sqlx::Error::Database(error) => error.code().is_some_and(|code| code.starts_with("57P")),
+        // Postgres shutting down or restarting ends the session with one of these (class 57P);
+        // a standby, reached while a failover moves the primary, refuses every write.
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code == READ_ONLY),
         _ => false,
     }
+}
+
+/// SQLSTATE `read_only_sql_transaction`: the server is a standby (or the database is set read
+/// only). The statement was refused before it did anything.
+const READ_ONLY: &str = "25006";
+
+fn refused_as_read_only(error: &sea_orm::sqlx::Error) -> bool {
+    matches!(error, sea_orm::sqlx::Error::Database(error) if error.code().as_deref() == Some(READ_ONLY))
 }
 
 /// For a failure that [`is_unavailable`]: whether a statement may have reached the database
@@ -98,7 +109,7 @@ pub fn may_have_been_sent(error: &DbErr) -> bool {
             !matches!(
                 error.as_ref(),
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            )
+            ) && !refused_as_read_only(error)
         }
         _ => true,
     }

@@ -78,8 +78,8 @@ def log_in(base_url, username, password):
 class Api:
     """One bank-api server process on a free port, with access control on."""
 
-    def __init__(self, database_url, log_path, **settings):
-        self.port = free_port()
+    def __init__(self, database_url, log_path, port=None, **settings):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", DATABASE_URL=database_url, LOG_FORMAT="json",
                    **AUTH_ENV)

@@ -119,3 +119,83 @@ async fn replicas_starting_together_on_a_new_postgres_database_all_come_up() {
         assert_eq!(replica.get("/ready").await.status(), StatusCode::OK);
     }
 }
+
+/// A standby reached by mistake (during a failover, the balancer may still point at the old
+/// primary) refuses every write as read-only: the client gets a clear 503 to retry, never a 500
+/// that looks like a bug, and nothing is written. Reads still work.
+#[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
+#[tokio::test]
+async fn a_read_only_database_answers_writes_503_and_writes_nothing() {
+    use sea_orm::ConnectionTrait;
+
+    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set");
+    let app = TestApp::spawn(bank_api::config::Settings {
+        database_url: crate::helpers::postgres_database(&server).await,
+        ..crate::helpers::test_settings()
+    })
+    .await;
+    let account = app.funded_account(500).await;
+    let rows = app.ledger_len().await;
+    let admin = sea_orm::Database::connect(&server).await.unwrap();
+    let name = app.settings.database_url.rsplit('/').next().unwrap();
+    // Every new session is read-only, as on a standby, and the pool's sessions are ended so
+    // that the next requests open new ones.
+    let read_only = async |on: bool| {
+        let setting = if on {
+            "SET default_transaction_read_only = on"
+        } else {
+            "RESET default_transaction_read_only"
+        };
+        admin
+            .execute_unprepared(&format!("ALTER DATABASE {name} {setting}"))
+            .await
+            .unwrap();
+        admin
+            .execute_unprepared(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .await
+            .unwrap();
+        for _ in 0..50 {
+            if app.get(&format!("/accounts/{account}")).await.status() == StatusCode::OK {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("reads never came back");
+    };
+    read_only(true).await;
+
+    let writes = [
+        ("/transactions", json!({"acc_id": account, "credit": 5})),
+        (
+            "/accounts",
+            json!({"first_name": "R", "last_name": "O", "address": "x"}),
+        ),
+    ];
+    for (path, body) in writes {
+        let response = app.post(path, &body).await;
+        assert_detail(
+            response,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service temporarily unavailable",
+        )
+        .await;
+    }
+    let keyed = app
+        .post_with_key(
+            "/transactions",
+            "read-only",
+            &json!({"acc_id": account, "credit": 7}),
+        )
+        .await;
+    assert_eq!(
+        keyed.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not 500: certainly not applied"
+    );
+
+    read_only(false).await;
+    assert_eq!(app.ledger_len().await, rows, "a refused write was stored");
+    assert_eq!(app.balance(account).await, 500);
+}

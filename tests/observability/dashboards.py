@@ -38,9 +38,17 @@ def dashboard_variables():
             yield path.name, variable
 
 
-def rule_expressions():
-    """(rule name, expression) for every recording and alerting rule."""
+# The rules and the dashboard of the compose profile `ha`: they need Patroni, HAProxy and a
+# standby, so tests/resilience/test_failover.py proves them against its real cluster.
+HA_RULES = "ha.yml"
+HA_DASHBOARD = "postgres-ha.json"
+
+
+def rule_expressions(only=None):
+    """(rule name, expression) for every recording and alerting rule (of the file `only`)."""
     for path in RULE_FILES:
+        if only and path.name != only:
+            continue
         for group in load_yaml(path)["groups"]:
             for rule in group["rules"]:
                 yield rule.get("alert") or rule["record"], rule["expr"]

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+from resilience.cluster import PATRONI_CONFIG, Etcd, postgres_bin, work_directory
 
 from dashboards import (
     ROOT,
@@ -17,6 +18,7 @@ from dashboards import (
     env_example,
     load_yaml,
 )
+from support import free_port
 
 
 def tool(name):
@@ -41,8 +43,9 @@ def run(*command, cwd=ROOT):
     return result.stdout
 
 
-def compose_config():
-    output = run(compose(), "--env-file", ".env.example", "config", "--format", "json")
+def compose_config(*profiles):
+    chosen = [arg for profile in profiles for arg in ("--profile", profile)]
+    output = run(compose(), "--env-file", ".env.example", *chosen, "config", "--format", "json")
     return json.loads(output)
 
 
@@ -55,8 +58,56 @@ def test_compose_file_is_valid_for_compose_v2(tmp_path):
     assert refused.returncode != 0 and "ports" in refused.stderr, refused
 
 
-def test_dockerfile_passes_hadolint():
-    run(tool("hadolint"), "docker/Dockerfile")
+@pytest.mark.parametrize("dockerfile", ["docker/Dockerfile", "docker/patroni/Dockerfile"])
+def test_dockerfiles_pass_hadolint(dockerfile):
+    run(tool("hadolint"), dockerfile)
+
+
+def test_the_patroni_config_is_valid_for_each_node(tmp_path):
+    """`patroni --validate-config` on the shipped file, with each node's PATRONI_* variables as
+    compose sets them, but this machine's addresses (validation connects to etcd)."""
+    etcd = Etcd(work_directory())
+    try:
+        for node in ("pg1", "pg2"):
+            env = dict(os.environ, PATRONI_NAME=node, PATRONI_ETCD3_HOSTS=f"127.0.0.1:{etcd.port}",
+                       PATRONI_RESTAPI_LISTEN=f"127.0.0.1:{free_port()}", PATRONI_RESTAPI_CONNECT_ADDRESS=f"{node}:8008",
+                       PATRONI_POSTGRESQL_LISTEN=f"127.0.0.1:{free_port()}",
+                       PATRONI_POSTGRESQL_CONNECT_ADDRESS=f"{node}:5432", PATRONI_POSTGRESQL_BIN_DIR=postgres_bin(),
+                       PATRONI_SUPERUSER_PASSWORD="x", PATRONI_REPLICATION_PASSWORD="y")
+            result = subprocess.run([tool("patroni"), "--validate-config", str(PATRONI_CONFIG)], env=env,
+                                    capture_output=True, text=True)
+            assert result.returncode == 0, f"{node}: {result.stdout}{result.stderr}"
+        # The check can fail: a node without its own name is refused.
+        env.pop("PATRONI_NAME")
+        result = subprocess.run([tool("patroni"), "--validate-config", str(PATRONI_CONFIG)], env=env,
+                                capture_output=True, text=True)
+        assert result.returncode != 0 and "name" in result.stdout + result.stderr
+    finally:
+        etcd.stop()
+    config = load_yaml(PATRONI_CONFIG)["bootstrap"]["dcs"]
+    assert config["synchronous_mode"] is True and config["failsafe_mode"] is True
+    assert config["loop_wait"] + 2 * config["retry_timeout"] <= config["ttl"]
+
+
+def test_the_haproxy_config_is_valid():
+    run(tool("haproxy"), "-c", "-f", "docker/haproxy/haproxy.cfg")
+    text = (ROOT / "docker" / "haproxy" / "haproxy.cfg").read_text()
+    assert "option httpchk GET /primary" in text, "database connections follow Patroni's leader"
+    assert "on-marked-down shutdown-sessions" in text, "connections to a demoted node are cut"
+
+
+def test_the_ha_profile_is_two_nodes_two_replicas_behind_haproxy():
+    small = compose_config()["services"]
+    ha = compose_config("ha")["services"]
+    assert not {"etcd", "pg1", "pg2", "haproxy", "api1", "api2"} & set(small), "plain up stays the small stack"
+    for node in ("pg1", "pg2"):
+        env = ha[node]["environment"]
+        assert env["PATRONI_NAME"] == node and env["PATRONI_POSTGRESQL_CONNECT_ADDRESS"] == f"{node}:5432"
+        assert "ports" not in ha[node], "database nodes are not published"
+    for replica in ("api1", "api2"):
+        assert "@haproxy:5000/" in ha[replica]["environment"]["DATABASE_URL"]
+        assert ha[replica]["environment"]["TRUSTED_PROXIES"]
+    assert ha["api1"]["environment"]["JWT_SECRET"] == ha["api2"]["environment"]["JWT_SECRET"]
 
 
 def test_prometheus_config_and_rules_are_valid():
@@ -133,7 +184,16 @@ def test_every_scrape_target_is_a_compose_service_and_its_port():
         for name, service in services.items()
     }
     config = load_yaml(ROOT / "prometheus" / "prometheus.yml")
-    targets = [t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
+    targets = [t for job in config["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]]
+    # The `ha` profile's targets, found by DNS, are that profile's services.
+    ha_services = compose_config("ha")["services"]
+    for job in config["scrape_configs"]:
+        for sd in job.get("dns_sd_configs", []):
+            for name in sd["names"]:
+                assert name in ha_services and ha_services[name].get("profiles") == ["ha"], name
+                served = {str(port["target"]) for port in ha_services[name].get("ports", [])}
+                served |= set(ha_services[name].get("expose", []))
+                assert str(sd["port"]) in served, f"{name}:{sd['port']}: {name} serves {served}"
     targets += [t for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"] for t in sc["targets"]]
     for target in targets:
         host, port = target.rsplit(":", 1)
@@ -180,7 +240,7 @@ def test_postgres_is_not_published_and_the_api_waits_for_it():
     assert services["api"]["environment"]["LOG_FORMAT"] == "json"
 
 
-@pytest.mark.parametrize("path", ["docker/postgres/initdb/01-grafana-reader.sh"])
+@pytest.mark.parametrize("path", ["docker/postgres/initdb/01-grafana-reader.sh", "docker/patroni/post_bootstrap.sh"])
 def test_shell_scripts_parse(path):
     run("bash", "-n", path)
 
