@@ -1,14 +1,20 @@
-"""Measures bank-api on Postgres against Postgres itself, in one run, and writes bench/RESULTS.md.
+"""Measures bank-api against Postgres itself and against the Python original, in one run, and
+writes bench/RESULTS.md (and, for the full run, the README's performance summary).
 
-Each route is loaded with wrk at a fixed concurrency, then pgbench runs the SQL that route sends
-(the same statements, prepared, at the same concurrency), so every route gets a ratio to the
-database's ceiling measured minutes apart on the same machine. Run through bench/run.sh, which
-installs the tools and builds the release binary."""
+Everything runs on a Postgres of the benchmark's own (its own data directory, port and log). Each
+main route is loaded with wrk at a fixed concurrency; right before, a short burst of the same
+requests with Postgres's statement log on gives the statements this build sends, which pgbench
+then runs (statements.py), so every route gets a ratio to the database's ceiling that cannot
+drift from the code. The Python original's reference (python_original/) runs on a database of
+its own in the same Postgres. Latency is measured open loop with oha, at fixed shares of each
+route's most. CPU is read per process group from /proc around every run. Run through
+bench/run.sh, which installs the tools and builds the release binary."""
 
 import argparse
 import datetime
 import os
 import pathlib
+import random
 import re
 import resource
 import shutil
@@ -21,85 +27,45 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "observability"))
+import load  # noqa: E402
+import original  # noqa: E402
 import report  # noqa: E402
+import statements  # noqa: E402
 
+import routes  # noqa: E402
 from otlp_receiver import Receiver  # noqa: E402
-from support import AUTH_ENV, OPERATOR, free_port, log_in, psql, wait_until_ok  # noqa: E402
+from support import AUTH_ENV, OPERATOR, PrivatePostgres, free_port, log_in, psql, request, wait_until_ok  # noqa: E402
 
-ACCOUNTS = 1000
 GROWTH = 1_000_000  # ledger rows added before the reads run again
 LONG_HISTORY = GROWTH // 2  # of which one account holds every other row
-
-ACCOUNT_COLUMNS = '"id", "first_name", "last_name", "address", "balance", "created_at"'
-LEDGER_COLUMNS = '"id", "acc_id", "credit", "debit", "balance_after", "created_at"'
-LEDGER_ROW = "id, acc_id, credit, debit, balance_after, created_at"
-POSTING = ("WITH changed AS (UPDATE accounts SET balance = balance + 1 WHERE id = :id "
-           "AND (balance + 1 >= 0 OR 1 >= 0) AND balance + 1 <= 1000000000000000 RETURNING id, balance), "
-           "posted AS (INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at) "
-           f"SELECT id, 1, 0, balance, now() FROM changed RETURNING {LEDGER_ROW}), "
-           "remembered AS (INSERT INTO ledger_writes (write_id, first_transaction_id, created_at) "
-           f"SELECT gen_random_uuid(), id, now() FROM posted) SELECT {LEDGER_ROW} FROM posted;")
-DEBIT_BALANCE = (f'UPDATE "accounts" SET "balance" = "balance" + -1 WHERE "accounts"."id" = :a '
-                 f'AND "balance" + -1 <= 1000000000000000 AND "balance" + -1 >= 0 RETURNING {ACCOUNT_COLUMNS};')
-CREDIT_BALANCE = (f'UPDATE "accounts" SET "balance" = "balance" + 1 WHERE "accounts"."id" = :b '
-                  f'AND "balance" + 1 <= 1000000000000000 RETURNING {ACCOUNT_COLUMNS};')
-RECORD = (f'INSERT INTO "transactions" ("acc_id", "credit", "debit", "balance_after", "created_at") '
-          f'VALUES ({{id}}, {{credit}}, {{debit}}, 0, now()) RETURNING {LEDGER_COLUMNS};')
-REMEMBER = ('INSERT INTO "ledger_writes" ("write_id", "first_transaction_id", "second_transaction_id", "created_at") '
-            "VALUES (gen_random_uuid(), currval('transactions_id_seq') - 1, currval('transactions_id_seq'), now());")
-
-# An authenticated request first reads its user's row (the operator's, id 1, in the benchmark).
-USER = ('SELECT "users"."id", "users"."username", "users"."password_hash", "users"."role", "users"."created_at" '
-        'FROM "users" WHERE "users"."id" = 1 LIMIT 1;\n')
-
-# What each route sends to Postgres, as pgbench scripts (statements copied from Postgres's log).
-SQL = {
-    "account": f'\\set id random(1, {ACCOUNTS})\n'
-               + USER + f'SELECT {ACCOUNT_COLUMNS} FROM "accounts" WHERE "accounts"."id" = :id LIMIT 1;\n',
-    "balance": f'\\set id random(1, {ACCOUNTS})\n'
-               + USER + 'SELECT "accounts"."balance" FROM "accounts" WHERE "accounts"."id" = :id LIMIT 1;\n',
-    "page": USER + f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
-            f'ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 101 OFFSET 0;\n',
-    "deep page": USER + f'SELECT {LEDGER_COLUMNS} FROM "transactions" WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
-                 f'ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 101 OFFSET {LONG_HISTORY - 100};\n',
-    "deep page by after_id": USER + f'SELECT {LEDGER_COLUMNS} FROM "transactions" '
-                             'WHERE "transactions"."acc_id" >= :long AND "transactions"."acc_id" <= :long '
-                             f'AND "transactions"."id" > :after ORDER BY "transactions"."acc_id" ASC, "transactions"."id" ASC LIMIT 101 OFFSET 0;\n',
-    "posting": f'\\set id random(1, {ACCOUNTS})\n' + USER + f'{POSTING}\n',
-    "transfer": f'\\set a random(1, {ACCOUNTS // 2})\n\\set b random({ACCOUNTS // 2 + 1}, {ACCOUNTS})\n' + USER + 'BEGIN;\n'
-                + DEBIT_BALANCE + "\n" + CREDIT_BALANCE + "\n"
-                + RECORD.format(id=":a", credit=0, debit=1) + "\n" + RECORD.format(id=":b", credit=1, debit=0)
-                + "\n" + REMEMBER + "\nCOMMIT;\n",
-}
-
-# wrk scripts: random accounts, like the pgbench scripts.
-LUA = {
-    "account": f'request = function() return wrk.format("GET", "/accounts/" .. math.random(1, {ACCOUNTS})) end',
-    "balance": f'request = function() return wrk.format("GET", "/accounts/" .. math.random(1, {ACCOUNTS}) .. "/balance") end',
-    "posting": 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-               f'request = function() return wrk.format(nil, "/transactions", nil, '
-               f'\'{{"acc_id": \' .. math.random(1, {ACCOUNTS}) .. \', "credit": 1}}\') end',
-    "transfer": 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                f'request = function() return wrk.format(nil, "/transfers", nil, '
-                f'\'{{"from_acc_id": \' .. math.random(1, {ACCOUNTS // 2}) .. \', "to_acc_id": \' '
-                f'.. math.random({ACCOUNTS // 2 + 1}, {ACCOUNTS}) .. \', "amount": 1}}\') end',
-}
+CAPTURED = 15  # requests whose statements are logged, per route
+SHARES = (0.25, 0.5, 0.75)  # of a route's closed-loop rate, for the open-loop latency runs
 
 
 class Bench:
     def __init__(self, args):
         self.args = args
         self.work = pathlib.Path(tempfile.mkdtemp(prefix="bank-bench-"))
-        self.server_url = args.postgres.rstrip("/")
-        # The API and pgbench reach Postgres the same way: plain TCP on the loopback, as on a
-        # private network (libpq and sqlx would both negotiate TLS by default, at unequal cost).
-        self.db_url = f"{self.server_url}/bank_bench?sslmode=disable"
-        self.rows = []  # (section, name, req/s, p50 ms, p99 ms, pgbench tps, ratio, errors)
+        # Connections: two API pools, pgbench's clients, the original's pool, and spare. Not under
+        # `work`, which is private to root: the server runs as postgres.
+        self.postgres_dir = pathlib.Path(tempfile.mkdtemp(prefix="bank-bench-postgres-"))
+        self.postgres = PrivatePostgres(self.postgres_dir, log_line_prefix="'%m [%p] '", max_connections=300)
+        self.server = f"postgres://postgres@127.0.0.1:{self.postgres.port}"
+        # Plain TCP on the loopback for everyone, as on a private network (libpq and sqlx would
+        # both negotiate TLS by default, at unequal cost).
+        self.db_url = f"{self.server}/bank_bench?sslmode=disable"
+        self.original_url = f"{self.server}/original_bench?sslmode=disable"
+        self.rows = []  # (section, route, result, ceiling or None)
+        self.scripts = {}  # route -> the pgbench script run for it
+        self.latency = []  # (route, open-loop result)
+        self.costs = {}  # feature -> {route: (median on, median off)}
         self.notes = {}
-        self.failures = []  # routes where requests failed: the run is then worthless and exits 1
-        self.token = None  # the operator's, once the first server is up
-        self.peak_rss_kb = 0
+        self.failures = []  # failed requests: the run then measures nothing and exits 1
+        self.token = None
+        self.peak_rss_kb = self.start_rss_kb = 0
         self.processes = []
+        # What the report says the run was.
+        self.accounts, self.growth_rows, self.captured, self.shares = routes.ACCOUNTS, GROWTH, CAPTURED, SHARES
 
     # ---- processes ---------------------------------------------------------------------------
 
@@ -118,25 +84,44 @@ class Bench:
         process.url, process.ready_after = f"http://127.0.0.1:{port}", time.monotonic() - started
         return process
 
-    @staticmethod
-    def cpu_seconds(api=None):
-        """CPU time used so far by the API, by Postgres (exited backends are counted in the
-        postmaster's children's time) and by our children (wrk, pgbench)."""
-        def ticks(stat, children):
-            fields = stat.rsplit(")", 1)[1].split()
+    def cpu_seconds(self, server=None):
+        """CPU time so far of a server under test, of this benchmark's Postgres (exited backends
+        count in the postmaster's children's time) and of our finished children (wrk, pgbench,
+        oha)."""
+        def ticks(pid, children):
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             return sum(int(value) for value in fields[11:15 if children else 13])
-        postgres = 0
+        postmaster = self.postgres.pid()
+        postgres = ticks(postmaster, children=True)
         for path in pathlib.Path("/proc").glob("[0-9]*/stat"):
             try:
-                stat = path.read_text()
+                fields = path.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if "(postgres)" in stat:
-                postgres += ticks(stat, children=True)
+            if int(fields[1]) == postmaster:
+                postgres += sum(int(value) for value in fields[11:13])
         tick = os.sysconf("SC_CLK_TCK")
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        api_ticks = ticks(pathlib.Path(f"/proc/{api.pid}/stat").read_text(), children=False) if api else 0
-        return {"api": api_ticks / tick, "postgres": postgres / tick, "load": usage.ru_utime + usage.ru_stime}
+        own = ticks(server.pid, children=False) if server else 0
+        return {"server": own / tick, "postgres": postgres / tick, "load": usage.ru_utime + usage.ru_stime}
+
+    def backends(self):
+        """How many processes the benchmark's postmaster has now."""
+        postmaster = str(self.postgres.pid())
+        count = 0
+        for path in pathlib.Path("/proc").glob("[0-9]*/stat"):
+            try:
+                count += path.read_text().rsplit(")", 1)[1].split()[1] == postmaster
+            except OSError:
+                continue
+        return count
+
+    def wait_for_backends(self, count, seconds=10):
+        """Until pgbench's backends have exited and been reaped: only then is their CPU in the
+        postmaster's children's time, where `cpu_seconds` reads it."""
+        deadline = time.monotonic() + seconds
+        while self.backends() > count and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def rss_kb(self, process):
         status = pathlib.Path(f"/proc/{process.pid}/status").read_text()
@@ -153,107 +138,133 @@ class Bench:
         take most of a gigabyte."""
         for process in self.processes:
             self.stop(process)
+        try:
+            self.postgres.stop()
+        except subprocess.CalledProcessError:
+            pass
         shutil.rmtree(self.work, ignore_errors=True)
+        shutil.rmtree(self.postgres_dir, ignore_errors=True)
 
-    # ---- load --------------------------------------------------------------------------------
+    # ---- measuring ---------------------------------------------------------------------------
 
-    def wrk(self, url, path="/", script=None, seconds=None):
-        command = ["wrk", "-t", "2", "-c", str(self.args.connections), "-d", f"{seconds or self.args.seconds}s",
-                   "--latency", "--timeout", "10s"]
-        # Every request carries the operator's token, as a real client's would.
-        lua = self.work / "script.lua"
-        lua.write_text(f'wrk.headers["Authorization"] = "Bearer {self.token}"\n' + (script or ""))
-        command += ["-s", str(lua)]
-        output = subprocess.run(command + [url + path], capture_output=True, text=True, check=True).stdout
-        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-        socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-        errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket.groups())) if socket else 0)
-        if errors:
-            self.failures.append(f"{path}: {errors} requests failed (non-2xx or socket errors)")
-        return {
-            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-            "p50": self.ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
-            "p99": self.ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
-            "errors": errors,
-        }
+    def wrk(self, server, route, seconds=None, token=True):
+        result = load.wrk(server.url, "/", route.lua, seconds or self.args.seconds, self.args.connections,
+                          self.token if token else None)
+        if result["errors"]:
+            self.failures.append(f"{route.name}: {result['errors']} requests failed (non-2xx or socket errors)")
+        return result
 
-    @staticmethod
-    def ms(text):
-        value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
-        return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+    def capture(self, server, route, count=CAPTURED):
+        """The pgbench script of what `route` sends to Postgres, from a burst of `count`
+        requests, one at a time, with the statement log on only for them."""
+        self.sql("ALTER SYSTEM SET log_statement = 'all'", "SELECT pg_reload_conf()", database="postgres")
+        time.sleep(0.2)
+        offset = self.postgres.log.stat().st_size
+        rng, windows = random.Random(len(self.scripts)), []
+        for _ in range(count):
+            path, body = route.sample(rng)
+            started = time.time()
+            status, answer = request(route.method, server.url + path, body, headers={"Authorization": f"Bearer {self.token}"})
+            windows.append((started, time.time()))
+            if not 200 <= status < 300:
+                self.failures.append(f"{route.name}: a captured request failed: {status} {answer}")
+            time.sleep(0.01)  # so no statement can belong to two requests
+        self.sql("ALTER SYSTEM RESET log_statement", "SELECT pg_reload_conf()", database="postgres")
+        with open(self.postgres.log) as log:
+            log.seek(offset)
+            script, sent_by = statements.script(log.read(), windows)
+        self.scripts[route.name] = (script, sent_by, count)
+        return script
 
-    def pgbench(self, name, variables):
-        script = self.work / f"{name.replace(' ', '_')}.sql"
-        script.write_text(SQL[name])
-        command = ["pgbench", "-n", "-M", "prepared", "-c", str(self.args.connections), "-j", "2",
-                   "-T", str(self.args.seconds), "-f", str(script)]
-        for variable, value in variables.items():
-            command += ["-D", f"{variable}={value}"]
-        output = subprocess.run(command + [self.db_url], capture_output=True, text=True, check=True).stdout
-        return float(re.search(r"tps = ([\d.]+)", output).group(1))
-
-    def measure(self, section, name, api, path=None, script=None, sql=None, variables=None):
-        print(f"  {section}: {name} ...", flush=True)
-        before = self.cpu_seconds(api)
-        result = self.wrk(api.url, path or "/", script)
-        result["cpu"] = self.per_request(before, self.cpu_seconds(api), result["rps"] * self.args.seconds)
-        self.peak_rss_kb = max(self.peak_rss_kb, self.rss_kb(api))
-        ceiling = None
-        if sql:
+    def measure(self, section, route, server, ceiling=True, token=True):
+        print(f"  {section}: {route.name} ...", flush=True)
+        script = self.capture(server, route, 3 if "skip" in route.name else CAPTURED) if ceiling else None
+        before = self.cpu_seconds(server)
+        result = self.wrk(server, route, token=token)
+        result["cpu"] = self.per_request(before, self.cpu_seconds(server), result["rps"] * self.args.seconds)
+        self.peak_rss_kb = max(self.peak_rss_kb, self.rss_kb(server))
+        measured_ceiling = None
+        if script:
+            backends = self.backends()
             before = self.cpu_seconds()
-            ceiling = {"tps": self.pgbench(sql, variables or {})}
-            ceiling["cpu"] = self.per_request(before, self.cpu_seconds(), ceiling["tps"] * self.args.seconds)
-        self.rows.append((section, name, result, ceiling))
-        return result, ceiling
+            tps = load.pgbench(script, self.args.seconds, self.args.connections, self.db_url)
+            self.wait_for_backends(backends)
+            measured_ceiling = {"tps": tps, "cpu": self.per_request(before, self.cpu_seconds(), tps * self.args.seconds)}
+        self.rows.append((section, route.name, result, measured_ceiling))
+        return result
 
     @staticmethod
     def per_request(before, after, count):
         """Microseconds of CPU per request (or per pgbench transaction), by process group."""
         return {key: (after[key] - before[key]) / count * 1e6 for key in before}
 
+    def open_loop(self, server, route, most):
+        """Latency at fixed shares of `most` requests per second, sent whatever the answers."""
+        # oha draws each URL from a regular expression (its dots are literal): a random account,
+        # as wrk's script does.
+        path = route.sample(random.Random(0))[0]
+        ids = f"[1-9][0-9]{{0,{len(str(routes.ACCOUNTS)) - 2}}}"
+        url = server.url + re.sub(r"/accounts/\d+", f"/accounts/{ids}", path)
+        for share in SHARES:
+            rate = max(1, int(most * share))
+            print(f"  open loop: {route.name} at {share:.0%} ({rate:,}/s) ...", flush=True)
+            before = self.cpu_seconds(server)
+            started = time.monotonic()
+            result = load.oha(url, rate, self.args.seconds, self.token)
+            elapsed = time.monotonic() - started
+            # Cores busy meanwhile, by process group: how much of the machine that rate took.
+            result["cores"] = {key: (spent - before[key]) / elapsed for key, spent in self.cpu_seconds(server).items()}
+            result["share"] = share
+            if result["errors"]:
+                self.failures.append(f"{route.name} at {rate}/s: {result['errors']} requests failed")
+            self.latency.append((route.name, result))
+
+    def cost_of(self, feature, switched_off, measured, on=None):
+        """Two servers, one with `feature` switched off by the `switched_off` settings (or on only
+        with the `on` settings), loaded in turn so drift hits both alike; medians kept per route."""
+        servers = {"on": self.start_api(**(on or {})), "off": self.start_api(**switched_off)}
+        self.costs[feature] = {}
+        for route in measured:
+            rates = {"on": [], "off": []}
+            for _ in range(self.args.rounds):
+                for state, api in servers.items():
+                    rates[state].append(self.wrk(api, route, seconds=self.args.seconds // 2 or 1)["rps"])
+            self.costs[feature][route.name] = (statistics.median(rates["on"]), statistics.median(rates["off"]), rates)
+        for api in servers.values():
+            self.stop(api)
+
     # ---- data --------------------------------------------------------------------------------
 
-    def sql(self, statement, url=None):
-        result = psql(url or self.db_url, "-c", statement)
+    def sql(self, *statements_, database="bank_bench"):
+        result = psql(f"{self.server}/{database}?sslmode=disable", *[arg for s in statements_ for arg in ("-c", s)])
         if result.returncode != 0:
             raise RuntimeError(result.stderr)
         return result.stdout.strip()
 
-    def fresh_database(self):
-        self.sql("DROP DATABASE IF EXISTS bank_bench WITH (FORCE)", f"{self.server_url}/postgres?sslmode=disable")
-        self.sql("CREATE DATABASE bank_bench", f"{self.server_url}/postgres?sslmode=disable")
-
     def seed_accounts(self):
         """Accounts funded by one opening credit each, so ledger and balances agree."""
-        self.sql(f"""
-            INSERT INTO accounts (first_name, last_name, address, balance, created_at)
-              SELECT 'Bench', 'Account ' || g, g || ' Load Street', 1000000000, now() FROM generate_series(1, {ACCOUNTS}) g;
-            INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
-              SELECT id, balance, 0, balance, now() FROM accounts;
-            ANALYZE;""")
+        self.sql(f"""INSERT INTO accounts (first_name, last_name, address, balance, created_at)
+                       SELECT 'Bench', 'Account ' || g, g || ' Load Street', 1000000000, now()
+                       FROM generate_series(1, {routes.ACCOUNTS}) g""",
+                 "INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at) "
+                 "SELECT id, balance, 0, balance, now() FROM accounts", "ANALYZE")
 
     def seed_history(self):
         """A million ledger rows as busy accounts make them, interleaved: every other one belongs
         to one long-history account, the rest are spread over all the others. Balances and each
         row's balance_after stay consistent with the ledger."""
-        account = self.sql("""INSERT INTO accounts (first_name, last_name, address, balance, created_at)
-                              VALUES ('Long', 'History', '1 Ledger Lane', 0, now()) RETURNING id""")
-        account = int(account.split()[0])
+        account = int(self.sql("INSERT INTO accounts (first_name, last_name, address, balance, created_at) "
+                               "VALUES ('Long', 'History', '1 Ledger Lane', 0, now()) RETURNING id").split()[0])
         first_new_row = int(self.sql("SELECT coalesce(max(id), 0) + 1 FROM transactions").split()[0])
-        self.sql(f"""
-            INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
+        self.sql(f"""INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
               SELECT s.acc_id, 1, 0, a.balance + s.n, now()
-              FROM (SELECT g,
-                           CASE WHEN g % 2 = 0 THEN {account} ELSE 1 + (g / 2) % {ACCOUNTS} END AS acc_id,
-                           CASE WHEN g % 2 = 0 THEN g / 2 ELSE (g / 2) / {ACCOUNTS} + 1 END AS n
+              FROM (SELECT g, CASE WHEN g % 2 = 0 THEN {account} ELSE 1 + (g / 2) % {routes.ACCOUNTS} END AS acc_id,
+                              CASE WHEN g % 2 = 0 THEN g / 2 ELSE (g / 2) / {routes.ACCOUNTS} + 1 END AS n
                     FROM generate_series(1, {GROWTH}) g) s
-              JOIN accounts a ON a.id = s.acc_id
-              ORDER BY s.g""")
-        self.sql(f"""
-            UPDATE accounts a SET balance = a.balance + added.n
+              JOIN accounts a ON a.id = s.acc_id ORDER BY s.g""",
+                 f"""UPDATE accounts a SET balance = a.balance + added.n
               FROM (SELECT acc_id, count(*) AS n FROM transactions WHERE id >= {first_new_row} GROUP BY acc_id) added
-              WHERE a.id = added.acc_id""")
-        self.sql("VACUUM ANALYZE")
+              WHERE a.id = added.acc_id""", "VACUUM ANALYZE")
         return account
 
     def ledger_rows(self):
@@ -262,90 +273,67 @@ class Bench:
     # ---- the run -----------------------------------------------------------------------------
 
     def run(self):
-        self.fresh_database()
+        self.sql("CREATE DATABASE bank_bench", "CREATE DATABASE original_bench", database="postgres")
         first = self.start_api()  # runs the migrations on an empty database
         self.notes["start to ready, empty database (migrations run)"] = f"{first.ready_after * 1000:.0f} ms"
         self.stop(first)
         api = self.start_api()
         self.notes["start to ready, migrated database"] = f"{api.ready_after * 1000:.0f} ms"
+        self.start_rss_kb = self.rss_kb(api)
         self.token = log_in(api.url, *OPERATOR)
         self.seed_accounts()
 
-        print("reads", flush=True)
-        small = self.ledger_rows()
-        account, _ = self.measure(f"{small:,} ledger rows", "GET /accounts/{id}", api, script=LUA["account"], sql="account")
-        balance, _ = self.measure(f"{small:,} ledger rows", "GET /accounts/{id}/balance", api, script=LUA["balance"], sql="balance")
-        self.measure("operations", "GET /metrics", api, path="/metrics")
+        print("reads, writes", flush=True)
+        small = f"{self.ledger_rows():,} ledger rows"
+        self.reads = {route.name: self.measure(small, route, api) for route in (routes.ACCOUNT, routes.BALANCE)}
+        self.measure("operations", routes.METRICS, api, ceiling=False)
+        self.writes = {route.name: self.measure("writes", route, api) for route in (routes.POSTING, routes.TRANSFER)}
 
-        print("writes", flush=True)
-        self.measure("writes", "POST /transactions", api, script=LUA["posting"], sql="posting")
-        self.measure("writes", "POST /transfers", api, script=LUA["transfer"], sql="transfer")
+        print("latency, open loop", flush=True)
+        self.open_loop(api, routes.ACCOUNT, self.reads[routes.ACCOUNT.name]["rps"])
+
+        print("the Python original", flush=True)
+        original.install()
+        python = original.start(self.original_url, self.work / "original.log")
+        self.processes.append(python)
+        original.seed(self.original_url, routes.ACCOUNTS)
+        self.original = {
+            "read": self.measure("the Python original", routes.ACCOUNT, python, ceiling=False, token=False),
+            "write": self.measure("the Python original", routes.ORIGINAL_POSTING, python, ceiling=False, token=False),
+        }
+        self.stop(python)
 
         print("growth", flush=True)
         long_account = self.seed_history()
-        big = self.ledger_rows()
-        account_big, _ = self.measure(f"{big:,} ledger rows", "GET /accounts/{id}", api, script=LUA["account"], sql="account")
-        balance_big, _ = self.measure(f"{big:,} ledger rows", "GET /accounts/{id}/balance", api, script=LUA["balance"], sql="balance")
-        self.measure(f"{big:,} ledger rows", "GET /accounts/{id}/transactions (first 100)", api,
-                     path=f"/accounts/{long_account}/transactions?limit=100", sql="page", variables={"long": long_account})
-        self.measure(f"{big:,} ledger rows", f"GET /accounts/{{id}}/transactions (skip {LONG_HISTORY - 100:,})", api,
-                     path=f"/accounts/{long_account}/transactions?skip={LONG_HISTORY - 100}&limit=100",
-                     sql="deep page", variables={"long": long_account})
+        big = f"{self.ledger_rows():,} ledger rows"
+        grown = {route.name: self.measure(big, route, api) for route in (routes.ACCOUNT, routes.BALANCE)}
+        self.growth = {name: grown[name]["rps"] / self.reads[name]["rps"] for name in grown}
+        self.measure(big, routes.page("GET /accounts/{id}/transactions (first 100)", long_account, "limit=100"), api)
+        self.measure(big, routes.page(f"GET /accounts/{{id}}/transactions (skip {LONG_HISTORY - 100:,})", long_account,
+                                      f"skip={LONG_HISTORY - 100}&limit=100"), api)
         # The same page reached by cursor: the id of the row just before it.
-        after = self.sql(f"SELECT id FROM transactions WHERE acc_id = {long_account} ORDER BY id OFFSET {LONG_HISTORY - 101} LIMIT 1")
-        self.measure(f"{big:,} ledger rows", f"GET /accounts/{{id}}/transactions (after_id, {LONG_HISTORY - 100:,} deep)", api,
-                     path=f"/accounts/{long_account}/transactions?after_id={after}&limit=100",
-                     sql="deep page by after_id", variables={"long": long_account, "after": after})
-        self.growth = {"account": account_big["rps"] / account["rps"], "balance": balance_big["rps"] / balance["rps"]}
+        after = self.sql(f"SELECT id FROM transactions WHERE acc_id = {long_account} ORDER BY id "
+                         f"OFFSET {LONG_HISTORY - 101} LIMIT 1")
+        self.measure(big, routes.page(f"GET /accounts/{{id}}/transactions (after_id, {LONG_HISTORY - 100:,} deep)",
+                                      long_account, f"after_id={after}&limit=100"), api)
         self.stop(api)
 
-        print("metrics middleware on and off", flush=True)
-        # On the main read route and on the most trivial one, where the cost shows most.
-        self.overhead = self.cost_of("the request metrics", {"HTTP_METRICS": "false"},
-                                     {"GET /accounts/{id}": ("/", LUA["account"]), "GET /ping": ("/ping", None)})
-        print("authentication on and off", flush=True)
-        # The token check (signature, expiry, the user's row) on a read and on a write.
-        self.auth_cost = self.cost_of("authentication", {"AUTH_REQUIRED": "false"},
-                                      {"GET /accounts/{id}": ("/", LUA["account"]),
-                                       "POST /transactions": ("/", LUA["posting"])})
-        print("tracing: exported at 100% and 10%, and off", flush=True)
-        # Spans go to a real OTLP/gRPC receiver in this process, as they would to Tempo.
+        print("what features cost: the request metrics, access control, tracing", flush=True)
+        self.cost_of("the request metrics", {"HTTP_METRICS": "false"}, [routes.ACCOUNT, routes.Route("GET /ping", "")])
+        self.cost_of("access control", {"AUTH_REQUIRED": "false"}, [routes.ACCOUNT, routes.POSTING])
         receiver = Receiver()
         traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
-        routes = {"GET /accounts/{id}": ("/", LUA["account"]), "POST /transactions": ("/", LUA["posting"])}
-        self.cost_of("tracing at 100%", {}, routes, on={**traced, "OTEL_TRACES_SAMPLER": "always_on"})
-        self.cost_of("tracing at 10%", {}, routes,
+        measured = [routes.ACCOUNT, routes.POSTING]
+        self.cost_of("tracing at 100%", {}, measured, on={**traced, "OTEL_TRACES_SAMPLER": "always_on"})
+        self.cost_of("tracing at 10%", {}, measured,
                      on={**traced, "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"})
         self.notes["spans received by the OTLP receiver"] = f"{len(receiver.snapshot()):,}"
         receiver.stop()
-
-    def cost_of(self, feature, switched_off, routes, on=None):
-        """Two servers, one with `feature` switched off by the `switched_off` settings (or on only
-        with the `on` settings), loaded in turn so drift hits both alike. Returns the share of
-        throughput the feature costs, per route, and notes its cost per request."""
-        servers = {"on": self.start_api(**(on or {})), "off": self.start_api(**switched_off)}
-        overhead = {}
-        for route, (path, script) in routes.items():
-            rates = {"on": [], "off": []}
-            for _ in range(self.args.rounds):
-                for state, api in servers.items():
-                    seconds = self.args.seconds // 2 or 1
-                    rates[state].append(self.wrk(api.url, path, script, seconds=seconds)["rps"])
-            on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
-            for state, median in (("on", on), ("off", off)):
-                rounds = ", ".join(f"{rate:,.0f}" for rate in rates[state])
-                self.notes[f"`{route}`, {feature} {state}: median ({rounds})"] = f"{median:,.0f} req/s"
-            overhead[route] = 1 - on / off
-            self.notes[f"`{route}`: cost of {feature} per request"] = f"{(1 / on - 1 / off) * 1e6:.2f} µs ({overhead[route]:.1%})"
-        for api in servers.values():
-            self.stop(api)
-        return overhead
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--binary", type=pathlib.Path, default=ROOT / "target" / "release" / "bank-api")
-    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
@@ -359,17 +347,15 @@ def main():
         bench.run()
     finally:
         bench.close()
-    sections, met, total = report.sections(bench)
+    results = report.Report(bench)
     report.draw_charts(bench, args.charts)
-    print("\n\n".join(sections.values()))
-    template = (ROOT / "bench" / "RESULTS.template.md").read_text()
-    args.output.write_text(template.format(
-        date=datetime.date.today().isoformat(), machine="\n".join(report.machine()), connections=args.connections,
-        seconds=args.seconds, rounds=args.rounds, **sections,
-    ))
+    args.output.write_text(results.markdown(datetime.date.today().isoformat()))
+    # The README's summary is this run's, whenever the run writes the results of record.
+    if args.output.resolve() == (ROOT / "bench" / "RESULTS.md").resolve():
+        report.write_readme_summary(ROOT / "README.md", results.summary())
+    print(results.console())
     # Timings are reported, never judged (shared machines are too noisy); failed requests are
     # judged, because a rate of errors measures nothing.
-    print(f"\n{met} of {total} targets met; written to {args.output}")
     for failure in bench.failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if bench.failures else 0

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The benchmark from a fresh clone: installs wrk and Postgres when missing, builds the release
-# binary, then bench/bench.py loads every main route and pgbench runs the same SQL, and writes
-# bench/RESULTS.md with its charts (bench/charts/). Extra arguments go to bench.py (--seconds, --connections, --rounds, --postgres).
+# The benchmark from a fresh clone: installs wrk, oha and Postgres's server and client when
+# missing, builds the release binary, then bench/bench.py measures it (on a Postgres of its own,
+# beside the Python original's reference) and writes bench/RESULTS.md, its charts (bench/charts/)
+# and the README's performance summary. Extra arguments go to bench.py (--seconds, --connections,
+# --rounds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
 
-step "tools: wrk, pgbench, Postgres"
+step "tools: wrk, oha, pgbench, Postgres"
 apt_install wrk postgresql postgresql-client
-[ -n "${BENCH_POSTGRES:-}" ] || start_postgres
+install_oha
 
 step "release build"
 cargo build --release --bin bank-api
