@@ -1,14 +1,11 @@
-//! bank-api: accounts, a ledger and transfers over SeaORM, with Prometheus metrics and OpenAPI docs.
+//! bank-api: the web edge of the bank. HTTP routes, their OpenAPI description, what clients are
+//! told when something fails, metrics, logs and traces, all around `bank-core`, which decides
+//! everything about money and callers and knows nothing of HTTP.
 
-pub mod authentication;
 pub mod config;
-pub mod db;
-pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod healthcheck;
-pub mod idempotency;
-pub mod ledger;
 pub mod metrics;
 pub mod middleware;
 pub mod routes;

@@ -11,6 +11,12 @@ use actix_web::{
     middleware::{Condition, DefaultHeaders, ErrorHandlers, NormalizePath, from_fn},
     web::{self, Data},
 };
+use bank_core::{
+    authentication::{Auth, AuthError, AuthOptions, directory, users},
+    database,
+    domain::{DomainError, Password, Username},
+    ledger,
+};
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
@@ -18,9 +24,8 @@ use utoipa_actix_web::scope;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
-    authentication::{Auth, directory, users},
     config::Settings,
-    db, extract, ledger,
+    extract,
     metrics::Metrics,
     middleware,
     routes::{self, docs, fallback, operations},
@@ -43,9 +48,17 @@ pub enum StartupError {
         source: std::io::Error,
     },
     #[error("cannot set up metrics: {0}")]
-    Metrics(String),
+    Metrics(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot set up the operator account (OPERATOR_USERNAME): {0}")]
-    Operator(String),
+    OperatorCredentials(#[source] DomainError),
+    #[error("cannot set up the operator account (OPERATOR_USERNAME): {0}")]
+    Operator(#[source] AuthError),
+}
+
+impl From<prometheus::Error> for StartupError {
+    fn from(error: prometheus::Error) -> Self {
+        Self::Metrics(Box::new(error))
+    }
 }
 
 pub struct Application {
@@ -58,23 +71,21 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let metrics = Metrics::new(settings.http_metrics)
-            .map_err(|e| StartupError::Metrics(e.to_string()))?;
-        let mut db = db::connect(&settings).await?;
+        let metrics = Metrics::new(settings.http_metrics)?;
+        let mut db = database::connect(&settings.database()).await?;
         metrics.instrument(&mut db);
-        metrics
-            .watch_pool(&db)
-            .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        metrics.watch_pool(&db)?;
         let traced = settings.tracing.is_some();
-        let prometheus = metrics
-            .http_middleware()
-            .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let prometheus = metrics.http_middleware().map_err(StartupError::Metrics)?;
         if let Some((username, password)) = &settings.operator {
-            users::ensure_operator(&db, username, password.expose_secret())
+            let username = Username::parse(username).map_err(StartupError::OperatorCredentials)?;
+            let password = Password::parse(password.expose_secret())
+                .map_err(StartupError::OperatorCredentials)?;
+            users::ensure_operator(&db, &username, &password)
                 .await
                 .map_err(StartupError::Operator)?;
         }
-        let auth = Auth::new(&settings);
+        let auth = authentication(&settings);
         if db.get_database_backend() == DbBackend::Postgres {
             let options = db.get_postgres_connection_pool().connect_options();
             tokio::spawn(directory::listen(
@@ -87,6 +98,7 @@ impl Application {
             db: db.clone(),
             metrics,
             auth,
+            trusted_proxies: settings.trusted_proxies.clone(),
             settle_within: settings.db_acquire_timeout,
         });
         tokio::spawn(sweep_login_failures(state.clone()));
@@ -194,6 +206,30 @@ impl Application {
             None => self.server.await,
         }
     }
+}
+
+/// Authentication as the settings ask, with a warning for each setting that is fine for trying
+/// the service out and wrong in production.
+fn authentication(settings: &Settings) -> Auth {
+    if settings.jwt_secret.is_none() {
+        log::warn!(
+            "JWT_SECRET is not set: tokens are signed with a key made at start, so they stop \
+             working when this process stops and other replicas refuse them"
+        );
+    }
+    if !settings.auth_required {
+        log::warn!(
+            "AUTH_REQUIRED=false: every caller is treated as an operator and can read and move \
+             every account's money. Use this for local demos only"
+        );
+    }
+    Auth::new(AuthOptions {
+        signing_key: settings.jwt_secret.as_ref(),
+        token_ttl: settings.token_ttl,
+        throttle_window: settings.login_throttle_window,
+        required: settings.auth_required,
+        signup_enabled: settings.signup_enabled,
+    })
 }
 
 /// `/metrics` alone on its own address, so scraping can stay on a private network while the API

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use bank_core::{authentication::Auth, ledger::Accounts};
 use sea_orm::DatabaseConnection;
 
-use crate::{authentication::Auth, ledger::Accounts, metrics::Metrics};
+use crate::metrics::Metrics;
 
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -12,6 +13,8 @@ pub struct AppState {
     pub accounts: Accounts,
     pub metrics: Metrics,
     pub auth: Auth,
+    /// Whose `X-Forwarded-For` names the client a login limit counts.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How long a write whose connection failed may spend learning whether it was applied.
     pub settle_within: Duration,
 }

@@ -11,6 +11,7 @@ mod tests;
 
 use std::{collections::BTreeMap, fmt, time::Duration};
 
+use bank_core::database::DatabaseOptions;
 use figment::{Figment, error::Kind, providers::Serialized};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -197,6 +198,15 @@ impl Settings {
 
     pub fn address(&self) -> (&str, u16) {
         (&self.host, self.port)
+    }
+
+    /// Where the database is and how the pool may use it.
+    pub fn database(&self) -> DatabaseOptions {
+        DatabaseOptions {
+            url: self.database_url.clone(),
+            max_connections: self.db_max_connections,
+            acquire_timeout: self.db_acquire_timeout,
+        }
     }
 }
 

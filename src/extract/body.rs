@@ -1,6 +1,6 @@
-//! JSON request bodies: `application/json` or no content type, within the size limit and the
-//! client timeout, whole numbers written with a fraction or exponent read as the integers they
-//! are, and every mismatch reported with the field it is in.
+//! Request bodies, within the size limit and the client timeout: JSON (`application/json` or no
+//! content type; whole numbers written with a fraction or exponent read as the integers they are,
+//! every mismatch reported with the field it is in) and the URL-encoded form of `POST /token`.
 
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest, dev::Payload, error::PayloadError, web::Bytes,
@@ -9,7 +9,21 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
-use crate::error::{ApiError, FieldError, Loc};
+use crate::error::{
+    FieldError, Invalid, Loc, NOT_AN_INTEGER, NOT_AN_OBJECT, PayloadTooLarge, RequestTimeout,
+    Unreadable, failures,
+};
+
+failures! {
+    /// Why a request body was not read: too large, too slow, unreadable, or not what the route
+    /// takes.
+    pub enum BodyRejected {
+        TooLarge(PayloadTooLarge),
+        TooSlow(RequestTimeout),
+        Unreadable(Unreadable),
+        Invalid(Invalid),
+    }
+}
 
 /// How long a client may take to send a request body: a slow sender is cut off with 408 instead of
 /// holding the request open.
@@ -20,13 +34,33 @@ impl BodyTimeout {
     const DEFAULT: std::time::Duration = std::time::Duration::from_secs(10);
 }
 
+/// The whole body, within the size limit (`web::PayloadConfig`) and the client timeout.
+fn read(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<Bytes, BodyRejected>> {
+    let body = Bytes::from_request(req, payload);
+    let timeout = req
+        .app_data::<BodyTimeout>()
+        .map_or(BodyTimeout::DEFAULT, |timeout| timeout.0);
+    Box::pin(async move {
+        let body = tokio::time::timeout(timeout, body)
+            .await
+            .map_err(|_| RequestTimeout)?;
+        body.map_err(|error| match error.as_error::<PayloadError>() {
+            Some(PayloadError::Overflow) => PayloadTooLarge.into(),
+            _ => Unreadable.into(),
+        })
+    })
+}
+
 /// A JSON body: `application/json` or no content type, size limited by `web::PayloadConfig`, and every
 /// type mismatch reported with the field it is in.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Error = BodyRejected;
+    type Future = LocalBoxFuture<'static, Result<Self, BodyRejected>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         // FastAPI reads a body without a content type as JSON; a different type is refused.
@@ -35,50 +69,67 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             Ok(Some(mime)) => mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON),
             Err(_) => false,
         };
-        let body = Bytes::from_request(req, payload);
-        let timeout = req
-            .app_data::<BodyTimeout>()
-            .map_or(BodyTimeout::DEFAULT, |timeout| timeout.0);
+        let body = read(req, payload);
         Box::pin(async move {
             if !is_json {
-                return Err(ApiError::validation(
+                return Err(Invalid::one(
                     Loc::Header("content-type"),
                     "Content type should be application/json",
                     "content_type",
-                ));
+                )
+                .into());
             }
-            let body = tokio::time::timeout(timeout, body)
-                .await
-                .map_err(|_| ApiError::RequestTimeout)?;
-            let bytes = body.map_err(|error| match error.as_error::<PayloadError>() {
-                Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
-                _ => ApiError::BadRequest("Could not read the request body".into()),
-            })?;
-            parse_json(&bytes).map(ApiJson)
+            let bytes = body.await?;
+            Ok(ApiJson(parse_json(&bytes)?))
         })
     }
 }
 
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// A URL-encoded form body (`POST /token`), as its name-value pairs, within the same limits.
+pub struct FormBody(pub Vec<(String, String)>);
+
+impl FormBody {
+    /// The first value of a field, or the 422 item naming it as missing.
+    pub fn field(&self, name: &'static str) -> Result<String, FieldError> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .ok_or_else(|| FieldError::missing(Loc::BodyField(name)))
+    }
+}
+
+impl FromRequest for FormBody {
+    type Error = BodyRejected;
+    type Future = LocalBoxFuture<'static, Result<Self, BodyRejected>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read(req, payload);
+        Box::pin(async move {
+            let bytes = body.await?;
+            // Decoding is lossy (a bad escape stays as it is), so any bytes are some form.
+            let pairs = form_urlencoded::parse(&bytes).into_owned().collect();
+            Ok(Self(pairs))
+        })
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Invalid> {
     match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
-        None => return Err(ApiError::validation(Loc::Body, "Field required", "missing")),
+        None => return Err(Invalid(vec![FieldError::missing(Loc::Body)])),
         // serde would read an array as the struct's fields in order; clients must name them.
-        Some(b'[') => return Err(ApiError::Validation(vec![not_an_object(Loc::Body)])),
+        Some(b'[') => return Err(Invalid(vec![not_an_object(Loc::Body)])),
         Some(_) => {}
     }
     let normalized = integral_numbers(bytes);
     let bytes = normalized.as_deref().unwrap_or(bytes);
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *deserializer)
-        .map_err(|error| ApiError::Validation(vec![describe(&error, bytes)]))?;
+        .map_err(|error| Invalid(vec![describe(&error, bytes)]))?;
     // Without this, `{...}{...}` would be read as its first document and the rest ignored.
     deserializer.end().map_err(|error| {
         let offset = byte_offset(bytes, error.line(), error.column());
-        ApiError::Validation(vec![FieldError::new(
-            Loc::BodyOffset(offset),
-            "JSON decode error",
-            "json_invalid",
-        )])
+        Invalid(vec![FieldError::not_json(offset)])
     })?;
     Ok(value)
 }
@@ -87,17 +138,13 @@ fn describe(error: &serde_path_to_error::Error<serde_json::Error>, bytes: &[u8])
     let inner = error.inner();
     if inner.classify() != Category::Data {
         let offset = byte_offset(bytes, inner.line(), inner.column());
-        return FieldError::new(Loc::BodyOffset(offset), "JSON decode error", "json_invalid");
+        return FieldError::not_json(offset);
     }
     // serde_json appends " at line L column C"; the location is given by `loc` instead.
     let message = inner.to_string();
     let message = message.split(" at line ").next().unwrap_or_default();
     if let Some(field) = message.strip_prefix("missing field `") {
-        return FieldError::new(
-            Loc::BodyField(field.trim_end_matches('`')),
-            "Field required",
-            "missing",
-        );
+        return FieldError::missing(Loc::BodyField(field.trim_end_matches('`')));
     }
     let path = error.path().to_string();
     let loc = if path == "." {
@@ -111,14 +158,11 @@ fn describe(error: &serde_path_to_error::Error<serde_json::Error>, bytes: &[u8])
             "int_from_float",
         )
     } else if message.ends_with("expected i64") {
-        ("Input should be a valid integer", "int_type")
+        (NOT_AN_INTEGER, "int_type")
     } else if message.ends_with("expected a string") {
         ("Input should be a valid string", "string_type")
     } else if message.contains("expected struct") {
-        (
-            "Input should be a valid dictionary or object",
-            "model_attributes_type",
-        )
+        (NOT_AN_OBJECT, "model_attributes_type")
     } else {
         (message, "value_error")
     };
@@ -221,11 +265,7 @@ fn as_integer(number: &[u8]) -> Option<String> {
 }
 
 fn not_an_object(loc: Loc) -> FieldError {
-    FieldError::new(
-        loc,
-        "Input should be a valid dictionary or object",
-        "model_attributes_type",
-    )
+    FieldError::new(loc, NOT_AN_OBJECT, "model_attributes_type")
 }
 
 fn byte_offset(bytes: &[u8], line: usize, column: usize) -> u64 {

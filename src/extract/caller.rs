@@ -2,49 +2,64 @@
 //! handler. It is answered 401 with `WWW-Authenticate: Bearer`, and the reason is counted.
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web::Data};
+use bank_core::authentication::{AuthError, Caller, caller, token::Refusal};
 use futures_util::future::LocalBoxFuture;
 
 use crate::{
-    authentication::{AuthError, Caller, caller, token::Refusal},
-    error::ApiError,
+    error::{DatabaseFailed, Internal, Unauthenticated, failures},
     state::AppState,
 };
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+failures! {
+    /// Why a request's caller is not known.
+    pub enum CallerRejected {
+        Unauthenticated(Unauthenticated),
+        Database(DatabaseFailed),
+        Internal(Internal),
+    }
+}
+
+/// `Some(token)` from `Bearer <token>` (the scheme in any case); `None` for anything else.
+pub fn bearer(value: &[u8]) -> Option<&str> {
+    let value = std::str::from_utf8(value).ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The caller a data route acts for. An extractor of the web crate for a type of the core, so it
+/// is a wrapper the handlers take apart: `Authenticated(caller): Authenticated`.
+pub struct Authenticated(pub Caller);
+
+impl FromRequest for Authenticated {
+    type Error = CallerRejected;
+    type Future = LocalBoxFuture<'static, Result<Self, CallerRejected>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<Data<AppState>>().cloned();
         let token = req
             .headers()
             .get(header::AUTHORIZATION)
-            .map(|value| caller::bearer(value.as_bytes()).map(str::to_owned));
+            .map(|value| bearer(value.as_bytes()).map(str::to_owned));
         Box::pin(async move {
-            let state = state.ok_or(ApiError::Internal("no application state".into()))?;
+            let state = state.ok_or_else(|| Internal("no application state".into()))?;
             if !state.auth.required {
-                return Ok(Caller::ANYONE);
+                return Ok(Self(Caller::ANYONE));
             }
             let refused = match token {
                 None => Refusal::Missing,
                 Some(None) => Refusal::Malformed,
-                Some(Some(token)) => {
-                    match caller::identify(&state.db, &state.auth, &token).await? {
-                        Ok(caller) => return Ok(caller),
-                        Err(refusal) => refusal,
+                Some(Some(token)) => match caller::identify(&state.db, &state.auth, &token).await {
+                    Ok(caller) => return Ok(Self(caller)),
+                    Err(AuthError::Token(refusal)) => refusal,
+                    Err(AuthError::Database(error)) => {
+                        return Err(DatabaseFailed::from(error).into());
                     }
-                }
+                    Err(other) => return Err(Internal(Box::new(other)).into()),
+                },
             };
-            state
-                .metrics
-                .tokens_refused
-                .with_label_values(&[refused.label()])
-                .inc();
-            Err(match refused {
-                Refusal::Missing => AuthError::NotAuthenticated,
-                _ => AuthError::InvalidToken,
-            }
-            .into())
+            state.metrics.count_refused_token(refused);
+            Err(Unauthenticated(refused).into())
         })
     }
 }
@@ -54,14 +69,14 @@ impl FromRequest for Caller {
 pub struct MaybeCaller(pub Option<Caller>);
 
 impl FromRequest for MaybeCaller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Error = CallerRejected;
+    type Future = LocalBoxFuture<'static, Result<Self, CallerRejected>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         if !req.headers().contains_key(header::AUTHORIZATION) {
             return Box::pin(std::future::ready(Ok(Self(None))));
         }
-        let caller = Caller::from_request(req, payload);
-        Box::pin(async move { Ok(Self(Some(caller.await?))) })
+        let caller = Authenticated::from_request(req, payload);
+        Box::pin(async move { Ok(Self(Some(caller.await?.0))) })
     }
 }

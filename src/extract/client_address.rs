@@ -12,20 +12,20 @@ use std::{
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web::Data};
 use ipnet::IpNet;
 
-use crate::{error::ApiError, state::AppState};
+use crate::state::AppState;
 
 const FORWARDED_FOR: &str = "x-forwarded-for";
 
 pub struct ClientAddress(pub Option<IpAddr>);
 
 impl FromRequest for ClientAddress {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Error = std::convert::Infallible;
+    type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let trusted = req
             .app_data::<Data<AppState>>()
-            .map(|state| state.auth.trusted_proxies.as_slice())
+            .map(|state| state.trusted_proxies.as_slice())
             .unwrap_or_default();
         let forwarded = req
             .headers()

@@ -4,14 +4,14 @@
 use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use bank_core::{authentication::Caller, domain::IdempotencyKey, idempotency::OwnedKey};
 use utoipa::IntoParams;
 
-use crate::{
-    authentication::Caller,
-    domain::IdempotencyKey,
-    error::{ApiError, Loc, kind},
-    idempotency::{HEADER, OwnedKey},
-};
+use crate::error::{Invalid, Loc};
+
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// Set on a response that was replayed from a stored key rather than applied again.
+pub const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
 
 /// Makes retries safe: a key unique per intended write. A repeat with the same key and body is
 /// answered as the first was, and writes nothing.
@@ -22,26 +22,25 @@ pub struct IdempotencyKeyHeader(
     pub  Option<IdempotencyKey>,
 );
 
-impl FromRequest for IdempotencyKeyHeader {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let key = req.headers().get(HEADER).map(|value| {
-            IdempotencyKey::parse(value.to_str().unwrap_or_default()).map_err(|error| {
-                ApiError::validation(Loc::Header(HEADER), error.to_string(), kind(error))
-            })
-        });
-        ready(key.transpose().map(Self))
+impl IdempotencyKeyHeader {
+    /// The caller's key, among the caller's own keys.
+    pub fn owned_by(self, caller: &Caller) -> Option<OwnedKey> {
+        self.0.map(|key| OwnedKey {
+            owner: caller.user_id,
+            key,
+        })
     }
 }
 
-impl Caller {
-    /// The caller's key, among the caller's own keys.
-    pub fn own(&self, header: IdempotencyKeyHeader) -> Option<OwnedKey> {
-        header.0.map(|key| OwnedKey {
-            owner: self.user_id,
-            key,
-        })
+impl FromRequest for IdempotencyKeyHeader {
+    type Error = Invalid;
+    type Future = Ready<Result<Self, Invalid>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = req.headers().get(IDEMPOTENCY_KEY).map(|value| {
+            IdempotencyKey::parse(value.to_str().unwrap_or_default())
+                .map_err(|error| Invalid::domain(Loc::Header(IDEMPOTENCY_KEY), error))
+        });
+        ready(key.transpose().map(Self))
     }
 }

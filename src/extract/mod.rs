@@ -1,11 +1,13 @@
 //! Request extractors: each turns a part of a request into a typed value, or into a FastAPI-shaped
-//! 4xx that names what is wrong, instead of actix-web's plain-text defaults. Handlers ask for them
-//! as arguments, so a handler's signature shows what it reads and who may call it.
+//! 4xx that names what is wrong (its own declared failures), instead of actix-web's plain-text
+//! defaults. Handlers ask for them as arguments, so a handler's signature shows what it reads and
+//! who may call it.
 //!
-//! - `body`: JSON bodies (`ApiJson`), within the size limit and the client timeout.
+//! - `body`: JSON bodies (`ApiJson`) and forms (`FormBody`), within the size limit and the client
+//!   timeout.
 //! - `pagination`: `?after_id=&skip=&limit=`.
 //! - `path`: path parameters that do not parse.
-//! - `caller`: the bearer token's `Caller`, or a 401.
+//! - `caller`: the bearer token's caller (`Authenticated`), or a 401.
 //! - `client_address`: who is logging in, seen through `TRUSTED_PROXIES`.
 //! - `idempotency_key`: the optional `Idempotency-Key` header.
 //! - `schemas`: the OpenAPI schemas of the values with limits, built from the constants that
@@ -19,9 +21,9 @@ mod pagination;
 mod path;
 pub mod schemas;
 
-pub use body::{ApiJson, BodyTimeout};
-pub use caller::MaybeCaller;
+pub use body::{ApiJson, BodyRejected, BodyTimeout, FormBody};
+pub use caller::{Authenticated, CallerRejected, MaybeCaller};
 pub use client_address::ClientAddress;
-pub use idempotency_key::IdempotencyKeyHeader;
+pub use idempotency_key::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, IdempotencyKeyHeader};
 pub use pagination::Pagination;
 pub use path::path_error;

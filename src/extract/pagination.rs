@@ -1,12 +1,10 @@
 //! `?after_id=&skip=&limit=`: which page of a list a request asks for, with every bad value named.
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use bank_core::ledger::Page;
 use utoipa::IntoParams;
 
-use crate::{
-    error::{ApiError, FieldError, Loc},
-    ledger::Page,
-};
+use crate::error::{FieldError, Invalid, Loc};
 
 /// `?after_id=&skip=&limit=`: a page of a list ordered by id.
 #[derive(Debug, IntoParams)]
@@ -32,9 +30,11 @@ impl Pagination {
     pub const DEFAULT_LIMIT: u64 = 100;
     pub const MAX_LIMIT: u64 = 1000;
 
-    fn parse(query: &str) -> Result<Self, ApiError> {
-        let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
-            .map_err(|_| ApiError::BadRequest("Malformed query string".into()))?;
+    fn parse(query: &str) -> Result<Self, Invalid> {
+        // Decoding is lossy (a bad escape stays as it is), so any query string is some pairs.
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
         let value = |name: &str| {
             pairs
                 .iter()
@@ -60,8 +60,7 @@ impl Pagination {
                         default
                     }
                     Err(_) => {
-                        let msg = "Input should be a valid integer";
-                        problems.push(FieldError::new(Loc::Query(name), msg, "int_parsing"));
+                        problems.push(FieldError::not_an_integer(Loc::Query(name)));
                         default
                     }
                 }
@@ -76,14 +75,14 @@ impl Pagination {
                 limit,
             })
         } else {
-            Err(ApiError::Validation(problems))
+            Err(Invalid(problems))
         }
     }
 }
 
 impl FromRequest for Pagination {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Error = Invalid;
+    type Future = std::future::Ready<Result<Self, Invalid>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(Self::parse(req.query_string()))

@@ -3,7 +3,7 @@
 
 use actix_web::HttpRequest;
 
-use crate::error::{ApiError, Loc};
+use crate::error::{FieldError, Invalid, Loc};
 
 /// `/accounts/abc`, or an id beyond i64.
 pub fn path_error(_: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
@@ -12,10 +12,5 @@ pub fn path_error(_: actix_web::error::PathError, req: &HttpRequest) -> actix_we
         .iter()
         .next()
         .map_or("id", |(name, _)| name);
-    ApiError::validation(
-        Loc::Path(name),
-        "Input should be a valid integer",
-        "int_parsing",
-    )
-    .into()
+    Invalid(vec![FieldError::not_an_integer(Loc::Path(name))]).into()
 }

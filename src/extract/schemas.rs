@@ -3,10 +3,11 @@
 
 use utoipa::openapi::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
 
-use crate::{
-    domain::{IdempotencyKey, MAX_AMOUNT, MAX_TEXT_CHARS, Password, Text, Username},
-    extract::Pagination,
+use bank_core::domain::{
+    DomainError, IdempotencyKey, MAX_AMOUNT, MAX_TEXT_CHARS, Password, Text, Username,
 };
+
+use crate::{error::domain_words, extract::Pagination};
 
 fn integer(description: String, minimum: i64, maximum: i64) -> ObjectBuilder {
     ObjectBuilder::new()
@@ -58,7 +59,7 @@ pub fn username() -> Object {
         .min_length(Some(Username::MIN_CHARS))
         .max_length(Some(Username::MAX_CHARS))
         .pattern(Some(Username::pattern()))
-        .description(Some(crate::domain::DomainError::Username.to_string()))
+        .description(Some(domain_words(DomainError::Username)))
         .build()
 }
 
@@ -71,7 +72,7 @@ pub fn password() -> Object {
         .pattern(Some(Password::pattern()))
         .description(Some(format!(
             "{}. Never echoed or logged.",
-            crate::domain::DomainError::Password
+            domain_words(DomainError::Password)
         )))
         .build()
 }
@@ -82,7 +83,7 @@ pub fn idempotency_key() -> Object {
         .min_length(Some(1))
         .max_length(Some(IdempotencyKey::MAX_LEN))
         .pattern(Some(IdempotencyKey::pattern()))
-        .description(Some(crate::domain::DomainError::IdempotencyKey.to_string()))
+        .description(Some(domain_words(DomainError::IdempotencyKey)))
         .build()
 }
 

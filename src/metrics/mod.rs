@@ -6,6 +6,7 @@ pub mod exposition;
 use std::{sync::Arc, time::SystemTime};
 
 use actix_web_prom::{ActixMetricsConfiguration, PrometheusMetrics, PrometheusMetricsBuilder};
+use bank_core::authentication::{AuthError, token::Refusal};
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     core::{Collector, Desc},
@@ -253,11 +254,55 @@ impl Metrics {
             .inc_by(debit.unsigned_abs());
     }
 
+    /// Counts a login at `POST /token` by its outcome.
+    pub fn count_login(&self, outcome: LoginOutcome) {
+        let label = match outcome {
+            LoginOutcome::Success => "success",
+            LoginOutcome::BadCredentials => "bad_credentials",
+            LoginOutcome::Throttled => "throttled",
+            LoginOutcome::Failed => return,
+        };
+        self.logins.with_label_values(&[label]).inc();
+    }
+
+    /// Counts a request whose bearer token was refused, by why.
+    pub fn count_refused_token(&self, refusal: Refusal) {
+        let label = match refusal {
+            Refusal::Missing => "missing",
+            Refusal::Malformed => "malformed",
+            Refusal::Expired => "expired",
+            Refusal::BadSignature => "bad_signature",
+            Refusal::UnknownUser => "unknown_user",
+        };
+        self.tokens_refused.with_label_values(&[label]).inc();
+    }
+
     pub fn record_transfer(&self, amount: i64) {
         self.transfers.inc();
         self.money_moved
             .with_label_values(&["transfer"])
             .inc_by(amount.unsigned_abs());
+    }
+}
+
+/// How a login ended, as `bank_logins_total` counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Success,
+    BadCredentials,
+    Throttled,
+    /// Ours, not the client's (the database, hashing): not counted as a login outcome.
+    Failed,
+}
+
+impl LoginOutcome {
+    pub fn of<T>(login: &Result<T, AuthError>) -> Self {
+        match login {
+            Ok(_) => Self::Success,
+            Err(AuthError::BadCredentials) => Self::BadCredentials,
+            Err(AuthError::Throttled(_)) => Self::Throttled,
+            Err(_) => Self::Failed,
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub async fn access_log(
         let cause = res
             .response()
             .error()
-            .map(|error| format!("{error:?}"))
+            .map(|error| error.to_string())
             .unwrap_or_default();
         log::error!(target: "access", request_id, cause = cause.as_str(); "{} {} failed", req.method(), req.path());
     }

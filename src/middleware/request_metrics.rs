@@ -16,7 +16,7 @@ use prometheus::IntGauge;
 
 use super::route;
 use crate::{
-    error::ApiError,
+    error::Rejected,
     metrics::{RequestLabels, UNMEASURED_ROUTES},
     state::AppState,
     telemetry,
@@ -34,12 +34,8 @@ pub async fn request_metrics(
     let in_flight = InFlight::start(&metrics.requests_in_flight);
     let res = next.call(req).await?;
     drop(in_flight);
-    let refusal = res
-        .response()
-        .error()
-        .and_then(|error| error.as_error::<ApiError>())
-        .and_then(ApiError::rejection_reason);
-    if let Some(reason) = refusal {
+    let refusal = res.response().extensions().get::<Rejected>().copied();
+    if let Some(Rejected(reason)) = refusal {
         metrics.rejections.with_label_values(&[reason]).inc();
     }
     let route = route(&res);

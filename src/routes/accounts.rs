@@ -1,22 +1,53 @@
 //! `/accounts`: open accounts, read them, their balance and their history.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use bank_core::{
+    domain::{AccountId, Text},
+    ledger,
+};
 use entity::account;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    responses::{AccountNotFound, AuthErrors, BodyErrors, DatabaseErrors, Invalid, PageOf},
-    transactions::Transaction,
+    PageOf,
+    transactions::{ListFailed, Transaction},
 };
 use crate::{
-    authentication::Caller,
-    domain::{AccountId, Problems, Text},
-    error::ApiError,
-    extract::{ApiJson, Pagination, schemas},
-    ledger,
+    error::{AccountNotFound, DatabaseFailed, Invalid, Problems, failures},
+    extract::{ApiJson, Authenticated, BodyRejected, CallerRejected, Pagination, schemas},
     state::AppState,
 };
+
+failures! {
+    /// What opening an account can answer besides 201.
+    pub enum OpenFailed {
+        Caller(CallerRejected),
+        Body(BodyRejected),
+        Invalid(Invalid),
+        Database(DatabaseFailed),
+    }
+}
+
+failures! {
+    /// What a read of one account, or its balance, can answer besides 200.
+    pub enum AccountReadFailed {
+        Caller(CallerRejected),
+        Invalid(Invalid),
+        NotFound(AccountNotFound),
+        Database(DatabaseFailed),
+    }
+}
+
+failures! {
+    /// What a page of an account's ledger can answer besides 200.
+    pub enum HistoryFailed {
+        Caller(CallerRejected),
+        Invalid(Invalid),
+        NotFound(AccountNotFound),
+        Database(DatabaseFailed),
+    }
+}
 
 /// The body of `POST /accounts`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -31,7 +62,7 @@ pub struct NewAccount {
 }
 
 impl NewAccount {
-    fn parse(self) -> Result<ledger::NewAccount, Problems> {
+    fn parse(self) -> Result<ledger::NewAccount, Invalid> {
         let mut problems = Problems::default();
         let first_name = problems.check("first_name", Text::parse(&self.first_name));
         let last_name = problems.check("last_name", Text::parse(&self.last_name));
@@ -90,19 +121,19 @@ pub struct Balance {
     request_body = NewAccount,
     responses(
         (status = 201, description = "The account was opened", body = Account),
-        BodyErrors,
-        AuthErrors,
-        DatabaseErrors,
+        OpenFailed,
     )
 )]
 #[post("/accounts")]
 pub async fn create_account(
     state: web::Data<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     body: ApiJson<NewAccount>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, OpenFailed> {
     let new = body.0.parse()?;
-    let account = ledger::open_account(&state.db, caller.scope(), new).await?;
+    let account = ledger::open_account(&state.db, caller.scope(), new)
+        .await
+        .map_err(DatabaseFailed::from)?;
     state.metrics.accounts_created.inc();
     Ok(HttpResponse::Created().json(Account::from(account)))
 }
@@ -114,22 +145,19 @@ pub async fn create_account(
     tag = "accounts",
     security(("OAuth2PasswordBearer" = [])),
     params(Pagination),
-    responses(
-        PageOf<Account>,
-        Invalid,
-        AuthErrors,
-        DatabaseErrors,
-    )
+    responses(PageOf<Account>, ListFailed)
 )]
 #[get("/accounts")]
 pub async fn list_accounts(
     state: web::Data<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     page: Pagination,
     req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, ListFailed> {
     let page = ledger::Page::from(page);
-    let accounts = ledger::accounts(&state.db, caller.scope(), page).await?;
+    let accounts = ledger::accounts(&state.db, caller.scope(), page)
+        .await
+        .map_err(DatabaseFailed::from)?;
     Ok(super::listed(&req, page.limit, accounts.map(Account::from)))
 }
 
@@ -142,22 +170,21 @@ pub async fn list_accounts(
     params(("account_id" = i64, Path, description = "The account's id")),
     responses(
         (status = 200, description = "The account", body = Account),
-        AccountNotFound,
-        Invalid,
-        AuthErrors,
-        DatabaseErrors,
+        AccountReadFailed,
     )
 )]
 #[get("/accounts/{account_id}")]
 pub async fn get_account(
     state: web::Data<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     account_id: web::Path<AccountId>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, AccountReadFailed> {
     let account = state
         .accounts
         .get(caller.scope(), account_id.into_inner())
-        .await?;
+        .await
+        .map_err(DatabaseFailed::from)?
+        .ok_or(AccountNotFound)?;
     Ok(HttpResponse::Ok().json(Account::from(account)))
 }
 
@@ -171,20 +198,22 @@ pub async fn get_account(
     params(("account_id" = i64, Path, description = "The account's id")),
     responses(
         (status = 200, description = "The current balance", body = Balance),
-        AccountNotFound,
-        Invalid,
-        AuthErrors,
-        DatabaseErrors,
+        AccountReadFailed,
     )
 )]
 #[get("/accounts/{account_id}/balance")]
 pub async fn get_balance(
     state: web::Data<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     account_id: web::Path<AccountId>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, AccountReadFailed> {
     let account_id = account_id.into_inner();
-    let balance = state.accounts.balance(caller.scope(), account_id).await?;
+    let balance = state
+        .accounts
+        .balance(caller.scope(), account_id)
+        .await
+        .map_err(DatabaseFailed::from)?
+        .ok_or(AccountNotFound)?;
     Ok(HttpResponse::Ok().json(Balance {
         account_id: account_id.0,
         balance,
@@ -198,25 +227,21 @@ pub async fn get_balance(
     tag = "accounts",
     security(("OAuth2PasswordBearer" = [])),
     params(("account_id" = i64, Path, description = "The account's id"), Pagination),
-    responses(
-        PageOf<Transaction>,
-        AccountNotFound,
-        Invalid,
-        AuthErrors,
-        DatabaseErrors,
-    )
+    responses(PageOf<Transaction>, HistoryFailed)
 )]
 #[get("/accounts/{account_id}/transactions")]
 pub async fn list_account_transactions(
     state: web::Data<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     account_id: web::Path<AccountId>,
     page: Pagination,
     req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, HistoryFailed> {
     let page = ledger::Page::from(page);
     let rows =
         ledger::account_transactions(&state.db, caller.scope(), account_id.into_inner(), page)
-            .await?;
+            .await
+            .map_err(DatabaseFailed::from)?
+            .ok_or(AccountNotFound)?;
     Ok(super::listed(&req, page.limit, rows.map(Transaction::from)))
 }

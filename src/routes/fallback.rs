@@ -6,7 +6,15 @@ use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::error::ApiError;
+use crate::error::{MethodNotAllowed, RouteNotFound, failures};
+
+failures! {
+    /// What a request that no route takes is answered.
+    pub enum NoRoute {
+        NotFound(RouteNotFound),
+        Method(MethodNotAllowed),
+    }
+}
 
 /// The methods each documented route template answers, for the `Allow` header of a 405.
 #[derive(Clone, Default)]
@@ -34,13 +42,13 @@ impl AllowedMethods {
 }
 
 /// No route has this path (404), or one does but not for this method (405, with `Allow`).
-pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, NoRoute> {
     let allowed = req.match_pattern().and_then(|pattern| {
         req.app_data::<actix_web::web::Data<AllowedMethods>>()
             .and_then(|methods| methods.0.get(&pattern).cloned())
     });
     Err(match allowed {
-        Some(allow) => ApiError::MethodNotAllowed(allow),
-        None => ApiError::NotFound("Not Found"),
+        Some(allow) => MethodNotAllowed(allow).into(),
+        None => RouteNotFound.into(),
     })
 }

@@ -1,16 +1,30 @@
 //! HTTP routes, one module per resource. Each handler carries its own OpenAPI description, and
-//! [`configure`] is the one list of them: the server serves it and `/openapi.json` describes it.
+//! each route's failures are an enum of its own (see `error`), so what it can answer and what the
+//! document lists are one list. [`configure`] is the one list of routes: the server serves it and
+//! `/openapi.json` describes it.
 
 pub mod accounts;
 pub mod docs;
 pub mod fallback;
 pub mod operations;
-pub mod responses;
 pub mod transactions;
 pub mod transfers;
 pub mod users;
 
+use std::{collections::BTreeMap, marker::PhantomData};
+
+use actix_web::{HttpRequest, HttpResponse, http::header};
+use bank_core::{idempotency::Outcome, ledger::Listed};
+use utoipa::{
+    IntoResponses, ToSchema,
+    openapi::{
+        ArrayBuilder, Content, HeaderBuilder, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder,
+        Type,
+    },
+};
 use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::extract::IDEMPOTENT_REPLAYED;
 
 /// The routes a server has besides those every server has.
 #[derive(Clone, Copy)]
@@ -48,29 +62,45 @@ pub fn configure(config: &mut ServiceConfig, optional: Optional) {
 
 /// 200 with a page of a list; when the list goes on, an RFC 8288 `Link` to the next page, so a
 /// client that expects every row (as the Python original's did) can tell it has only some.
-fn listed<T: serde::Serialize>(
-    req: &actix_web::HttpRequest,
-    limit: u64,
-    page: crate::ledger::Listed<T>,
-) -> actix_web::HttpResponse {
-    let mut response = actix_web::HttpResponse::Ok();
+fn listed<T: serde::Serialize>(req: &HttpRequest, limit: u64, page: Listed<T>) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
     if let Some(after_id) = page.next_after_id {
         let next = format!(
             "<{}?after_id={after_id}&limit={limit}>; rel=\"next\"",
             req.path()
         );
-        response.insert_header((actix_web::http::header::LINK, next));
+        response.insert_header((header::LINK, next));
     }
     response.json(page.rows)
 }
 
 /// 201 with the written (or replayed) value; a replay is marked so clients can tell.
-fn created<T: serde::Serialize>(
-    outcome: crate::idempotency::Outcome<T>,
-) -> actix_web::HttpResponse {
-    let mut response = actix_web::HttpResponse::Created();
+fn created<T: serde::Serialize>(outcome: Outcome<T>) -> HttpResponse {
+    let mut response = HttpResponse::Created();
     if outcome.replayed {
-        response.insert_header((crate::idempotency::REPLAYED_HEADER, "true"));
+        response.insert_header((IDEMPOTENT_REPLAYED, "true"));
     }
     response.json(outcome.value)
+}
+
+/// 200 with a page of `T`s and, when the list goes on, the link to the next page.
+pub struct PageOf<T>(PhantomData<T>);
+
+impl<T: ToSchema> IntoResponses for PageOf<T> {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let rows = ArrayBuilder::new().items(Ref::from_schema_name(T::name()));
+        let link = HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .description(Some(
+                "Present when the list goes on: the URL of the next page, this path with \
+                 `after_id` (the last id of this page) and `limit`, as \
+                 `<...?after_id=100&limit=100>; rel=\"next\"` (RFC 8288)",
+            ))
+            .build();
+        let response = ResponseBuilder::new()
+            .description(format!("A page of {}s, by id", T::name().to_lowercase()))
+            .header("Link", link)
+            .content("application/json", Content::new(Some(rows)));
+        BTreeMap::from([("200".to_owned(), response.into())])
+    }
 }

@@ -4,13 +4,21 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::responses::AuthErrors;
 use crate::{
-    authentication::Caller,
-    error::{ApiError, ErrorBody},
+    error::{Diagnostic, Internal, NotReady, OperatorsOnly, failures},
+    extract::{Authenticated, CallerRejected},
     metrics::exposition::Format,
     state::AppState,
 };
+
+failures! {
+    /// What the diagnostics route answers besides its 500.
+    pub enum DiagnosticAnswer {
+        Caller(CallerRejected),
+        Forbidden(OperatorsOnly),
+        Failed(Diagnostic),
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"ping": "pong"}))]
@@ -55,12 +63,12 @@ pub async fn health() -> HttpResponse {
     tag = "operations",
     responses(
         (status = 200, description = "The database answers", body = Status, example = json!({"status": "ready"})),
-        (status = 503, description = "The database does not answer", body = ErrorBody, example = json!({"detail": "Service temporarily unavailable"})),
+        NotReady,
     )
 )]
 #[get("/ready")]
-pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.db.ping().await.map_err(ApiError::Unavailable)?;
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, NotReady> {
+    state.db.ping().await.map_err(NotReady)?;
     Ok(HttpResponse::Ok().json(Status {
         status: "ready".into(),
     }))
@@ -74,24 +82,28 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 /// the trace ids of sampled requests as exemplars.
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format, or OpenMetrics when asked for", content_type = "text/plain", body = String))
+    responses(
+        (status = 200, description = "Prometheus text exposition format, or OpenMetrics when asked for", content_type = "text/plain", body = String),
+        Internal,
+    )
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>, request: actix_web::HttpRequest) -> HttpResponse {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+) -> Result<HttpResponse, Internal> {
     let accept = request
         .headers()
         .get(actix_web::http::header::ACCEPT)
         .and_then(|value| value.to_str().ok());
     let format = Format::from_accept(accept);
-    match state.metrics.render(format) {
-        Ok(text) => HttpResponse::Ok()
-            .content_type(format.content_type())
-            .body(text),
-        Err(error) => {
-            log::error!("cannot encode metrics: {error}");
-            HttpResponse::InternalServerError().finish()
-        }
-    }
+    let text = state
+        .metrics
+        .render(format)
+        .map_err(|error| Internal(Box::new(error)))?;
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(text))
 }
 
 /// Always fail (diagnostics)
@@ -102,18 +114,12 @@ pub async fn metrics(state: web::Data<AppState>, request: actix_web::HttpRequest
 #[utoipa::path(
     tag = "diagnostics",
     security(("OAuth2PasswordBearer" = [])),
-    responses(
-        (status = 500, description = "Always, for an operator", body = ErrorBody, example = json!({"detail": "Intentional error from the diagnostics route"})),
-        (status = 403, description = "The caller is not an operator", body = ErrorBody, example = json!({"detail": "Only operators may call the diagnostics routes"})),
-        AuthErrors,
-    )
+    responses(DiagnosticAnswer)
 )]
 #[get("/500")]
-pub async fn fail(caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn fail(Authenticated(caller): Authenticated) -> Result<HttpResponse, DiagnosticAnswer> {
     if !caller.is_operator() {
-        return Err(ApiError::Forbidden(
-            "Only operators may call the diagnostics routes",
-        ));
+        return Err(OperatorsOnly.into());
     }
-    Err(ApiError::Diagnostic)
+    Err(Diagnostic.into())
 }

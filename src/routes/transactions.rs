@@ -1,6 +1,11 @@
 //! `/transactions`: credits and debits on one account, and the ledger they leave.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use bank_core::{
+    domain::AccountId,
+    idempotency::{self, WriteError},
+    ledger::{self, LedgerError, PostingPart},
+};
 use entity::transaction;
 use serde::{Deserialize, Serialize};
 use utoipa::{
@@ -8,18 +13,74 @@ use utoipa::{
     openapi::{AllOfBuilder, ObjectBuilder, RefOr, Schema, Type, schema::AnyOfBuilder},
 };
 
-use super::responses::{
-    AccountNotFound, AuthErrors, BodyErrors, DatabaseErrors, Invalid, MoneyRefused, PageOf,
-    TransactionNotFound, WriteErrors,
-};
+use super::PageOf;
 use crate::{
-    authentication::Caller,
-    domain::AccountId,
-    error::ApiError,
-    extract::{ApiJson, IdempotencyKeyHeader, Pagination, schemas},
-    idempotency, ledger,
+    error::{
+        AccountNotFound, DatabaseFailed, Invalid, KeyReused, MoneyRefused, TransactionNotFound,
+        WriteFailed, failures,
+    },
+    extract::{
+        ApiJson, Authenticated, BodyRejected, CallerRejected, IdempotencyKeyHeader, Pagination,
+        schemas,
+    },
     state::AppState,
 };
+
+failures! {
+    /// What a write of money (`POST /transactions`, `POST /transfers`) can answer besides 201.
+    pub enum MoneyWriteFailed {
+        Caller(CallerRejected),
+        Body(BodyRejected),
+        Invalid(Invalid),
+        KeyReused(KeyReused),
+        NotFound(AccountNotFound),
+        Refused(MoneyRefused),
+        Failed(WriteFailed),
+    }
+}
+
+impl From<LedgerError> for MoneyWriteFailed {
+    fn from(error: LedgerError) -> Self {
+        match error {
+            LedgerError::AccountNotFound => AccountNotFound.into(),
+            LedgerError::InsufficientFunds => MoneyRefused::InsufficientFunds.into(),
+            LedgerError::BalanceLimitExceeded => MoneyRefused::BalanceLimitExceeded.into(),
+            LedgerError::Database(error) => WriteFailed::from(error).into(),
+        }
+    }
+}
+
+/// A 503 only for a write that was certainly not applied; a 500 with instructions for one whose
+/// outcome is unknown.
+impl From<WriteError> for MoneyWriteFailed {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::KeyReused => KeyReused.into(),
+            WriteError::Ledger(error) => error.into(),
+            WriteError::NotApplied(cause) => WriteFailed::NotApplied(cause).into(),
+            WriteError::OutcomeUnknown(cause) => WriteFailed::OutcomeUnknown(cause).into(),
+        }
+    }
+}
+
+failures! {
+    /// What a list of accounts or ledger rows can answer besides 200.
+    pub enum ListFailed {
+        Caller(CallerRejected),
+        Invalid(Invalid),
+        Database(DatabaseFailed),
+    }
+}
+
+failures! {
+    /// What a read of one ledger row can answer besides 200.
+    pub enum TransactionReadFailed {
+        Caller(CallerRejected),
+        Invalid(Invalid),
+        NotFound(TransactionNotFound),
+        Database(DatabaseFailed),
+    }
+}
 
 /// The body of `POST /transactions`. Amounts are integers in minor units (cents): floats,
 /// strings and booleans are refused, not coerced.
@@ -101,6 +162,17 @@ impl From<transaction::Model> for Transaction {
     }
 }
 
+impl NewTransaction {
+    /// The body field each part of a posting comes from.
+    fn field(part: PostingPart) -> Option<&'static str> {
+        match part {
+            PostingPart::Credit => Some("credit"),
+            PostingPart::Debit => Some("debit"),
+            PostingPart::Whole => None,
+        }
+    }
+}
+
 impl ledger::FromLedgerRows for Transaction {
     fn from_ledger_rows(rows: Vec<transaction::Model>) -> Option<Self> {
         rows.into_iter().next().map(Self::from)
@@ -120,25 +192,22 @@ impl ledger::FromLedgerRows for Transaction {
     params(IdempotencyKeyHeader),
     responses(
         (status = 201, description = "The posting was applied (or replayed)", body = Transaction),
-        AccountNotFound,
-        MoneyRefused,
-        BodyErrors,
-        AuthErrors,
-        WriteErrors,
+        MoneyWriteFailed,
     )
 )]
 #[post("/transactions")]
 pub async fn create_transaction(
     state: web::Data<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     key: IdempotencyKeyHeader,
     body: ApiJson<NewTransaction>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, MoneyWriteFailed> {
     let new = &body.0;
-    let posting = ledger::Posting::new(AccountId(new.acc_id), new.credit, new.debit)?;
+    let posting = ledger::Posting::new(AccountId(new.acc_id), new.credit, new.debit)
+        .map_err(|invalid| Invalid::from_parts(invalid, NewTransaction::field))?;
     let outcome = idempotency::run(
         &state.db,
-        caller.own(key),
+        key.owned_by(&caller),
         "POST /transactions",
         new,
         state.settle_within,
@@ -164,22 +233,19 @@ pub async fn create_transaction(
     tag = "transactions",
     security(("OAuth2PasswordBearer" = [])),
     params(Pagination),
-    responses(
-        PageOf<Transaction>,
-        Invalid,
-        AuthErrors,
-        DatabaseErrors,
-    )
+    responses(PageOf<Transaction>, ListFailed)
 )]
 #[get("/transactions")]
 pub async fn list_transactions(
     state: web::Data<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     page: Pagination,
     req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, ListFailed> {
     let page = ledger::Page::from(page);
-    let rows = ledger::transactions(&state.db, caller.scope(), page).await?;
+    let rows = ledger::transactions(&state.db, caller.scope(), page)
+        .await
+        .map_err(DatabaseFailed::from)?;
     Ok(super::listed(&req, page.limit, rows.map(Transaction::from)))
 }
 
@@ -192,18 +258,18 @@ pub async fn list_transactions(
     params(("transaction_id" = i64, Path, description = "The ledger row's id")),
     responses(
         (status = 200, description = "The ledger row", body = Transaction),
-        TransactionNotFound,
-        Invalid,
-        AuthErrors,
-        DatabaseErrors,
+        TransactionReadFailed,
     )
 )]
 #[get("/transactions/{transaction_id}")]
 pub async fn get_transaction(
     state: web::Data<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     transaction_id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let row = ledger::transaction(&state.db, caller.scope(), transaction_id.into_inner()).await?;
+) -> Result<HttpResponse, TransactionReadFailed> {
+    let row = ledger::transaction(&state.db, caller.scope(), transaction_id.into_inner())
+        .await
+        .map_err(DatabaseFailed::from)?
+        .ok_or(TransactionNotFound)?;
     Ok(HttpResponse::Ok().json(Transaction::from(row)))
 }

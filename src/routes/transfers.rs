@@ -1,19 +1,18 @@
 //! `/transfers`: money from one account to another, atomically.
 
 use actix_web::{HttpResponse, post, web};
+use bank_core::{
+    domain::AccountId,
+    idempotency,
+    ledger::{self, TransferPart},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{
-    responses::{AccountNotFound, AuthErrors, BodyErrors, MoneyRefused, WriteErrors},
-    transactions::Transaction,
-};
+use super::transactions::{MoneyWriteFailed, Transaction};
 use crate::{
-    authentication::Caller,
-    domain::AccountId,
-    error::ApiError,
-    extract::{ApiJson, IdempotencyKeyHeader, schemas},
-    idempotency, ledger,
+    error::Invalid,
+    extract::{ApiJson, Authenticated, IdempotencyKeyHeader, schemas},
     state::AppState,
 };
 
@@ -26,6 +25,16 @@ pub struct NewTransfer {
     pub to_acc_id: i64,
     #[schema(schema_with = schemas::transfer_amount)]
     pub amount: i64,
+}
+
+impl NewTransfer {
+    /// The body field each part of a transfer comes from.
+    fn field(part: TransferPart) -> Option<&'static str> {
+        match part {
+            TransferPart::Amount => Some("amount"),
+            TransferPart::Receiver => Some("to_acc_id"),
+        }
+    }
 }
 
 /// Both ledger rows a transfer wrote.
@@ -60,29 +69,26 @@ impl ledger::FromLedgerRows for TransferReceipt {
     params(IdempotencyKeyHeader),
     responses(
         (status = 201, description = "The transfer was applied (or replayed)", body = TransferReceipt),
-        AccountNotFound,
-        MoneyRefused,
-        BodyErrors,
-        AuthErrors,
-        WriteErrors,
+        MoneyWriteFailed,
     )
 )]
 #[post("/transfers")]
 pub async fn create_transfer(
     state: web::Data<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     key: IdempotencyKeyHeader,
     body: ApiJson<NewTransfer>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, MoneyWriteFailed> {
     let new = &body.0;
     let transfer = ledger::Transfer::new(
         AccountId(new.from_acc_id),
         AccountId(new.to_acc_id),
         new.amount,
-    )?;
+    )
+    .map_err(|invalid| Invalid::from_parts(invalid, NewTransfer::field))?;
     let outcome = idempotency::run(
         &state.db,
-        caller.own(key),
+        key.owned_by(&caller),
         "POST /transfers",
         new,
         state.settle_within,

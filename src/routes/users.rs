@@ -2,17 +2,71 @@
 //! password into a bearer token (what FastAPI's `OAuth2PasswordRequestForm` reads).
 
 use actix_web::{HttpResponse, http::header, post, web};
+use bank_core::{
+    authentication::{AuthError, Role, users},
+    domain::{Password, Username},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::responses::BodyErrors;
 use crate::{
-    authentication::{AuthError, Role, users},
-    domain::{Password, Problems, Username},
-    error::{ApiError, ErrorBody, FieldError, Loc},
-    extract::{ApiJson, ClientAddress, MaybeCaller, schemas},
+    error::{
+        BadCredentials, DatabaseFailed, Internal, Invalid, Problems, SignUpDisabled, Throttled,
+        UsernameTaken, failures,
+    },
+    extract::{
+        ApiJson, BodyRejected, CallerRejected, ClientAddress, FormBody, MaybeCaller, schemas,
+    },
+    metrics::LoginOutcome,
     state::AppState,
 };
+
+failures! {
+    /// What signing up can answer besides 201.
+    pub enum SignUpFailed {
+        Caller(CallerRejected),
+        Body(BodyRejected),
+        Invalid(Invalid),
+        Disabled(SignUpDisabled),
+        Taken(UsernameTaken),
+        Database(DatabaseFailed),
+        Internal(Internal),
+    }
+}
+
+impl From<AuthError> for SignUpFailed {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::UsernameTaken => UsernameTaken.into(),
+            AuthError::SignUpDisabled => SignUpDisabled.into(),
+            AuthError::Database(error) => DatabaseFailed::from(error).into(),
+            other => Internal(Box::new(other)).into(),
+        }
+    }
+}
+
+failures! {
+    /// What a login can answer besides 200.
+    pub enum LogInFailed {
+        Body(BodyRejected),
+        Invalid(Invalid),
+        BadCredentials(BadCredentials),
+        Throttled(Throttled),
+        Database(DatabaseFailed),
+        Internal(Internal),
+    }
+}
+
+impl From<AuthError> for LogInFailed {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::BadCredentials => BadCredentials.into(),
+            AuthError::Throttled(seconds) => Throttled(seconds).into(),
+            AuthError::Database(error) => DatabaseFailed::from(error).into(),
+            other => Internal(Box::new(other)).into(),
+        }
+    }
+}
 
 /// The body of `POST /users`.
 #[derive(Deserialize, ToSchema)]
@@ -66,9 +120,7 @@ pub struct TokenRequest {
     request_body = NewUser,
     responses(
         (status = 201, description = "The user was created", body = User),
-        (status = 403, description = "Sign-up is switched off and the caller is not an operator", body = ErrorBody, example = json!({"detail": "Sign-up is disabled"})),
-        (status = 409, description = "The username is taken", body = ErrorBody, example = json!({"detail": "Username already taken"})),
-        BodyErrors,
+        SignUpFailed,
     )
 )]
 #[post("/users")]
@@ -76,10 +128,10 @@ pub async fn create_user(
     state: web::Data<AppState>,
     caller: MaybeCaller,
     body: ApiJson<NewUser>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, SignUpFailed> {
     let operator = caller.0.is_some_and(|caller| caller.is_operator());
     if !state.auth.signup_enabled && !operator {
-        return Err(AuthError::SignUpDisabled.into());
+        return Err(SignUpDisabled.into());
     }
     let mut problems = Problems::default();
     let username = problems.check("username", Username::parse(&body.0.username));
@@ -104,47 +156,28 @@ pub async fn create_user(
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "A token", body = TokenResponse),
-        (status = 401, description = "Wrong username or password (the same answer for both)", body = ErrorBody, example = json!({"detail": "Incorrect username or password"})),
-        BodyErrors,
-        (status = 429, description = "Too many failed logins for this username or address; retry after `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        LogInFailed,
     )
 )]
 #[post("/token")]
 pub async fn create_token(
     state: web::Data<AppState>,
     ClientAddress(address): ClientAddress,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|_| ApiError::BadRequest("Malformed form body".into()))?;
-    let field = |name: &'static str| {
-        form.iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-            .ok_or_else(|| FieldError::new(Loc::BodyField(name), "Field required", "missing"))
-    };
-    let (username, password) = match (field("username"), field("password")) {
+    form: FormBody,
+) -> Result<HttpResponse, LogInFailed> {
+    let (username, password) = match (form.field("username"), form.field("password")) {
         (Ok(username), Ok(password)) => (username, password),
         (username, password) => {
             let missing = [username.err(), password.err()];
-            return Err(ApiError::Validation(
-                missing.into_iter().flatten().collect(),
-            ));
+            return Err(Invalid(missing.into_iter().flatten().collect()).into());
         }
     };
-    let token = users::log_in(
-        &state.db,
-        &state.auth,
-        &state.metrics,
-        &username,
-        password,
-        address,
-    )
-    .await?;
+    let token = users::log_in(&state.db, &state.auth, &username, password, address).await;
+    state.metrics.count_login(LoginOutcome::of(&token));
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(TokenResponse {
-            access_token: token,
+            access_token: token?,
             token_type: "bearer".into(),
             expires_in: state.auth.tokens.ttl.as_secs(),
         }))

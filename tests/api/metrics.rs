@@ -1,4 +1,4 @@
-use bank_api::domain::MAX_BALANCE;
+use bank_core::domain::MAX_BALANCE;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-use bank_api::domain::{MAX_AMOUNT, MAX_BALANCE};
+use bank_core::domain::{MAX_AMOUNT, MAX_BALANCE};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -260,7 +260,7 @@ async fn whole_numbers_written_with_a_fraction_or_exponent_are_integers() {
 /// can then never be stored, so the 503 given for it stays true.
 #[tokio::test]
 async fn a_write_is_settled_as_applied_or_fenced_off_for_good() {
-    use bank_api::{
+    use bank_core::{
         domain::{AccountId, Scope},
         ledger::{self, Posting, Settled},
     };

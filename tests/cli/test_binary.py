@@ -72,7 +72,7 @@ def test_the_cause_of_a_5xx_is_logged_under_the_request_id_and_never_sent(tmp_pa
     log.seek(0)
     lines = [json.loads(line) for line in log.read().splitlines() if "trace-me-42" in line]
     log.close()
-    assert any(line["level"] == "ERROR" and line.get("cause") == "Diagnostic" for line in lines), lines
+    assert any(line["level"] == "ERROR" and line.get("cause") == "the diagnostics route failed on purpose" for line in lines), lines
     assert any(line.get("status") == 500 and line.get("route") == "/500" for line in lines), lines
 
 

@@ -3,9 +3,9 @@
 //! by step. The same generated operations, run through the ledger on both backends, must have the
 //! same outcomes, and every balance must end as its start plus what its ledger rows moved.
 
-use bank_api::{
-    config::Settings,
-    db,
+use bank_api::config::Settings;
+use bank_core::{
+    database,
     domain::{AccountId, MAX_AMOUNT, MAX_BALANCE, Scope, Text, UserId},
     ledger::{self, LedgerError, NewAccount, Posting, Transfer},
 };
@@ -110,7 +110,9 @@ impl Backend {
             database_url,
             ..Settings::default()
         };
-        let db = db::connect(&settings).await.expect("the database opens");
+        let db = database::connect(&settings.database())
+            .await
+            .expect("the database opens");
         let mut customers = [UserId(0); 2];
         for (i, customer) in customers.iter_mut().enumerate() {
             let created = user::ActiveModel {
@@ -200,7 +202,6 @@ impl Backend {
         Outcome::Refused(match result {
             Ok(balances) => return Outcome::Applied(balances),
             Err(LedgerError::AccountNotFound) => "account not found",
-            Err(LedgerError::TransactionNotFound) => "transaction not found",
             Err(LedgerError::InsufficientFunds) => "insufficient funds",
             Err(LedgerError::BalanceLimitExceeded) => "balance limit",
             Err(LedgerError::Database(error)) => panic!("{operation:?}: {error}"),

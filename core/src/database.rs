@@ -10,21 +10,29 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
-use crate::config::Settings;
-
 /// An arbitrary, fixed key for `pg_advisory_lock`, the same in every replica.
 const MIGRATION_LOCK: i64 = 0x0062_616e_6b61_7069;
 
-pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(&settings.database_url);
+/// Where the database is and how the pool may use it.
+#[derive(Clone, Debug)]
+pub struct DatabaseOptions {
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a statement may wait for a connection before it fails as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+/// Opens the pool and applies the pending migrations.
+pub async fn connect(settings: &DatabaseOptions) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(&settings.url);
     options
-        .max_connections(settings.db_max_connections)
+        .max_connections(settings.max_connections)
         .min_connections(1)
-        .acquire_timeout(settings.db_acquire_timeout)
-        .connect_timeout(settings.db_acquire_timeout)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_timeout(settings.acquire_timeout)
         // The default pings every connection on every checkout: a second round trip per query.
         // Only a connection idle long enough to have been dropped by a proxy is tested; a dead
-        // hot one fails its query, which is answered 503 and discarded by the pool.
+        // hot one fails its query as unavailable and is discarded by the pool.
         .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
         // WAL lets readers run beside the one writer; writers queue on busy_timeout instead of
@@ -37,7 +45,7 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     let db = Database::connect(options).await?;
-    migrate(&db, &settings.database_url).await?;
+    migrate(&db, &settings.url).await?;
     Ok(db)
 }
 

@@ -1,4 +1,4 @@
-//! `Idempotency-Key`: a write sent again with the same key and body is answered from the database
+//! Idempotency keys: a write sent again with the same key and body is answered from the database
 //! instead of being applied twice. Keys live in the database, so they hold across restarts and
 //! across several server processes, and each user has keys of their own: another user's key never
 //! replays, refuses or reveals anything. And whatever the key, a write whose connection fails is
@@ -16,20 +16,16 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    db,
+    database,
     domain::{IdempotencyKey, UserId},
     ledger::{self, FromLedgerRows, LedgerError, Settled},
 };
-
-pub const HEADER: &str = "Idempotency-Key";
-/// Set on a response that was replayed from a stored key rather than applied again.
-pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 
 /// Why a write was not carried out, or may not have been.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// The key was used before, with a different request.
-    #[error("Idempotency-Key was already used with a different request")]
+    #[error("the idempotency key was used before with a different request")]
     KeyReused,
     /// The ledger refused the write, or a statement failed before anything was written.
     #[error(transparent)]
@@ -104,7 +100,7 @@ where
     let write_id = Uuid::new_v4();
     let cause = match run_once(db, key, route, body, write_id, write).await {
         Err(WriteError::Ledger(LedgerError::Database(cause)))
-            if db::is_unavailable(&cause) && db::may_have_been_sent(&cause) =>
+            if database::is_unavailable(&cause) && database::may_have_been_sent(&cause) =>
         {
             cause
         }

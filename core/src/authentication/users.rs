@@ -4,15 +4,12 @@ use std::net::IpAddr;
 
 use entity::user;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
     TryInsertResult, sea_query::OnConflict,
 };
 
 use super::{Auth, AuthError, Role, password, throttle::Refusal};
-use crate::{
-    domain::{Password, UserId, Username},
-    metrics::Metrics,
-};
+use crate::domain::{Password, UserId, Username};
 
 pub async fn sign_up(
     db: &impl ConnectionTrait,
@@ -39,26 +36,22 @@ pub async fn sign_up(
         .filter(user::Column::Username.eq(username.as_str()))
         .one(db)
         .await?
-        .ok_or_else(|| AuthError::Internal("a user vanished after sign-up".into()))
+        .ok_or_else(|| DbErr::RecordNotFound("a user vanished after sign-up".into()).into())
 }
 
 /// A token for the right username and password. Throttled per username and per address; an
-/// unknown username and a wrong password get the same answer in about the same time.
+/// unknown username and a wrong password get the same refusal in the same time: the password is
+/// checked against a hash either way.
 pub async fn log_in(
     db: &impl ConnectionTrait,
     auth: &Auth,
-    metrics: &Metrics,
     username: &str,
     password: String,
     address: Option<IpAddr>,
 ) -> Result<String, AuthError> {
-    let logins = &metrics.logins;
     let attempt = match auth.throttle.attempt(db, username, address).await {
         Ok(attempt) => attempt,
-        Err(Refusal::Throttled(retry_after)) => {
-            logins.with_label_values(&["throttled"]).inc();
-            return Err(AuthError::Throttled(retry_after));
-        }
+        Err(Refusal::Throttled(retry_after)) => return Err(AuthError::Throttled(retry_after)),
         Err(Refusal::Database(error)) => return Err(error.into()),
     };
     let user = user::Entity::find()
@@ -66,16 +59,13 @@ pub async fn log_in(
         .one(db)
         .await?;
     let stored = user.as_ref().map(|user| user.password_hash.clone());
+    let verified = password::verify(password, stored).await;
     match user {
-        Some(user) if password::verify(password, stored).await => {
+        Some(user) if verified => {
             auth.throttle.succeeded(db, &attempt).await?;
-            logins.with_label_values(&["success"]).inc();
             auth.tokens.issue(UserId(user.id))
         }
-        _ => {
-            logins.with_label_values(&["bad_credentials"]).inc();
-            Err(AuthError::BadCredentials)
-        }
+        _ => Err(AuthError::BadCredentials),
     }
 }
 
@@ -84,12 +74,10 @@ pub async fn log_in(
 /// over each other.
 pub async fn ensure_operator(
     db: &DatabaseConnection,
-    username: &str,
-    password: &str,
-) -> Result<(), String> {
-    let username = Username::parse(username).map_err(|e| e.to_string())?;
-    let password = Password::parse(password).map_err(|e| e.to_string())?;
-    let hash = password::hash(&password).await.map_err(|e| e.to_string())?;
+    username: &Username,
+    password: &Password,
+) -> Result<(), AuthError> {
+    let hash = password::hash(password).await?;
     let operator = user::ActiveModel {
         username: Set(username.as_str().to_owned()),
         password_hash: Set(hash),
@@ -103,7 +91,6 @@ pub async fn ensure_operator(
     user::Entity::insert(operator)
         .on_conflict(keep_the_row)
         .exec_without_returning(db)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(())
 }

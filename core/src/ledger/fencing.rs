@@ -12,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::now;
-use crate::db;
+use crate::database;
 
 /// Stores the write's id with its ledger rows, in the same transaction.
 pub(super) async fn remember(
@@ -59,7 +59,9 @@ pub async fn settle(db: &DatabaseConnection, write_id: Uuid, within: Duration) -
         loop {
             match fence(db, write_id).await {
                 Ok(settled) => return Some(settled),
-                Err(error) if db::is_unavailable(&error) => tokio::time::sleep(SETTLE_RETRY).await,
+                Err(error) if database::is_unavailable(&error) => {
+                    tokio::time::sleep(SETTLE_RETRY).await
+                }
                 Err(_) => return None,
             }
         }

@@ -19,7 +19,7 @@ struct Claims {
     exp: u64,
 }
 
-/// Why a request's token was not accepted: the label of `bank_tokens_refused_total`.
+/// Why a request's token was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     Missing,
@@ -27,18 +27,6 @@ pub enum Refusal {
     Expired,
     BadSignature,
     UnknownUser,
-}
-
-impl Refusal {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::Malformed => "malformed",
-            Self::Expired => "expired",
-            Self::BadSignature => "bad_signature",
-            Self::UnknownUser => "unknown_user",
-        }
-    }
 }
 
 pub struct Tokens {
@@ -76,8 +64,7 @@ impl Tokens {
             iat: now,
             exp: now + self.ttl.as_secs(),
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| AuthError::Internal(e.to_string()))
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AuthError::internal)
     }
 
     /// The user id a token was issued to, if it is well-formed, ours and not expired.

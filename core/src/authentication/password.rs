@@ -20,8 +20,8 @@ pub async fn hash(password: &Password) -> Result<String, AuthError> {
             .map(|hash| hash.to_string())
     })
     .await
-    .map_err(|e| AuthError::Internal(e.to_string()))?
-    .map_err(|e| AuthError::Internal(e.to_string()))
+    .map_err(AuthError::internal)?
+    .map_err(AuthError::internal)
 }
 
 /// A hash of no one's password, checked when the user does not exist, so that an unknown

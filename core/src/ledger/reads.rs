@@ -1,15 +1,15 @@
 //! Opening accounts, and reading them, their balances and their ledger rows within the caller's
-//! scope: another customer's account or row is not found, exactly like a missing one.
+//! scope: another customer's account or row is not found (`None`), exactly like a missing one.
 
 use entity::{account, transaction};
 use std::sync::Arc;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set, sea_query::Query,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set, sea_query::Query,
 };
 
-use super::{LedgerError, coalesce::Coalescer, now};
+use super::{coalesce::Coalescer, now};
 use crate::domain::{AccountId, Scope, Text};
 
 pub struct NewAccount {
@@ -90,7 +90,7 @@ pub async fn open_account(
     db: &impl ConnectionTrait,
     scope: Scope,
     new: NewAccount,
-) -> Result<account::Model, LedgerError> {
+) -> Result<account::Model, DbErr> {
     let account = account::ActiveModel {
         owner_id: Set(scope.owner().map(|owner| owner.0)),
         first_name: Set(new.first_name.into_inner()),
@@ -100,7 +100,7 @@ pub async fn open_account(
         created_at: Set(now()),
         ..Default::default()
     };
-    Ok(account.insert(db).await?)
+    account.insert(db).await
 }
 
 /// Where accounts are read by id: on Postgres through the coalescer (unless it is switched off),
@@ -118,28 +118,24 @@ impl Accounts {
         Self { db, coalescer }
     }
 
-    pub async fn get(&self, scope: Scope, id: AccountId) -> Result<account::Model, LedgerError> {
+    pub async fn get(&self, scope: Scope, id: AccountId) -> Result<Option<account::Model>, DbErr> {
         match &self.coalescer {
-            Some(coalescer) => coalescer
-                .account(scope, id)
-                .await?
-                .ok_or(LedgerError::AccountNotFound),
+            Some(coalescer) => coalescer.account(scope, id).await,
             None => account(&self.db, scope, id).await,
         }
     }
 
     /// The stored balance: one primary-key read, however long the account's history.
-    pub async fn balance(&self, scope: Scope, id: AccountId) -> Result<i64, LedgerError> {
+    pub async fn balance(&self, scope: Scope, id: AccountId) -> Result<Option<i64>, DbErr> {
         if self.coalescer.is_some() {
-            return Ok(self.get(scope, id).await?.balance);
+            return Ok(self.get(scope, id).await?.map(|account| account.balance));
         }
         scoped_accounts(scope, account::Entity::find_by_id(id.0))
             .select_only()
             .column(account::Column::Balance)
             .into_tuple::<i64>()
             .one(&self.db)
-            .await?
-            .ok_or(LedgerError::AccountNotFound)
+            .await
     }
 }
 
@@ -147,18 +143,17 @@ pub async fn account(
     db: &impl ConnectionTrait,
     scope: Scope,
     id: AccountId,
-) -> Result<account::Model, LedgerError> {
+) -> Result<Option<account::Model>, DbErr> {
     scoped_accounts(scope, account::Entity::find_by_id(id.0))
         .one(db)
-        .await?
-        .ok_or(LedgerError::AccountNotFound)
+        .await
 }
 
 pub async fn accounts(
     db: &impl ConnectionTrait,
     scope: Scope,
     page: Page,
-) -> Result<Listed<account::Model>, LedgerError> {
+) -> Result<Listed<account::Model>, DbErr> {
     let rows = scoped_accounts(scope, account::Entity::find()).order_by_asc(account::Column::Id);
     let rows = page.of(rows, account::Column::Id).all(db).await?;
     Ok(page.listed(rows, |account| account.id))
@@ -168,34 +163,34 @@ pub async fn transaction(
     db: &impl ConnectionTrait,
     scope: Scope,
     id: i64,
-) -> Result<transaction::Model, LedgerError> {
+) -> Result<Option<transaction::Model>, DbErr> {
     scoped_ledger(scope, transaction::Entity::find_by_id(id))
         .one(db)
-        .await?
-        .ok_or(LedgerError::TransactionNotFound)
+        .await
 }
 
 pub async fn transactions(
     db: &impl ConnectionTrait,
     scope: Scope,
     page: Page,
-) -> Result<Listed<transaction::Model>, LedgerError> {
+) -> Result<Listed<transaction::Model>, DbErr> {
     let rows =
         scoped_ledger(scope, transaction::Entity::find()).order_by_asc(transaction::Column::Id);
     let rows = page.of(rows, transaction::Column::Id).all(db).await?;
     Ok(page.listed(rows, |row| row.id))
 }
 
+/// A page of the account's ledger rows; `None` when there is no such account in `scope`.
 pub async fn account_transactions(
     db: &impl ConnectionTrait,
     scope: Scope,
     id: AccountId,
     page: Page,
-) -> Result<Listed<transaction::Model>, LedgerError> {
+) -> Result<Option<Listed<transaction::Model>>, DbErr> {
     // A customer's request is first a primary-key read of the account, in scope: someone
-    // else's is a 404 before any ledger row is read.
-    if scope != Scope::All {
-        account(db, scope, id).await?;
+    // else's is not found before any ledger row is read.
+    if scope != Scope::All && account(db, scope, id).await?.is_none() {
+        return Ok(None);
     }
     // `acc_id = $1 ORDER BY id` lets Postgres walk the primary key and filter, which it picks
     // when one account holds most rows; if they are all recent, it reads the whole older ledger
@@ -207,9 +202,9 @@ pub async fn account_transactions(
         .order_by_asc(transaction::Column::AccId)
         .order_by_asc(transaction::Column::Id);
     let rows = page.of(history, transaction::Column::Id).all(db).await?;
-    // An empty page of an unknown account is a 404, not an empty list.
-    if rows.is_empty() && scope == Scope::All {
-        account(db, scope, id).await?;
+    // An empty page of an unknown account is not found, not an empty list.
+    if rows.is_empty() && scope == Scope::All && account(db, scope, id).await?.is_none() {
+        return Ok(None);
     }
-    Ok(page.listed(rows, |row| row.id))
+    Ok(Some(page.listed(rows, |row| row.id)))
 }

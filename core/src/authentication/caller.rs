@@ -1,5 +1,5 @@
-//! `Caller`: who sent a request, as its `Authorization: Bearer` token names them, and the accounts
-//! they may act on.
+//! `Caller`: who sent a request, as its bearer token names them, and the accounts they may act
+//! on.
 
 use entity::user;
 use sea_orm::{ConnectionTrait, EntityTrait};
@@ -57,38 +57,26 @@ impl Caller {
     }
 }
 
-/// `Some(token)` from `Bearer <token>` (the scheme in any case); `None` for anything else.
-pub fn bearer(value: &[u8]) -> Option<&str> {
-    let value = std::str::from_utf8(value).ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
 /// The user `token` names, as they are now: a deleted user's token is refused, and a changed
-/// role applies, as soon as this process hears of it (see `directory`). `Err(Refusal)` says why a
-/// token was not accepted.
+/// role applies, as soon as this process hears of it (see `directory`).
 pub async fn identify(
     db: &impl ConnectionTrait,
     auth: &Auth,
     token: &str,
-) -> Result<Result<Caller, Refusal>, AuthError> {
-    let user_id = match auth.tokens.verify(token) {
-        Ok(id) => id,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
+) -> Result<Caller, AuthError> {
+    let user_id = auth.tokens.verify(token).map_err(AuthError::Token)?;
     let caller = |role| Caller {
         user_id: Some(user_id),
         role,
     };
     if let Some(role) = auth.directory.role(user_id) {
-        return Ok(Ok(caller(role)));
+        return Ok(caller(role));
     }
     let generation = auth.directory.generation();
     let Some(user) = user::Entity::find_by_id(user_id.0).one(db).await? else {
-        return Ok(Err(Refusal::UnknownUser));
+        return Err(AuthError::Token(Refusal::UnknownUser));
     };
     let role = Role::parse(&user.role);
     auth.directory.remember(user_id, role, generation);
-    Ok(Ok(caller(role)))
+    Ok(caller(role))
 }

@@ -10,8 +10,8 @@
 //! - `coalesce`: primary-key reads of accounts waiting at the same moment, in one statement.
 //! - `fencing`: the id every write is stored under, and settling a write whose connection failed.
 //!
-//! It speaks SeaORM and its own [`LedgerError`]; what a refusal means to an HTTP client is
-//! decided in `error.rs`.
+//! It speaks SeaORM and its own [`LedgerError`]; what a refusal means to a client is decided by
+//! the web crate.
 
 mod coalesce;
 mod fencing;
@@ -26,27 +26,25 @@ pub use reads::{
     Accounts, Listed, NewAccount, Page, account, account_transactions, accounts, open_account,
     transaction, transactions,
 };
-pub use rules::{Posting, Transfer};
+pub use rules::{Invalid, Posting, PostingPart, Transfer, TransferPart};
 pub use transfers::transfer;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DbErr;
 
-/// Why the ledger did not do what it was asked.
+/// Why the ledger did not move money as asked, in words for logs.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// No such account, or not one the caller may act on: the two look the same.
-    #[error("Account not found")]
+    #[error("no such account in the caller's scope")]
     AccountNotFound,
-    #[error("Transaction not found")]
-    TransactionNotFound,
-    /// The change would take the balance below zero.
-    #[error("Insufficient funds")]
+    /// The change would take the balance below its floor.
+    #[error("the balance would go below its floor")]
     InsufficientFunds,
     /// The change would take the balance above `MAX_BALANCE`.
-    #[error("Balance limit exceeded")]
+    #[error("the balance would go above the limit")]
     BalanceLimitExceeded,
-    #[error("database error: {0}")]
+    #[error("database: {0}")]
     Database(#[from] DbErr),
 }
 

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use super::LedgerError;
-use crate::domain::{AccountId, Amount, DomainError, MAX_BALANCE, Problems, Scope};
+use crate::domain::{AccountId, Amount, DomainError, MAX_BALANCE, Scope};
 
 /// Money into and out of one account: each side 0 to `MAX_AMOUNT`, not both zero.
 #[derive(Clone, Copy, Debug)]
@@ -24,16 +24,54 @@ pub struct Posting {
     pub debit: Amount,
 }
 
-impl Posting {
-    /// Field names are those a client sends: `credit`, `debit`.
-    pub fn new(account: AccountId, credit: i64, debit: i64) -> Result<Self, Problems> {
-        let mut problems = Problems::default();
-        let credit_amount = problems.check("credit", Amount::try_from(credit));
-        let debit_amount = problems.check("debit", Amount::try_from(debit));
-        if credit == 0 && debit == 0 {
-            problems.refuse(None, DomainError::NothingToPost);
+/// A part of a posting a client asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostingPart {
+    Credit,
+    Debit,
+    /// The posting as a whole (a posting of nothing).
+    Whole,
+}
+
+/// A part of a transfer a client asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferPart {
+    Amount,
+    /// The account it goes to.
+    Receiver,
+}
+
+/// Every rule a posting or transfer broke before it reached an account, each with the part
+/// (`P`) that broke it.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid request: {0:?}")]
+pub struct Invalid<P: std::fmt::Debug>(pub Vec<(P, DomainError)>);
+
+impl<P: std::fmt::Debug> Invalid<P> {
+    fn check<T>(&mut self, part: P, value: Result<T, DomainError>) -> Option<T> {
+        value.map_err(|error| self.0.push((part, error))).ok()
+    }
+
+    /// `Ok(value)` when no rule was broken; `value` is only built then.
+    fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, Self> {
+        match value() {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(self),
         }
-        problems.finish(|| {
+    }
+}
+
+impl Posting {
+    pub fn new(account: AccountId, credit: i64, debit: i64) -> Result<Self, Invalid<PostingPart>> {
+        let mut invalid = Invalid(Vec::new());
+        let credit_amount = invalid.check(PostingPart::Credit, Amount::try_from(credit));
+        let debit_amount = invalid.check(PostingPart::Debit, Amount::try_from(debit));
+        if credit == 0 && debit == 0 {
+            invalid
+                .0
+                .push((PostingPart::Whole, DomainError::NothingToPost));
+        }
+        invalid.finish(|| {
             Some(Self {
                 account,
                 credit: credit_amount?,
@@ -60,14 +98,15 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    /// Field names are those a client sends: `amount`, `to_acc_id`.
-    pub fn new(from: AccountId, to: AccountId, amount: i64) -> Result<Self, Problems> {
-        let mut problems = Problems::default();
-        let amount = problems.check("amount", Amount::positive(amount));
+    pub fn new(from: AccountId, to: AccountId, amount: i64) -> Result<Self, Invalid<TransferPart>> {
+        let mut invalid = Invalid(Vec::new());
+        let amount = invalid.check(TransferPart::Amount, Amount::positive(amount));
         if from == to {
-            problems.refuse(Some("to_acc_id"), DomainError::SameAccount);
+            invalid
+                .0
+                .push((TransferPart::Receiver, DomainError::SameAccount));
         }
-        problems.finish(|| {
+        invalid.finish(|| {
             Some(Self {
                 from,
                 to,

@@ -1,0 +1,43 @@
+//! Values checked once, where a request enters, so code past the boundary cannot hold a bad one:
+//! amounts of money, the text of an account, usernames, passwords and idempotency keys, the ids
+//! of accounts and users, and the scope of accounts a caller may act on.
+//!
+//! A refused value is a [`DomainError`], which says what rule it broke; which field it came from
+//! and how a client is told are the web crate's business.
+
+mod access;
+mod credentials;
+mod money;
+mod text;
+
+pub use access::{AccountId, Scope, UserId};
+pub use credentials::{IdempotencyKey, Password, Username};
+pub use money::{Amount, MAX_AMOUNT, MAX_BALANCE};
+pub use text::{MAX_TEXT_CHARS, Text};
+
+/// Why a value was refused, in words for logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("amount outside 0..={MAX_AMOUNT} minor units")]
+    AmountOutOfRange,
+    #[error("amount of zero where money must move")]
+    NotPositive,
+    #[error("empty text")]
+    TextEmpty,
+    #[error("text longer than {MAX_TEXT_CHARS} characters")]
+    TextTooLong,
+    #[error("text with control characters")]
+    TextControlCharacters,
+    #[error("username outside the allowed length or characters")]
+    Username,
+    #[error("password outside the allowed length, or with NUL")]
+    Password,
+    #[error("idempotency key outside the allowed length or characters")]
+    IdempotencyKey,
+    /// A posting must move money one way or the other.
+    #[error("a posting of neither credit nor debit")]
+    NothingToPost,
+    /// A transfer must go to another account.
+    #[error("a transfer to its own account")]
+    SameAccount,
+}

@@ -1,0 +1,305 @@
+//! What the rules refused: a caller without a usable token, a failed or throttled login, a caller
+//! who may not do this, an account or row that is not there (or not the caller's: the same
+//! answer), money the rules will not move, a route that does not exist.
+
+use actix_web::{
+    HttpResponse,
+    http::{StatusCode, header},
+};
+use bank_core::{authentication::token::Refusal, domain::MAX_BALANCE};
+use utoipa::openapi::{HeaderBuilder, ObjectBuilder, Type};
+
+use super::{Answer, Responses, answers_http, detail, documented};
+
+/// A response header, for the document.
+fn header(description: &str) -> utoipa::openapi::Header {
+    HeaderBuilder::new()
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .description(Some(description))
+        .build()
+}
+
+fn with_header(status: StatusCode, name: &str, value: impl ToString, words: &str) -> HttpResponse {
+    let mut response = detail(status, words, None);
+    if let Ok(value) = header::HeaderValue::from_str(&value.to_string()) {
+        response.headers_mut().insert(
+            header::HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+            value,
+        );
+    }
+    response
+}
+
+/// 401 with `WWW-Authenticate: Bearer`: no token, or one that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("token refused: {0:?}")]
+pub struct Unauthenticated(pub Refusal);
+
+impl Unauthenticated {
+    fn words(&self) -> &'static str {
+        match self.0 {
+            Refusal::Missing => "Not authenticated",
+            _ => "Could not validate credentials",
+        }
+    }
+}
+
+impl Answer for Unauthenticated {
+    fn status(&self) -> StatusCode {
+        StatusCode::UNAUTHORIZED
+    }
+
+    fn respond(&self) -> HttpResponse {
+        let mut response = with_header(self.status(), "www-authenticate", "Bearer", self.words());
+        response
+            .extensions_mut()
+            .insert(super::Rejected("unauthorized"));
+        response
+    }
+
+    fn responses() -> Responses {
+        let (missing, refused) = (Self(Refusal::Missing), Self(Refusal::Expired));
+        let description = format!(
+            "No bearer token (`{}`), or one that is malformed, expired, wrongly signed or names no \
+             user (`{}`)",
+            missing.words(),
+            refused.words()
+        );
+        let mut responses = super::merge([
+            documented(
+                StatusCode::UNAUTHORIZED,
+                &description,
+                "no_token",
+                missing.words(),
+            ),
+            documented(
+                StatusCode::UNAUTHORIZED,
+                &description,
+                "bad_token",
+                refused.words(),
+            ),
+        ]);
+        with_documented_header(&mut responses, "WWW-Authenticate", "`Bearer`");
+        responses
+    }
+}
+answers_http!(Unauthenticated);
+
+/// Adds a header to the one documented response of `responses`.
+fn with_documented_header(responses: &mut Responses, name: &str, description: &str) {
+    for response in responses.values_mut() {
+        if let utoipa::openapi::RefOr::T(response) = response {
+            response
+                .headers
+                .insert(name.to_owned(), header(description).into());
+        }
+    }
+}
+
+/// 401 for a login with an unknown username or a wrong password: the two look the same.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown username or wrong password")]
+pub struct BadCredentials;
+
+impl BadCredentials {
+    const WORDS: &str = "Incorrect username or password";
+}
+
+impl Answer for BadCredentials {
+    fn status(&self) -> StatusCode {
+        StatusCode::UNAUTHORIZED
+    }
+
+    fn respond(&self) -> HttpResponse {
+        let mut response = with_header(self.status(), "www-authenticate", "Bearer", Self::WORDS);
+        response
+            .extensions_mut()
+            .insert(super::Rejected("unauthorized"));
+        response
+    }
+
+    fn responses() -> Responses {
+        let description =
+            "Wrong username or password (the same answer, in the same time, for both)";
+        documented(
+            StatusCode::UNAUTHORIZED,
+            description,
+            "bad_credentials",
+            Self::WORDS,
+        )
+    }
+}
+
+/// 429 with `Retry-After`: too many failed logins; the seconds until the next is heard.
+#[derive(Debug, thiserror::Error)]
+#[error("login throttled for {0} s")]
+pub struct Throttled(pub u64);
+
+impl Throttled {
+    const WORDS: &str = "Too many failed login attempts; try again later";
+}
+
+impl Answer for Throttled {
+    fn status(&self) -> StatusCode {
+        StatusCode::TOO_MANY_REQUESTS
+    }
+
+    fn respond(&self) -> HttpResponse {
+        let mut response = with_header(self.status(), "retry-after", self.0, Self::WORDS);
+        response
+            .extensions_mut()
+            .insert(super::Rejected("throttled"));
+        response
+    }
+
+    fn responses() -> Responses {
+        let mut responses = documented(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed logins for this username or address; retry after `Retry-After` \
+             seconds",
+            "throttled",
+            Self::WORDS,
+        );
+        with_documented_header(&mut responses, "Retry-After", "Seconds to wait");
+        responses
+    }
+}
+
+/// Declares a refusal that is always the same status and words.
+macro_rules! refusal {
+    ($(#[$meta:meta])* $name:ident, $status:ident, $reason:literal, $log:literal, $words:literal, $description:expr) => {
+        $(#[$meta])*
+        #[derive(Debug, thiserror::Error)]
+        #[error($log)]
+        pub struct $name;
+
+        impl Answer for $name {
+            fn status(&self) -> StatusCode {
+                StatusCode::$status
+            }
+
+            fn respond(&self) -> HttpResponse {
+                detail(self.status(), $words, Some($reason))
+            }
+
+            fn responses() -> Responses {
+                documented(StatusCode::$status, $description, $reason, $words)
+            }
+        }
+    };
+}
+
+refusal!(
+    /// 403: only operators may create users while sign-up is off.
+    SignUpDisabled, FORBIDDEN, "forbidden", "sign-up is switched off", "Sign-up is disabled",
+    "Sign-up is switched off (`SIGNUP_ENABLED=false`) and the caller is not an operator"
+);
+refusal!(
+    /// 403: a route for operators, called by someone else.
+    OperatorsOnly, FORBIDDEN, "forbidden", "not an operator",
+    "Only operators may call the diagnostics routes", "The caller is not an operator"
+);
+refusal!(
+    /// 409: the username is taken.
+    UsernameTaken, CONFLICT, "conflict", "the username is taken", "Username already taken",
+    "The username is taken"
+);
+refusal!(
+    /// 404 for an account that does not exist, or is not the caller's: the two look the same.
+    AccountNotFound, NOT_FOUND, "not_found", "no such account in the caller's scope",
+    "Account not found", "No account has this id, or not one the caller may see"
+);
+refusal!(
+    /// 404 for a ledger row that does not exist, or is not the caller's.
+    TransactionNotFound, NOT_FOUND, "not_found", "no such ledger row in the caller's scope",
+    "Transaction not found", "No ledger row has this id, or not one the caller may see"
+);
+refusal!(
+    /// 404 for a path no route has.
+    RouteNotFound, NOT_FOUND, "not_found", "no route has this path", "Not Found",
+    "No route has this path"
+);
+
+/// 409: the money rules refused a write, and nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum MoneyRefused {
+    #[error("the balance would go below its floor")]
+    InsufficientFunds,
+    #[error("the balance would go above the limit")]
+    BalanceLimitExceeded,
+}
+
+impl MoneyRefused {
+    fn words(&self) -> &'static str {
+        match self {
+            Self::InsufficientFunds => "Insufficient funds",
+            Self::BalanceLimitExceeded => "Balance limit exceeded",
+        }
+    }
+}
+
+impl Answer for MoneyRefused {
+    fn status(&self) -> StatusCode {
+        StatusCode::CONFLICT
+    }
+
+    fn respond(&self) -> HttpResponse {
+        let reason = match self {
+            Self::InsufficientFunds => "insufficient_funds",
+            Self::BalanceLimitExceeded => "balance_limit",
+        };
+        detail(self.status(), self.words(), Some(reason))
+    }
+
+    fn responses() -> Responses {
+        let description = format!(
+            "The money rules refused it and nothing was written: `{}` when a balance would go \
+             below zero, `{}` when one would go above {MAX_BALANCE} minor units",
+            Self::InsufficientFunds.words(),
+            Self::BalanceLimitExceeded.words(),
+        );
+        let example = |refused: Self, name| {
+            documented(
+                StatusCode::CONFLICT,
+                description.as_str(),
+                name,
+                refused.words(),
+            )
+        };
+        super::merge([
+            example(Self::InsufficientFunds, "insufficient_funds"),
+            example(Self::BalanceLimitExceeded, "balance_limit"),
+        ])
+    }
+}
+
+/// 405 with `Allow`: the path exists, but not for this method.
+#[derive(Debug, thiserror::Error)]
+#[error("method not allowed; allowed: {0}")]
+pub struct MethodNotAllowed(pub String);
+
+impl Answer for MethodNotAllowed {
+    fn status(&self) -> StatusCode {
+        StatusCode::METHOD_NOT_ALLOWED
+    }
+
+    fn respond(&self) -> HttpResponse {
+        let mut response = with_header(self.status(), "allow", &self.0, "Method Not Allowed");
+        response
+            .extensions_mut()
+            .insert(super::Rejected("method_not_allowed"));
+        response
+    }
+
+    fn responses() -> Responses {
+        let description = "The path exists, but not for this method: `Allow` lists its methods";
+        let mut responses = documented(
+            StatusCode::METHOD_NOT_ALLOWED,
+            description,
+            "method_not_allowed",
+            "Method Not Allowed",
+        );
+        with_documented_header(&mut responses, "Allow", "The methods the path answers");
+        responses
+    }
+}
