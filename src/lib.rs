@@ -2,6 +2,7 @@
 //! told when something fails, metrics, logs and traces, all around `bank-core`, which decides
 //! everything about money and callers and knows nothing of HTTP.
 
+pub mod background;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use actix_cors::Cors;
 use actix_web::{
     App, HttpServer,
-    dev::Server,
+    dev::{Server, ServerHandle},
     http::header,
     middleware::{Condition, DefaultHeaders, ErrorHandlers, NormalizePath, from_fn},
     web::{self, Data},
@@ -24,6 +24,7 @@ use utoipa_actix_web::scope;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
+    background::Background,
     config::Settings,
     extract,
     metrics::Metrics,
@@ -66,6 +67,8 @@ pub struct Application {
     server: Server,
     /// The private `/metrics` listener and its port, when `METRICS_ADDR` asks for one.
     metrics_server: Option<(u16, Server)>,
+    /// Everything that runs besides requests; stopped once the servers have stopped.
+    background: Background,
     db: DatabaseConnection,
 }
 
@@ -86,13 +89,6 @@ impl Application {
                 .map_err(StartupError::Operator)?;
         }
         let auth = authentication(&settings);
-        if db.get_database_backend() == DbBackend::Postgres {
-            let options = db.get_postgres_connection_pool().connect_options();
-            tokio::spawn(directory::listen(
-                auth.directory.clone(),
-                (*options).clone(),
-            ));
-        }
         let state = Data::new(AppState {
             accounts: ledger::Accounts::new(db.clone(), settings.coalesce_reads),
             db: db.clone(),
@@ -101,7 +97,7 @@ impl Application {
             trusted_proxies: settings.trusted_proxies.clone(),
             settle_within: settings.db_acquire_timeout,
         });
-        tokio::spawn(sweep_login_failures(state.clone()));
+        let background = background(&state);
         let metrics_server = match &settings.metrics_address {
             Some(address) => Some(metrics_server(address, state.clone())?),
             None => None,
@@ -177,6 +173,7 @@ impl Application {
             port,
             server,
             metrics_server,
+            background,
             db,
         })
     }
@@ -196,15 +193,20 @@ impl Application {
         &self.db
     }
 
-    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    /// Stops the server as SIGTERM does, for tests.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT or SIGTERM, lets in-flight requests finish, then stops the
+    /// background work.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        match self.metrics_server {
-            Some((_, metrics_server)) => {
-                tokio::try_join!(self.server, metrics_server)?;
-                Ok(())
-            }
+        let served = match self.metrics_server {
+            Some((_, metrics_server)) => tokio::try_join!(self.server, metrics_server).map(|_| ()),
             None => self.server.await,
-        }
+        };
+        self.background.stop().await;
+        served
     }
 }
 
@@ -283,14 +285,23 @@ fn cors(origins: &[String]) -> Cors {
         .max_age(600)
 }
 
-/// Every replica forgets the ended windows of failed logins now and then (once per window), so
-/// the table holds only the current ones; one replica doing it would be enough.
-async fn sweep_login_failures(state: Data<AppState>) {
-    let mut every_window = tokio::time::interval(state.auth.throttle.window());
-    loop {
-        every_window.tick().await;
-        if let Err(error) = state.auth.throttle.sweep(&state.db).await {
-            log::debug!("cannot sweep ended login windows: {error}");
-        }
+/// Every task the server runs besides requests.
+fn background(state: &Data<AppState>) -> Background {
+    let mut background = Background::new(&state.metrics);
+    // Each replica remembers its users (no read per request) only while it hears of changes.
+    if state.db.get_database_backend() == DbBackend::Postgres {
+        let options = state.db.get_postgres_connection_pool().connect_options();
+        let directory = state.auth.directory.clone();
+        background.spawn("user_directory", move || {
+            directory::listen(directory.clone(), (*options).clone())
+        });
     }
+    // Every replica forgets the ended windows of failed logins, so the table holds only the
+    // current ones; one replica doing it would be enough.
+    let state = state.clone();
+    background.spawn("login_sweeper", move || {
+        let state = state.clone();
+        async move { state.auth.throttle.keep_swept(&state.db).await }
+    });
+    background
 }

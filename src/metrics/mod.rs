@@ -67,6 +67,8 @@ pub struct Metrics {
     pub tokens_refused: IntCounterVec,
     pub requests_in_flight: IntGauge,
     pub db_query_duration: HistogramVec,
+    pub background_failures: IntCounterVec,
+    pub background_running: IntGaugeVec,
     /// `None` when `HTTP_METRICS=false`.
     request_duration: Option<RequestDuration>,
     /// What `/metrics` writes: the histogram above and, through `PrometheusCrate`, the rest.
@@ -144,6 +146,20 @@ impl Metrics {
                 .buckets(QUERY_BUCKETS.to_vec()),
                 &["statement", "outcome"],
             )?,
+            background_failures: IntCounterVec::new(
+                Opts::new(
+                    "bank_background_task_failures_total",
+                    "Runs of a background task that failed, panicked or ended by themselves, by task.",
+                ),
+                &["task"],
+            )?,
+            background_running: IntGaugeVec::new(
+                Opts::new(
+                    "bank_background_tasks_running",
+                    "1 while a background task runs, 0 while it waits to start again, by task.",
+                ),
+                &["task"],
+            )?,
             registry,
             request_duration,
             exposition: Arc::new(exposition),
@@ -168,6 +184,8 @@ impl Metrics {
         r.register(Box::new(metrics.tokens_refused.clone()))?;
         r.register(Box::new(metrics.requests_in_flight.clone()))?;
         r.register(Box::new(metrics.db_query_duration.clone()))?;
+        r.register(Box::new(metrics.background_failures.clone()))?;
+        r.register(Box::new(metrics.background_running.clone()))?;
         r.register(Box::new(build_info))?;
         Ok(metrics)
     }

@@ -6,6 +6,7 @@ mod common;
 
 mod access;
 mod accounts;
+mod background;
 mod docs;
 mod errors;
 mod headers;

@@ -82,6 +82,12 @@ fn json_logs_carry_the_request_id_and_sigterm_exits_cleanly() {
     assert_eq!(access["status"], 200);
     assert_eq!(access["method"], "GET");
     assert!(access["latency_ms"].as_f64().is_some());
+    assert!(
+        logged
+            .iter()
+            .any(|line| line["msg"] == "background task login_sweeper stopped"),
+        "SIGTERM stops the background work too"
+    );
     assert_eq!(
         server.wait().unwrap().code(),
         Some(0),

@@ -15,7 +15,6 @@ use std::{
         Arc, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
@@ -29,7 +28,6 @@ pub const CHANNEL: &str = "bank_users";
 const EVERYONE: &str = "*";
 /// Beyond this many users, the directory starts again from empty, so memory stays bounded.
 const MAX_USERS: usize = 100_000;
-const RETRY_LISTENING: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub struct Directory {
@@ -92,32 +90,54 @@ impl Directory {
     }
 }
 
-/// Hears the changes announced on `bank_users` for as long as the process runs, on a connection
-/// of its own, and keeps `directory` true to them. A lost connection is opened again; until then
-/// nothing is remembered.
+/// Why listening for user changes ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("cannot listen for user changes: {0}")]
+    Connect(#[from] sea_orm::sqlx::Error),
+    #[error("the connection that heard user changes was lost")]
+    Lost,
+}
+
+/// Hears the changes announced on `bank_users`, on a connection of its own, and keeps `directory`
+/// true to them until that connection is lost. Nothing is remembered before the channel is heard,
+/// nor once this returns or is dropped: run it again (the server's background work does) to hear
+/// changes again.
 ///
 /// The connection is outside the API's pool: a listener holds its connection for good, and taken
 /// from the pool it would leave requests one connection fewer (none at `DB_MAX_CONNECTIONS=1`).
-pub async fn listen(directory: Arc<Directory>, options: PgConnectOptions) {
+pub async fn listen(
+    directory: Arc<Directory>,
+    options: PgConnectOptions,
+) -> Result<(), ListenError> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .connect_lazy_with(options);
-    loop {
-        match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(CHANNEL).await {
-                Ok(()) => {
-                    directory.set_listening(true);
-                    while let Ok(Some(notice)) = listener.try_recv().await {
-                        directory.changed(notice.payload());
-                    }
-                    log::warn!("stopped hearing user changes: every token's user is read again");
-                }
-                Err(error) => log::debug!("cannot listen for user changes: {error}"),
-            },
-            Err(error) => log::debug!("cannot connect to listen for user changes: {error}"),
-        }
-        directory.set_listening(false);
-        tokio::time::sleep(RETRY_LISTENING).await;
+    let mut listener = PgListener::connect_with(&pool).await?;
+    listener.listen(CHANNEL).await?;
+    let _heard = Heard::start(&directory);
+    // `try_recv` gives `None` when the connection is lost, before it would reconnect by itself:
+    // what happened meanwhile was not heard, so it is up to the caller to start again.
+    while let Some(notice) = listener.try_recv().await? {
+        directory.changed(notice.payload());
+    }
+    Err(ListenError::Lost)
+}
+
+/// Changes are heard while this lives: whatever ends the listening (an error, a panic, a stop),
+/// the directory forgets everyone and remembers nothing until it is heard again.
+struct Heard<'a>(&'a Directory);
+
+impl<'a> Heard<'a> {
+    fn start(directory: &'a Directory) -> Self {
+        directory.set_listening(true);
+        Self(directory)
+    }
+}
+
+impl Drop for Heard<'_> {
+    fn drop(&mut self) {
+        self.0.set_listening(false);
     }
 }
 

@@ -135,8 +135,13 @@ impl Throttle {
         Ok(ended.rows_affected)
     }
 
-    pub fn window(&self) -> Duration {
-        self.window
+    /// Sweeps once a window, for as long as it runs; a failed sweep ends it.
+    pub async fn keep_swept(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let mut every_window = tokio::time::interval(self.window);
+        loop {
+            every_window.tick().await;
+            self.sweep(db).await?;
+        }
     }
 
     /// One more failure under each of the attempt's keys, in one statement: a key whose window
