@@ -15,22 +15,19 @@ use std::{
 
 use entity::account;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Iterable, Value,
+    sea_query::{Condition, Expr, ExprTrait, Func, FunctionCall, Query, SelectStatement},
 };
 use tokio::sync::oneshot;
 
-use crate::domain::{AccountId, Scope};
+use super::scope;
+use crate::domain::{AccountId, Scope, UserId};
 
 /// Statements of coalesced reads running at once; a read that finds this many waits for the
 /// next one.
 const IN_FLIGHT: usize = 2;
 /// The most ids one statement asks for.
 const MOST: usize = 128;
-
-/// Each wanted id, with the owner its account must have (0: any), and where the answer goes.
-const READ: &str = r#"SELECT w.n, a.id, a.first_name, a.last_name, a.address, a.balance, a.created_at, a.owner_id
-FROM unnest($1::int8[], $2::int8[]) WITH ORDINALITY AS w(id, owner, n)
-JOIN accounts a ON a.id = w.id AND (w.owner = 0 OR a.owner_id = w.owner)"#;
 
 type Answer = Result<Option<account::Model>, DbErr>;
 
@@ -110,22 +107,53 @@ impl Coalescer {
     }
 }
 
-async fn answer(db: &DatabaseConnection, batch: Vec<Wanted>) {
+/// One statement for the whole batch: each wanted id beside its caller's scope (any owner, or
+/// which) and its place in the batch, joined to the accounts it may see.
+fn read(batch: &[Wanted]) -> SelectStatement {
+    fn unnest<T>(values: Vec<T>) -> FunctionCall
+    where
+        Vec<T>: Into<Value>,
+    {
+        Func::cust("unnest").arg(Expr::val(values))
+    }
     let ids: Vec<i64> = batch.iter().map(|wanted| wanted.id.0).collect();
-    let owners: Vec<i64> = batch
+    let owners: Vec<Option<UserId>> = batch.iter().map(|wanted| wanted.scope.owner()).collect();
+    let any: Vec<bool> = owners.iter().map(Option::is_none).collect();
+    let owners: Vec<i64> = owners
         .iter()
-        .map(|wanted| wanted.scope.owner().map_or(0, |owner| owner.0))
+        .map(|owner| owner.map_or(0, |owner| owner.0))
         .collect();
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        READ,
-        [Value::from(ids), Value::from(owners)],
-    );
+    let places: Vec<i64> = (1..=batch.len() as i64).collect();
+    let wanted = Query::select()
+        .expr_as(unnest(ids), "id")
+        .expr_as(unnest(any), "any")
+        .expr_as(unnest(owners), "owner")
+        .expr_as(unnest(places), PLACE)
+        .to_owned();
+    let joined = Condition::all()
+        .add(Expr::col((account::Entity, account::Column::Id)).equals(("w", "id")))
+        .add(scope::admits_each(
+            Expr::col(("w", "any")),
+            Expr::col(("w", "owner")),
+        ));
+    Query::select()
+        .column(("w", PLACE))
+        .columns(account::Column::iter().map(|column| (account::Entity, column)))
+        .from_subquery(wanted, "w")
+        .inner_join(account::Entity, joined)
+        .to_owned()
+}
+
+/// The column that tells which wanted account a row answers.
+const PLACE: &str = "place";
+
+async fn answer(db: &DatabaseConnection, batch: Vec<Wanted>) {
+    let statement = DbBackend::Postgres.build(&read(&batch));
     let found = db.query_all_raw(statement).await.and_then(|rows| {
         rows.iter()
             .map(|row| {
                 Ok((
-                    row.try_get::<i64>("", "n")?,
+                    row.try_get::<i64>("", PLACE)?,
                     account::Model::from_query_result(row, "")?,
                 ))
             })

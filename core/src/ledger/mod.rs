@@ -8,6 +8,7 @@
 //! - `transfers`: money from one account to another.
 //! - `reads`: accounts, balances and ledger rows, a page at a time, within the caller's scope.
 //! - `coalesce`: primary-key reads of accounts waiting at the same moment, in one statement.
+//! - `scope`: whose accounts a statement may touch, the one condition every statement uses.
 //! - `fencing`: the id every write is stored under, and settling a write whose connection failed.
 //!
 //! It speaks SeaORM and its own [`LedgerError`]; what a refusal means to a client is decided by
@@ -18,6 +19,7 @@ mod fencing;
 mod postings;
 mod reads;
 mod rules;
+mod scope;
 mod transfers;
 
 pub use fencing::{FromLedgerRows, Settled, settle};

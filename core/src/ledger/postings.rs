@@ -62,12 +62,7 @@ async fn post_in_one_statement(
     use account::Column as Account;
     use transaction::Column as Ledger;
     let at = now();
-    let changed = Query::update()
-        .table(account::Entity)
-        .value(Account::Balance, change.new_balance())
-        .cond_where(change.condition())
-        .returning(Query::returning().columns([Account::Id, Account::Balance]))
-        .to_owned();
+    let changed = change.guarded_update();
     let posted = Query::insert()
         .into_table(transaction::Entity)
         .columns([

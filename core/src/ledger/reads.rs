@@ -9,7 +9,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set, sea_query::Query,
 };
 
-use super::{coalesce::Coalescer, now};
+use super::{coalesce::Coalescer, now, scope};
 use crate::domain::{AccountId, Scope, Text};
 
 pub struct NewAccount {
@@ -65,21 +65,21 @@ impl Page {
 
 /// `query` on accounts, limited to `scope`.
 fn scoped_accounts<Q: QueryFilter>(scope: Scope, query: Q) -> Q {
-    match scope.owner() {
-        Some(owner) => query.filter(account::Column::OwnerId.eq(owner.0)),
+    match scope::admits(scope) {
+        Some(owned) => query.filter(owned),
         None => query,
     }
 }
 
 /// `query` on ledger rows, limited to the rows of accounts in `scope`.
 fn scoped_ledger<Q: QueryFilter>(scope: Scope, query: Q) -> Q {
-    let Some(owner) = scope.owner() else {
+    let Some(owned) = scope::admits(scope) else {
         return query;
     };
     let owned = Query::select()
         .column(account::Column::Id)
         .from(account::Entity)
-        .and_where(account::Column::OwnerId.eq(owner.0))
+        .and_where(owned)
         .to_owned();
     query.filter(transaction::Column::AccId.in_subquery(owned))
 }

@@ -9,11 +9,11 @@
 
 use entity::account;
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, ExprTrait, QueryFilter,
-    sea_query::{Condition, Expr, LockType, Query},
+    ConnectionTrait, DatabaseTransaction, DbErr, ExprTrait, IdenStatic,
+    sea_query::{Condition, Expr, LockType, Query, UpdateStatement},
 };
 
-use super::LedgerError;
+use super::{LedgerError, scope};
 use crate::domain::{AccountId, Amount, DomainError, MAX_BALANCE, Scope};
 
 /// Money into and out of one account: each side 0 to `MAX_AMOUNT`, not both zero.
@@ -155,9 +155,9 @@ impl BalanceChange {
 
     fn rules(&self) -> Vec<Rule> {
         let mut rules = Vec::with_capacity(3);
-        if let Some(owner) = self.scope.owner() {
+        if let Some(owned) = scope::admits(self.scope) {
             rules.push(Rule {
-                holds: Expr::col(account::Column::OwnerId).eq(owner.0),
+                holds: owned,
                 otherwise: || LedgerError::AccountNotFound,
             });
         }
@@ -177,21 +177,32 @@ impl BalanceChange {
     }
 
     /// The account's row, when every rule holds for it.
-    pub(super) fn condition(&self) -> Condition {
+    fn condition(&self) -> Condition {
         let row = Condition::all().add(Expr::col(account::Column::Id).eq(self.account.0));
         self.rules()
             .into_iter()
             .fold(row, |condition, rule| condition.add(rule.holds))
     }
 
+    /// The guarded change: adds `delta` to the account's balance where every rule holds, and
+    /// returns the account's id and new balance (no row: a rule refused it, or no such account).
+    /// The one statement a posting runs on Postgres and each step of the step-by-step path.
+    pub(super) fn guarded_update(&self) -> UpdateStatement {
+        Query::update()
+            .table(account::Entity)
+            .value(account::Column::Balance, self.new_balance())
+            .cond_where(self.condition())
+            .returning(Query::returning().columns([account::Column::Id, account::Column::Balance]))
+            .to_owned()
+    }
+
     /// Adds `delta` if every rule holds, in one statement; the new balance, or `None`.
     async fn apply(&self, txn: &DatabaseTransaction) -> Result<Option<i64>, DbErr> {
-        let updated = account::Entity::update_many()
-            .col_expr(account::Column::Balance, self.new_balance())
-            .filter(self.condition())
-            .exec_with_returning(txn)
-            .await?;
-        Ok(updated.first().map(|account| account.balance))
+        let statement = txn.get_database_backend().build(&self.guarded_update());
+        let updated = txn.query_one_raw(statement).await?;
+        updated
+            .map(|row| row.try_get::<i64>("", account::Column::Balance.as_str()))
+            .transpose()
     }
 
     /// The first rule that does not hold for the account's row as it is now, which this locks.
