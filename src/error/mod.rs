@@ -128,6 +128,43 @@ pub fn merge(all: impl IntoIterator<Item = Responses>) -> Responses {
     merged
 }
 
+/// Declares an answer that is always the same: its status, the words a client gets, the reason it
+/// is counted under (`None` for a failure of ours), what the log says, and how the document
+/// describes it.
+macro_rules! fixed_answer {
+    (
+        $(#[$meta:meta])* $name:ident {
+            status: $status:ident,
+            words: $words:expr,
+            rejected: $reason:expr,
+            log: $log:literal,
+            example: $example:literal,
+            description: $description:expr $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, thiserror::Error)]
+        #[error($log)]
+        pub struct $name;
+
+        impl $crate::error::Answer for $name {
+            fn status(&self) -> actix_web::http::StatusCode {
+                actix_web::http::StatusCode::$status
+            }
+
+            fn respond(&self) -> actix_web::HttpResponse {
+                $crate::error::detail(self.status(), $words, $reason)
+            }
+
+            fn responses() -> $crate::error::Responses {
+                let status = actix_web::http::StatusCode::$status;
+                $crate::error::documented(status, $description, $example, $words)
+            }
+        }
+    };
+}
+pub(crate) use fixed_answer;
+
 /// Declares the failures of a route or an extractor: an enum of [`Answer`]s that is an `Answer`
 /// itself, answers HTTP with each (`ResponseError`) and documents all of them (`IntoResponses`).
 /// Each variant converts from its answer with `?`.

@@ -9,7 +9,7 @@ use actix_web::{
 use bank_core::{authentication::token::Refusal, domain::MAX_BALANCE};
 use utoipa::openapi::{HeaderBuilder, ObjectBuilder, Type};
 
-use super::{Answer, Responses, answers_http, detail, documented};
+use super::{Answer, Responses, answers_http, detail, documented, fixed_answer};
 
 /// A response header, for the document.
 fn header(description: &str) -> utoipa::openapi::Header {
@@ -165,59 +165,71 @@ impl Answer for Throttled {
     }
 }
 
-/// Declares a refusal that is always the same status and words.
-macro_rules! refusal {
-    ($(#[$meta:meta])* $name:ident, $status:ident, $reason:literal, $log:literal, $words:literal, $description:expr) => {
-        $(#[$meta])*
-        #[derive(Debug, thiserror::Error)]
-        #[error($log)]
-        pub struct $name;
-
-        impl Answer for $name {
-            fn status(&self) -> StatusCode {
-                StatusCode::$status
-            }
-
-            fn respond(&self) -> HttpResponse {
-                detail(self.status(), $words, Some($reason))
-            }
-
-            fn responses() -> Responses {
-                documented(StatusCode::$status, $description, $reason, $words)
-            }
-        }
-    };
-}
-
-refusal!(
+fixed_answer!(
     /// 403: only operators may create users while sign-up is off.
-    SignUpDisabled, FORBIDDEN, "forbidden", "sign-up is switched off", "Sign-up is disabled",
-    "Sign-up is switched off (`SIGNUP_ENABLED=false`) and the caller is not an operator"
+    SignUpDisabled {
+        status: FORBIDDEN,
+        words: "Sign-up is disabled",
+        rejected: Some("forbidden"),
+        log: "sign-up is switched off",
+        example: "signup_disabled",
+        description: "Sign-up is switched off (`SIGNUP_ENABLED=false`) and the caller is not an operator",
+    }
 );
-refusal!(
+fixed_answer!(
     /// 403: a route for operators, called by someone else.
-    OperatorsOnly, FORBIDDEN, "forbidden", "not an operator",
-    "Only operators may call the diagnostics routes", "The caller is not an operator"
+    OperatorsOnly {
+        status: FORBIDDEN,
+        words: "Only operators may call the diagnostics routes",
+        rejected: Some("forbidden"),
+        log: "not an operator",
+        example: "operators_only",
+        description: "The caller is not an operator",
+    }
 );
-refusal!(
+fixed_answer!(
     /// 409: the username is taken.
-    UsernameTaken, CONFLICT, "conflict", "the username is taken", "Username already taken",
-    "The username is taken"
+    UsernameTaken {
+        status: CONFLICT,
+        words: "Username already taken",
+        rejected: Some("conflict"),
+        log: "the username is taken",
+        example: "username_taken",
+        description: "The username is taken",
+    }
 );
-refusal!(
+fixed_answer!(
     /// 404 for an account that does not exist, or is not the caller's: the two look the same.
-    AccountNotFound, NOT_FOUND, "not_found", "no such account in the caller's scope",
-    "Account not found", "No account has this id, or not one the caller may see"
+    AccountNotFound {
+        status: NOT_FOUND,
+        words: "Account not found",
+        rejected: Some("not_found"),
+        log: "no such account in the caller's scope",
+        example: "account_not_found",
+        description: "No account has this id, or not one the caller may see",
+    }
 );
-refusal!(
+fixed_answer!(
     /// 404 for a ledger row that does not exist, or is not the caller's.
-    TransactionNotFound, NOT_FOUND, "not_found", "no such ledger row in the caller's scope",
-    "Transaction not found", "No ledger row has this id, or not one the caller may see"
+    TransactionNotFound {
+        status: NOT_FOUND,
+        words: "Transaction not found",
+        rejected: Some("not_found"),
+        log: "no such ledger row in the caller's scope",
+        example: "transaction_not_found",
+        description: "No ledger row has this id, or not one the caller may see",
+    }
 );
-refusal!(
+fixed_answer!(
     /// 404 for a path no route has.
-    RouteNotFound, NOT_FOUND, "not_found", "no route has this path", "Not Found",
-    "No route has this path"
+    RouteNotFound {
+        status: NOT_FOUND,
+        words: "Not Found",
+        rejected: Some("not_found"),
+        log: "no route has this path",
+        example: "no_route",
+        description: "No route has this path",
+    }
 );
 
 /// 409: the money rules refused a write, and nothing was written.

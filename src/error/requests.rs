@@ -9,8 +9,8 @@ use bank_core::{
 use serde_json::json;
 
 use super::{
-    Answer, FieldError, Loc, Responses, ValidationErrorBody, answers_http, detail, documented,
-    documented_with,
+    Answer, FieldError, Loc, Responses, ValidationErrorBody, answers_http, documented_with,
+    fixed_answer,
 };
 
 /// 422: every problem found in the request, each with where it is.
@@ -201,90 +201,38 @@ impl Answer for KeyReused {
     }
 }
 
-/// 413: the body is larger than `BODY_LIMIT_BYTES`.
-#[derive(Debug, thiserror::Error)]
-#[error("request body over the size limit")]
-pub struct PayloadTooLarge;
-
-impl PayloadTooLarge {
-    const WORDS: &str = "Request body too large";
-}
-
-impl Answer for PayloadTooLarge {
-    fn status(&self) -> StatusCode {
-        StatusCode::PAYLOAD_TOO_LARGE
+fixed_answer!(
+    /// 413: the body is larger than `BODY_LIMIT_BYTES`.
+    PayloadTooLarge {
+        status: PAYLOAD_TOO_LARGE,
+        words: "Request body too large",
+        rejected: Some("payload_too_large"),
+        log: "request body over the size limit",
+        example: "too_large",
+        description: "The body is larger than the configured limit",
     }
-
-    fn respond(&self) -> HttpResponse {
-        detail(self.status(), Self::WORDS, Some("payload_too_large"))
+);
+fixed_answer!(
+    /// 408: the body did not arrive within `CLIENT_TIMEOUT_SECS`.
+    RequestTimeout {
+        status: REQUEST_TIMEOUT,
+        words: "Request body not received in time",
+        rejected: Some("request_timeout"),
+        log: "request body not received in time",
+        example: "too_slow",
+        description: "The body did not arrive within the client timeout",
     }
-
-    fn responses() -> Responses {
-        let description = "The body is larger than the configured limit";
-        documented(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            description,
-            "too_large",
-            Self::WORDS,
-        )
+);
+fixed_answer!(
+    /// 400: a body that could not be read at all (a broken transfer, an encoding it does not
+    /// have).
+    Unreadable {
+        status: BAD_REQUEST,
+        words: "Could not read the request body",
+        rejected: Some("bad_request"),
+        log: "request body unreadable",
+        example: "unreadable",
+        description: "The body could not be read at all: a broken transfer, or a `Content-Encoding` \
+                      it does not have",
     }
-}
-
-/// 408: the body did not arrive within `CLIENT_TIMEOUT_SECS`.
-#[derive(Debug, thiserror::Error)]
-#[error("request body not received in time")]
-pub struct RequestTimeout;
-
-impl RequestTimeout {
-    const WORDS: &str = "Request body not received in time";
-}
-
-impl Answer for RequestTimeout {
-    fn status(&self) -> StatusCode {
-        StatusCode::REQUEST_TIMEOUT
-    }
-
-    fn respond(&self) -> HttpResponse {
-        detail(self.status(), Self::WORDS, Some("request_timeout"))
-    }
-
-    fn responses() -> Responses {
-        let description = "The body did not arrive within the client timeout";
-        documented(
-            StatusCode::REQUEST_TIMEOUT,
-            description,
-            "too_slow",
-            Self::WORDS,
-        )
-    }
-}
-
-/// 400: a body that could not be read at all (a broken transfer, an encoding it does not have).
-#[derive(Debug, thiserror::Error)]
-#[error("request body unreadable")]
-pub struct Unreadable;
-
-impl Unreadable {
-    const WORDS: &str = "Could not read the request body";
-}
-
-impl Answer for Unreadable {
-    fn status(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
-    }
-
-    fn respond(&self) -> HttpResponse {
-        detail(self.status(), Self::WORDS, Some("bad_request"))
-    }
-
-    fn responses() -> Responses {
-        let description = "The body could not be read at all: a broken transfer, or a \
-                           `Content-Encoding` it does not have";
-        documented(
-            StatusCode::BAD_REQUEST,
-            description,
-            "unreadable",
-            Self::WORDS,
-        )
-    }
-}
+);

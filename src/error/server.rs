@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, http::StatusCode};
 use bank_core::database;
 use sea_orm::DbErr;
 
-use super::{Answer, Responses, answers_http, detail, documented};
+use super::{Answer, Responses, answers_http, detail, documented, fixed_answer};
 
 const UNAVAILABLE: &str = "Service temporarily unavailable";
 const INTERNAL: &str = "Internal Server Error";
@@ -184,30 +184,14 @@ impl Answer for NotReady {
 }
 answers_http!(NotReady);
 
-/// 500 on purpose, from the diagnostics route.
-#[derive(Debug, thiserror::Error)]
-#[error("the diagnostics route failed on purpose")]
-pub struct Diagnostic;
-
-impl Diagnostic {
-    const WORDS: &str = "Intentional error from the diagnostics route";
-}
-
-impl Answer for Diagnostic {
-    fn status(&self) -> StatusCode {
-        StatusCode::INTERNAL_SERVER_ERROR
+fixed_answer!(
+    /// 500 on purpose, from the diagnostics route.
+    Diagnostic {
+        status: INTERNAL_SERVER_ERROR,
+        words: "Intentional error from the diagnostics route",
+        rejected: None,
+        log: "the diagnostics route failed on purpose",
+        example: "intentional",
+        description: "Always, for an operator",
     }
-
-    fn respond(&self) -> HttpResponse {
-        detail(self.status(), Self::WORDS, None)
-    }
-
-    fn responses() -> Responses {
-        documented(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Always, for an operator",
-            "intentional",
-            Self::WORDS,
-        )
-    }
-}
+);
