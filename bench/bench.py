@@ -24,17 +24,15 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "observability"))
-import load  # noqa: E402
-import original  # noqa: E402
-import report  # noqa: E402
-import statements  # noqa: E402
-
-import routes  # noqa: E402
-from otlp_receiver import Receiver  # noqa: E402
-from support import AUTH_ENV, OPERATOR, PrivatePostgres, free_port, log_in, psql, request, wait_until_ok  # noqa: E402
+import load
+import original
+import report
+import routes
+import statements
+from bank_testkit.http import log_in, request
+from bank_testkit.otlp import Receiver
+from bank_testkit.postgres import PrivatePostgres, psql
+from bank_testkit.processes import OPERATOR, ROOT, Api
 
 GROWTH = 1_000_000  # ledger rows added before the reads run again
 LONG_HISTORY = GROWTH // 2  # of which one account holds every other row
@@ -70,18 +68,9 @@ class Bench:
     # ---- processes ---------------------------------------------------------------------------
 
     def start_api(self, **settings):
-        port = free_port()
-        env = dict(os.environ, DATABASE_URL=self.db_url, PORT=str(port), HOST="127.0.0.1", TOKEN_TTL_SECS="86400",
-                   **AUTH_ENV)
-        env.pop("RUST_LOG", None)  # the default configuration, access log included
-        env.update({key: str(value) for key, value in settings.items()})
-        log = open(self.work / f"api-{port}.log", "w")
-        started = time.monotonic()
-        process = subprocess.Popen([str(self.args.binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        log = self.work / f"api-{len(self.processes)}.log"
+        process = Api.for_bench(self.args.binary, self.db_url, log, **settings)
         self.processes.append(process)
-        # Polled every 2 ms: start-to-ready is one of the measurements.
-        wait_until_ok(f"http://127.0.0.1:{port}/ready", process, interval=0.002)
-        process.url, process.ready_after = f"http://127.0.0.1:{port}", time.monotonic() - started
         return process
 
     def cpu_seconds(self, server=None):
@@ -127,17 +116,11 @@ class Bench:
         status = pathlib.Path(f"/proc/{process.pid}/status").read_text()
         return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
 
-    @staticmethod
-    def stop(process):
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=60)
-
     def close(self):
         """Stops every server and removes the scratch directory: the access logs of a full run
         take most of a gigabyte."""
         for process in self.processes:
-            self.stop(process)
+            process.stop(timeout=60)
         try:
             self.postgres.stop()
         except subprocess.CalledProcessError:
@@ -231,7 +214,7 @@ class Bench:
                     rates[state].append(self.wrk(api, route, seconds=self.args.seconds // 2 or 1)["rps"])
             self.costs[feature][route.name] = (statistics.median(rates["on"]), statistics.median(rates["off"]), rates)
         for api in servers.values():
-            self.stop(api)
+            api.stop(timeout=60)
 
     # ---- data --------------------------------------------------------------------------------
 
@@ -276,7 +259,7 @@ class Bench:
         self.sql("CREATE DATABASE bank_bench", "CREATE DATABASE original_bench", database="postgres")
         first = self.start_api()  # runs the migrations on an empty database
         self.notes["start to ready, empty database (migrations run)"] = f"{first.ready_after * 1000:.0f} ms"
-        self.stop(first)
+        first.stop(timeout=60)
         api = self.start_api()
         self.notes["start to ready, migrated database"] = f"{api.ready_after * 1000:.0f} ms"
         self.start_rss_kb = self.rss_kb(api)
@@ -301,7 +284,7 @@ class Bench:
             "read": self.measure("the Python original", routes.ACCOUNT, python, ceiling=False, token=False),
             "write": self.measure("the Python original", routes.ORIGINAL_POSTING, python, ceiling=False, token=False),
         }
-        self.stop(python)
+        python.stop(timeout=60)
 
         print("growth", flush=True)
         long_account = self.seed_history()
@@ -316,7 +299,7 @@ class Bench:
                          f"OFFSET {LONG_HISTORY - 101} LIMIT 1")
         self.measure(big, routes.page(f"GET /accounts/{{id}}/transactions (after_id, {LONG_HISTORY - 100:,} deep)",
                                       long_account, f"after_id={after}&limit=100"), api)
-        self.stop(api)
+        api.stop(timeout=60)
 
         print("what features cost: the request metrics, access control, tracing", flush=True)
         self.cost_of("the request metrics", {"HTTP_METRICS": "false"}, [routes.ACCOUNT, routes.Route("GET /ping", "")])

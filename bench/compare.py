@@ -11,29 +11,16 @@ import os
 import pathlib
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-import load  # noqa: E402
-
-import routes  # noqa: E402
-from support import AUTH_ENV, OPERATOR, PrivatePostgres, free_port, log_in, psql, wait_until_ok  # noqa: E402
+import load
+import routes
+from bank_testkit.http import log_in
+from bank_testkit.postgres import PrivatePostgres, psql
+from bank_testkit.processes import OPERATOR, Api
 
 MEASURED = (routes.ACCOUNT, routes.BALANCE, routes.POSTING, routes.TRANSFER)
-
-
-def start(binary, database_url, log):
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1", TOKEN_TTL_SECS="86400",
-               **AUTH_ENV)
-    env.pop("RUST_LOG", None)
-    process = subprocess.Popen([str(binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    process.url = f"http://127.0.0.1:{port}"
-    wait_until_ok(f"{process.url}/ready", process)
-    return process
 
 
 def cpu_seconds(process):
@@ -68,7 +55,7 @@ def main():
         for name, binary in (("before", args.before), ("after", args.after)):
             url = f"postgres://postgres@127.0.0.1:{postgres.port}/{name}?sslmode=disable"
             assert psql(f"postgres://postgres@127.0.0.1:{postgres.port}/postgres", "-c", f"CREATE DATABASE {name}").returncode == 0
-            first = start(binary, url, open(directory / f"{name}-migrate.log", "w"))  # migrates
+            first = Api.for_bench(binary, url, directory / f"{name}.log")  # migrates
             seed(url)
             servers[name] = first
         tokens = {name: log_in(server.url, *OPERATOR) for name, server in servers.items()}
@@ -90,8 +77,7 @@ def main():
                   f"| {cost_after:.0f} |", flush=True)
     finally:
         for server in servers.values():
-            server.terminate()
-            server.wait(timeout=60)
+            server.stop(timeout=60)
         postgres.stop()
         shutil.rmtree(directory, ignore_errors=True)
     for failure in failed:

@@ -3,14 +3,12 @@ stack in a virtualenv of its own, one uvicorn worker, on a database of its own i
 Postgres as bank-api, so both are measured in one run on the same machine."""
 
 import os
-import pathlib
 import subprocess
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
-from support import free_port, psql, wait_until_ok  # noqa: E402
+from bank_testkit.postgres import psql
+from bank_testkit.processes import ROOT, Process, free_port
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "bench" / "python_original"
 VENV = ROOT / "target" / "bench-python-original"
 
@@ -28,11 +26,10 @@ def start(database_url, log_path):
     port = free_port()
     env = dict(os.environ, DB_URI=database_url.replace("postgres://", "postgresql://", 1), HOST="127.0.0.1",
                PORT=str(port))
-    log = open(log_path, "w")
-    process = subprocess.Popen([str(VENV / "bin" / "python"), "main.py"], cwd=SOURCE, env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
-    process.url = f"http://127.0.0.1:{port}"
-    wait_until_ok(f"{process.url}/ping", process)
+    url = f"http://127.0.0.1:{port}"
+    process = Process([str(VENV / "bin" / "python"), "main.py"], log_path, env=env, cwd=SOURCE,
+                      ready_url=f"{url}/ping")
+    process.url = url
     return process
 
 

@@ -5,13 +5,13 @@ logging in for a bearer token and reading a customer's accounts with it. From th
 import functools
 import http.server
 import os
-import subprocess
 import threading
 
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
-from support import BANK_API, free_port, request, wait_until_ok
+from bank_testkit.http import request
+from bank_testkit.processes import Api, free_port
 
 PAGE = """<!doctype html>
 <title>a front end on another origin</title>
@@ -57,18 +57,15 @@ def site(tmp_path):
     pages.mkdir()
     (pages / "index.html").write_text(PAGE)
     allowed, other = Origin(pages), Origin(pages)
-    port = free_port()
-    env = dict(os.environ, PORT=str(port), HOST="127.0.0.1", DATABASE_URL=f"sqlite://{tmp_path / 'bank.db'}?mode=rwc",
+    env = dict(os.environ, HOST="127.0.0.1", DATABASE_URL=f"sqlite://{tmp_path / 'bank.db'}?mode=rwc",
                CORS_ALLOWED_ORIGINS=allowed.url)
-    process = subprocess.Popen([BANK_API], env=env, cwd=tmp_path)
-    api = f"http://127.0.0.1:{port}"
-    wait_until_ok(f"{api}/health", process, seconds=30)
+    server = Api(env, tmp_path / "bank-api.log", cwd=tmp_path)
+    api = server.url
     assert request("POST", f"{api}/users", {"username": "ada", "password": "correct horse battery"})[0] == 201
     yield api, allowed, other
     for origin in (allowed, other):
         origin.server.shutdown()
-    process.terminate()
-    process.wait(timeout=30)
+    server.stop(timeout=30)
 
 
 def outcome(browser, origin, api):

@@ -8,14 +8,13 @@ import json
 import os
 import re
 import socket
-import subprocess
 import urllib.request
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from support import BANK_API, ROOT, free_port, wait_until_ok
+from bank_testkit.processes import BANK_API, ROOT, Process, free_port
 
 IMAGES = ROOT / "docs" / "images"
 README_PORT = 8888
@@ -40,14 +39,11 @@ def newcomer(tmp_path):
         env["PORT"] = str(port)
     workdir = tmp_path / "empty"
     workdir.mkdir()
-    log = open(tmp_path / "bank-api.log", "w")
-    process = subprocess.Popen([BANK_API], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    wait_until_ok(f"{base}/health", process, seconds=30)
+    # Not `Api`, which always sets PORT: here the default port is what is tried.
+    server = Process([BANK_API], tmp_path / "bank-api.log", env=env, cwd=workdir, ready_url=f"{base}/health", seconds=30)
     yield base, workdir
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    server.stop(timeout=30)
 
 
 def operation_summaries(base):

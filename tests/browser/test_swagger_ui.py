@@ -4,7 +4,6 @@ and see the 201 the API answered on the page."""
 
 import json
 import os
-import subprocess
 import urllib.parse
 import urllib.request
 
@@ -13,24 +12,16 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 
-from support import BANK_API, ROOT, bearer, free_port, wait_until_ok
+from bank_testkit.http import bearer
+from bank_testkit.processes import ROOT, Api
 
 
 @pytest.fixture()
 def server(tmp_path):
-    port = free_port()
-    env = dict(
-        os.environ,
-        PORT=str(port),
-        HOST="127.0.0.1",
-        DATABASE_URL=f"sqlite://{tmp_path / 'bank.db'}?mode=rwc",
-    )
-    process = subprocess.Popen([BANK_API], env=env, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    wait_until_ok(f"{base}/health", process, seconds=30)
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
+    env = dict(os.environ, HOST="127.0.0.1", DATABASE_URL=f"sqlite://{tmp_path / 'bank.db'}?mode=rwc")
+    server = Api(env, tmp_path / "bank-api.log", cwd=tmp_path)
+    yield server.url
+    server.stop(timeout=30)
 
 
 def try_it_out(browser, wait, operation_id):

@@ -9,69 +9,42 @@ import re
 import signal
 import subprocess
 
-from support import (
-    BANK_API,
-    OPERATOR,
-    ROOT,
-    bearer,
-    drop_postgres_database,
-    free_port,
-    log_in,
-    new_postgres_database,
-    psql,
-    request,
-    wait_until_ok,
-)
-
-
-def start(workdir, env):
-    log = open(workdir / "bank-api.log", "w+")
-    process = subprocess.Popen([BANK_API], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    return process, log
+from bank_testkit.http import bearer, request
+from bank_testkit.postgres import drop_postgres_database, new_postgres_database, psql
+from bank_testkit.processes import BANK_API, OPERATOR, ROOT, Api, Process, free_port
 
 
 def test_a_dot_env_file_in_the_working_directory_is_read(tmp_path):
     port = free_port()
     (tmp_path / ".env").write_text(f"PORT={port}\nDATABASE_URL=sqlite://from-dotenv.db?mode=rwc\n")
-    process, log = start(tmp_path, {"PATH": os.environ["PATH"]})
+    # Not `Api`, which sets PORT: here it must come from .env alone.
+    server = Process([BANK_API], tmp_path / "bank-api.log", env={"PATH": os.environ["PATH"]}, cwd=tmp_path,
+                     ready_url=f"http://127.0.0.1:{port}/ready")
     try:
-        wait_until_ok(f"http://127.0.0.1:{port}/ready", process)
         assert (tmp_path / "from-dotenv.db").exists(), "DATABASE_URL came from .env"
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        server.stop()
 
 
 def test_sigint_stops_the_server_with_exit_code_0(tmp_path):
-    port = free_port()
-    process, log = start(tmp_path, {"PATH": os.environ["PATH"], "PORT": str(port)})
-    wait_until_ok(f"http://127.0.0.1:{port}/health", process)
+    server = Api.as_newcomer(tmp_path)
 
-    process.send_signal(signal.SIGINT)
+    server.process.send_signal(signal.SIGINT)
 
-    assert process.wait(timeout=40) == 0
-    log.close()
+    assert server.stop() == 0
 
 
 def test_the_cause_of_a_5xx_is_logged_under_the_request_id_and_never_sent(tmp_path):
-    port = free_port()
-    env = {"PATH": os.environ["PATH"], "PORT": str(port), "LOG_FORMAT": "json", "DIAGNOSTICS_ROUTES": "true",
-           "OPERATOR_USERNAME": OPERATOR[0], "OPERATOR_PASSWORD": OPERATOR[1]}
-    process, log = start(tmp_path, env)
+    server = Api.as_newcomer(tmp_path, LOG_FORMAT="json", DIAGNOSTICS_ROUTES="true", OPERATOR_USERNAME=OPERATOR[0],
+                             OPERATOR_PASSWORD=OPERATOR[1])
     try:
-        wait_until_ok(f"http://127.0.0.1:{port}/health", process)
-        token = log_in(f"http://127.0.0.1:{port}", *OPERATOR)
-        status, body = request("GET", f"http://127.0.0.1:{port}/500",
-                               headers={"X-Request-Id": "trace-me-42", **bearer(token)})
+        token = server.operator_token()
+        status, body = request("GET", f"{server.url}/500", headers={"X-Request-Id": "trace-me-42", **bearer(token)})
         assert status == 500
         assert body == {"detail": "Intentional error from the diagnostics route"}
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-    log.seek(0)
-    lines = [json.loads(line) for line in log.read().splitlines() if "trace-me-42" in line]
-    log.close()
+        server.stop()
+    lines = [json.loads(line) for line in server.logged().splitlines() if "trace-me-42" in line]
     assert any(line["level"] == "ERROR" and line.get("cause") == "the diagnostics route failed on purpose" for line in lines), lines
     assert any(line.get("status") == 500 and line.get("route") == "/500" for line in lines), lines
 
@@ -124,21 +97,17 @@ def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
         drop_postgres_database(url)
 
 
-def test_the_readmes_curl_walkthrough_works_as_written(tmp_path):
-    """The README's "With curl" block, run by bash against the binary started with no
+def test_the_curl_walkthrough_of_the_access_control_page_works_as_written(tmp_path):
+    """docs/access-control.md's "With curl" block, run by bash against the binary started with no
     configuration (only the port moves): sign up, log in, open an account, list it."""
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"### With curl\n\n```sh\n(.*?)```", readme, re.S).group(1)
-    port = free_port()
-    process, log = start(tmp_path, {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PORT": str(port)})
+    page = (ROOT / "docs" / "access-control.md").read_text()
+    block = re.search(r"## With curl\n\n```sh\n(.*?)```", page, re.S).group(1)
+    server = Api.as_newcomer(tmp_path)
     try:
-        wait_until_ok(f"http://127.0.0.1:{port}/health", process)
-        run = subprocess.run(["bash", "-euo", "pipefail", "-c", block.replace("127.0.0.1:8888", f"127.0.0.1:{port}")],
+        run = subprocess.run(["bash", "-euo", "pipefail", "-c", block.replace("http://127.0.0.1:8888", server.url)],
                              capture_output=True, text=True, timeout=60)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        server.stop()
     assert run.returncode == 0, run.stderr
     # curl prints each answer without a newline: the output is three JSON documents in a row.
     answers, at, decoder = [], 0, json.JSONDecoder()

@@ -9,47 +9,30 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.parse
-import urllib.request
 
 import pytest
 
-from support import BANK_API, JWT_SECRET, OPERATOR, bearer, free_port, request, wait_until_ok
+from bank_testkit.http import bearer, request, try_log_in
+from bank_testkit.processes import BANK_API, JWT_SECRET, OPERATOR, Api, free_port
 
 
-class Binary:
+class Binary(Api):
     """bank-api in an empty directory of its own (so on a fresh SQLite file), with only the given
-    variables set."""
+    variables set; users sign up with one password."""
+
+    PASSWORD = "a long enough password"
 
     def __init__(self, workdir, **settings):
         workdir.mkdir()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {"PATH": os.environ["PATH"], "HOME": str(workdir), "PORT": str(self.port), **settings}
-        self.log = open(workdir / f"bank-api-{self.port}.log", "w+")
-        self.process = subprocess.Popen([BANK_API], cwd=workdir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until_ok(f"{self.url}/health", self.process)
+        env = {"PATH": os.environ["PATH"], "HOME": str(workdir)}
+        env.update({key: str(value) for key, value in settings.items()})
+        super().__init__(env, workdir / "bank-api.log", cwd=workdir)
 
-    def sign_up(self, username, password="a long enough password", headers=None):
+    def sign_up(self, username, password=PASSWORD, headers=None):
         return request("POST", f"{self.url}/users", {"username": username, "password": password}, headers=headers)
 
-    def log_in(self, username, password="a long enough password"):
-        data = urllib.parse.urlencode({"username": username, "password": password}).encode()
-        try:
-            with urllib.request.urlopen(urllib.request.Request(f"{self.url}/token", data=data), timeout=10) as answer:
-                return answer.status, json.loads(answer.read()), answer.headers
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read()), error.headers
-
-    def logged(self):
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=40)
-        self.log.close()
+    def try_log_in(self, username, password=PASSWORD):
+        return try_log_in(self.url, username, password)
 
 
 @pytest.fixture()
@@ -77,7 +60,7 @@ def test_signup_enabled_false_leaves_user_creation_to_operators(binaries):
     closed = binaries(SIGNUP_ENABLED="false", JWT_SECRET=JWT_SECRET, OPERATOR_USERNAME=OPERATOR[0],
                       OPERATOR_PASSWORD=OPERATOR[1])
     assert closed.sign_up("ada") == (403, {"detail": "Sign-up is disabled"})
-    status, token, _ = closed.log_in(*OPERATOR)
+    status, token, _ = closed.try_log_in(*OPERATOR)
     assert status == 200
     assert closed.sign_up("ada", headers=bearer(token["access_token"]))[0] == 201
 
@@ -86,7 +69,7 @@ def test_token_ttl_secs_sets_the_tokens_real_lifetime(binaries):
     for ttl, settings in [(900, {}), (120, {"TOKEN_TTL_SECS": "120"})]:
         binary = binaries(**settings)
         binary.sign_up("ada")
-        status, token, _ = binary.log_in("ada")
+        status, token, _ = binary.try_log_in("ada")
         assert status == 200 and token["expires_in"] == ttl
         payload = token["access_token"].split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -97,12 +80,12 @@ def test_login_throttle_secs_is_how_long_failures_count(binaries):
     binary = binaries(LOGIN_THROTTLE_SECS="3")
     binary.sign_up("ada")
     for _ in range(5):
-        assert binary.log_in("ada", "a wrong password")[0] == 401
-    status, body, headers = binary.log_in("ada")
+        assert binary.try_log_in("ada", "a wrong password")[0] == 401
+    status, body, headers = binary.try_log_in("ada")
     assert status == 429, body
     assert 1 <= int(headers["Retry-After"]) <= 3, headers
     time.sleep(3.5)
-    assert binary.log_in("ada")[0] == 200, "the window of 3 s has passed"
+    assert binary.try_log_in("ada")[0] == 200, "the window of 3 s has passed"
 
 
 def test_a_generated_key_is_warned_about_and_a_given_one_is_not(binaries):
@@ -113,7 +96,7 @@ def test_a_generated_key_is_warned_about_and_a_given_one_is_not(binaries):
     assert warning not in given.logged()
     # The generated key is this process's own: another process refuses its tokens.
     generated.sign_up("ada")
-    token = generated.log_in("ada")[1]["access_token"]
+    token = generated.try_log_in("ada")[1]["access_token"]
     assert request("GET", f"{generated.url}/accounts", headers=bearer(token))[0] == 200
     assert request("GET", f"{binaries().url}/accounts", headers=bearer(token))[0] == 401
 

@@ -13,8 +13,8 @@ import time
 import pytest
 import yaml
 
-from local_stack import Processes
-from support import BANK_API, ROOT, free_port, wait_until_ok
+from bank_testkit.monitoring import Stack
+from bank_testkit.processes import BANK_API, ROOT, free_port, wait_for
 
 REPEAT_SECONDS = 20
 
@@ -38,16 +38,9 @@ def messages(status):
             if body["attachments"][0]["title"] == f"[{status}] BankApiDown"]
 
 
-def wait_for(condition, seconds):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def processes(tmp_path):
-    processes = Processes(tmp_path)
+    processes = Stack(tmp_path)
     yield processes
     processes.stop_all()
 
@@ -83,16 +76,14 @@ def test_a_page_reaches_the_webhook_once_per_repeat_interval_and_then_resolves(t
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config))
 
     api_env = dict(os.environ, PORT=str(ports["api"]), DATABASE_URL=f"sqlite://{tmp_path}/bank.db?mode=rwc")
-    api = processes.start("api", [BANK_API], api_env)
-    wait_until_ok(f"http://127.0.0.1:{ports['api']}/ready", api)
+    api = processes.start("api", [BANK_API], api_env, ready_url=f"http://127.0.0.1:{ports['api']}/ready")
     processes.alertmanager(tmp_path / "alertmanager.yml", ports["alertmanager"])
     processes.prometheus(tmp_path / "prometheus.yml", ports["prometheus"])
     time.sleep(3)  # a few successful scrapes
     assert Webhook.received == [], "nothing is wrong yet"
 
-    api.terminate()
-    api.wait(timeout=30)
-    wait_for(lambda: messages("FIRING"), 30)
+    api.stop(timeout=30)
+    wait_for("the page", lambda: messages("FIRING"), 30)
     first_at, page = messages("FIRING")[0]
     assert page["channel"] == "#bank-api-oncall", "a page goes to the on-call channel"
     text = page["attachments"][0]["text"]
@@ -100,13 +91,12 @@ def test_a_page_reaches_the_webhook_once_per_repeat_interval_and_then_resolves(t
     assert "Runbook: docs/runbooks/BankApiDown.md" in text, text
 
     # Still down: the page comes again only after the repeat interval.
-    wait_for(lambda: len(messages("FIRING")) >= 2, REPEAT_SECONDS + 15)
+    wait_for("the page repeated", lambda: len(messages("FIRING")) >= 2, REPEAT_SECONDS + 15)
     second_at, _ = messages("FIRING")[1]
     assert second_at - first_at >= REPEAT_SECONDS - 1, f"repeated after {second_at - first_at:.1f} s"
 
-    restarted = processes.start("api-restarted", [BANK_API], api_env)
-    wait_until_ok(f"http://127.0.0.1:{ports['api']}/ready", restarted)
-    wait_for(lambda: messages("RESOLVED"), 30)
+    processes.start("api-restarted", [BANK_API], api_env, ready_url=f"http://127.0.0.1:{ports['api']}/ready")
+    wait_for("the resolution", lambda: messages("RESOLVED"), 30)
     _, resolved = messages("RESOLVED")[0]
     assert resolved["channel"] == "#bank-api-oncall"
     assert "Runbook: docs/runbooks/BankApiDown.md" in resolved["attachments"][0]["text"]

@@ -8,9 +8,9 @@ import shutil
 import subprocess
 
 import pytest
-from resilience.cluster import PATRONI_CONFIG, Etcd, postgres_bin, work_directory
 
-from dashboards import (
+from bank_testkit.cluster import PATRONI_CONFIG, Etcd, postgres_bin, work_directory
+from bank_testkit.dashboards import (
     ROOT,
     RULE_FILES,
     dashboard_targets,
@@ -18,7 +18,7 @@ from dashboards import (
     env_example,
     load_yaml,
 )
-from support import free_port
+from bank_testkit.processes import free_port
 
 
 def tool(name):

@@ -16,22 +16,13 @@ import uuid
 import pytest
 import yaml
 
-from dashboards import HA_DASHBOARD, HA_RULES, dashboard_targets, rule_expressions, substitute
-from local_stack import Processes
-from otlp_receiver import Receiver
-from support import (
-    AUTH_ENV,
-    BANK_API,
-    OPERATOR,
-    ROOT,
-    SIMULATOR,
-    drop_postgres_database,
-    free_port,
-    new_postgres_database,
-    psql,
-    request,
-    wait_until_ok,
-)
+from bank_testkit.dashboards import HA_DASHBOARD, HA_RULES, dashboard_targets, rule_expressions, substitute
+from bank_testkit.http import request
+from bank_testkit.monitoring import Stack
+from bank_testkit.otlp import Receiver
+from bank_testkit.postgres import drop_postgres_database, new_postgres_database, psql
+from bank_testkit.processes import AUTH_ENV, BANK_API, OPERATOR, ROOT, SIMULATOR, free_port
+from bank_testkit.prometheus import instant_query
 
 TRAFFIC_SECONDS = int(os.environ.get("E2E_TRAFFIC_SECONDS", "75"))
 
@@ -41,7 +32,7 @@ def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
     database_url = new_postgres_database("bank_e2e")
     ports = {"api": free_port(), "prometheus": free_port(), "alertmanager": free_port(), "postgres-exporter": free_port()}
-    processes = Processes(tmp)
+    processes = Stack(tmp)
     receiver = Receiver()
     # As compose runs it with the simulator profile: the operator the simulator logs in as, and
     # the diagnostics route its few 5xx come from, for the error panels and rules.
@@ -49,8 +40,7 @@ def stack(tmp_path_factory):
         os.environ, PORT=str(ports["api"]), DATABASE_URL=database_url, LOG_FORMAT="json",
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="bank-api", DIAGNOSTICS_ROUTES="true",
         **AUTH_ENV,
-    ))
-    wait_until_ok(f"http://127.0.0.1:{ports['api']}/ready", api)
+    ), ready_url=f"http://127.0.0.1:{ports['api']}/ready")
 
     # The postgres exporter with the shipped extra queries, as the monitoring role the shipped init
     # script creates (read-only: statistics views, no table data).
@@ -107,14 +97,6 @@ def shipped_prometheus_features():
     """The `--enable-feature` flags compose.yaml starts Prometheus with (exemplar storage)."""
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     return [flag for flag in compose["services"]["prometheus"]["command"] if flag.startswith("--enable-feature=")]
-
-
-def instant_query(prometheus, expr):
-    url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
 
 
 # An alert's condition is empty while nothing is wrong; with `bool` the same expression returns
@@ -280,6 +262,5 @@ def test_spans_in_flight_are_sent_when_the_api_stops(stack):
     trace_id = uuid.uuid4().hex
     status, _ = request("GET", f"{stack['api_url']}/ping", headers={"traceparent": f"00-{trace_id}-{'ab' * 8}-01"})
     assert status == 200
-    stack["api"].terminate()
-    assert stack["api"].wait(timeout=30) == 0
+    assert stack["api"].stop(timeout=30) == 0
     assert any(span["trace_id"] == trace_id for span in stack["receiver"].snapshot()), "flushed at shutdown"

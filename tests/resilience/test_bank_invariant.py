@@ -15,7 +15,9 @@ import uuid
 
 import pytest
 
-from support import Api, bearer, drop_postgres_database, new_postgres_database, request
+from bank_testkit.http import bearer, request
+from bank_testkit.postgres import drop_postgres_database, new_postgres_database
+from bank_testkit.processes import Api
 
 CUSTOMERS = 4
 ACCOUNTS = 8  # two per customer
@@ -134,10 +136,10 @@ def all_pages(base, path, token):
 def test_money_is_neither_created_nor_lost(backend, tmp_path):
     if backend == "postgres":
         database_url = new_postgres_database("bank_test_invariant")
-        servers = [Api(database_url, tmp_path / f"api{i}.log") for i in range(2)]
+        servers = [Api.for_tests(database_url, tmp_path / f"api{i}.log") for i in range(2)]
     else:
         database_url = f"sqlite://{tmp_path / 'bank.db'}?mode=rwc"
-        servers = [Api(database_url, tmp_path / "api.log")]
+        servers = [Api.for_tests(database_url, tmp_path / "api.log")]
     try:
         check_the_bank(servers)
     finally:

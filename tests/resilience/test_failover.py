@@ -1,5 +1,5 @@
 """Past one machine, for real: two API processes behind HAProxy, on two Postgres nodes run by
-Patroni in synchronous mode (tests/resilience/cluster.py starts them from the shipped files),
+Patroni in synchronous mode (bank_testkit.cluster starts them from the shipped files),
 under the bank's load of postings and transfers. The leader is lost (SIGKILL to its Patroni and
 its postmaster together), and in a second round handed over by `patronictl switchover`.
 
@@ -19,17 +19,18 @@ import re
 import signal
 import threading
 import time
-import urllib.parse
-import urllib.request
 import uuid
 
 import pytest
 import yaml
-from cluster import Cluster, exporter_command, exporter_environment, get, prometheus_config, wait_for
-from observability.dashboards import HA_DASHBOARD, HA_RULES, dashboard_targets, rule_expressions
-from observability.local_stack import Processes
 
-from support import ROOT, Api, bearer, free_port, request
+from bank_testkit.cluster import Cluster, exporter_command, exporter_environment, prometheus_config
+from bank_testkit.dashboards import HA_DASHBOARD, HA_RULES, dashboard_targets, rule_expressions
+from bank_testkit.http import bearer, get, request, sign_up
+from bank_testkit.ledger import ledger_rows
+from bank_testkit.monitoring import Stack
+from bank_testkit.processes import ROOT, Api, free_port, wait_for
+from bank_testkit.prometheus import instant_query
 
 CLIENTS = 8
 CUSTOMERS = 4
@@ -42,10 +43,10 @@ def stack(tmp_path_factory):
     ports = [free_port(), free_port()]
     cluster = Cluster(ports)
     logs = tmp_path_factory.mktemp("ha")
-    processes = Processes(logs)
+    processes = Stack(logs)
     apis = []
     try:
-        apis = [Api(cluster.database_url, logs / f"api{i}.log", port=port, TRUSTED_PROXIES="127.0.0.1/32")
+        apis = [Api.for_tests(cluster.database_url, logs / f"api{i}.log", port=port, TRUSTED_PROXIES="127.0.0.1/32")
                 for i, port in enumerate(ports)]
         cluster.url = f"http://127.0.0.1:{cluster.haproxy.http_port}"
         cluster.apis = apis
@@ -140,7 +141,7 @@ class Load:
 def customers(stack):
     made = []
     for c in range(CUSTOMERS):
-        token = log_in_new(stack, f"failover{c}-{uuid.uuid4().hex[:6]}")
+        token = sign_up(stack.apis[0].url, f"failover{c}-{uuid.uuid4().hex[:6]}")
         accounts = []
         for n in range(2):
             status, account = request("POST", f"{stack.url}/accounts",
@@ -153,25 +154,6 @@ def customers(stack):
             accounts.append(account["id"])
         made.append((token, accounts))
     return made
-
-
-def log_in_new(stack, username):
-    password = f"{username} password"
-    status, body = request("POST", f"{stack.url}/users", {"username": username, "password": password})
-    assert status == 201, body
-    return stack.apis[0].log_in(username, password)
-
-
-def history(stack, account, token):
-    rows, after = [], 0
-    while True:
-        status, page = request("GET", f"{stack.url}/accounts/{account}/transactions?after_id={after}&limit=1000",
-                               headers=bearer(token))
-        assert status == 200, page
-        rows += page
-        if len(page) < 1000:
-            return rows
-        after = page[-1]["id"]
 
 
 def judge(stack, load, made):
@@ -201,7 +183,7 @@ def judge(stack, load, made):
 
     ledger = []
     for account in tokens:
-        rows = history(stack, account, operator)
+        rows = ledger_rows(stack.url, account, operator)
         ledger += rows
         status, balance = request("GET", f"{stack.url}/accounts/{account}/balance", headers=bearer(operator))
         assert status == 200, balance
@@ -334,14 +316,6 @@ def test_haproxy_sends_database_connections_to_the_leader_only(stack):
     assert get(f"{stack.url}/ready")[0] == 200
 
 
-def instant(prometheus, expr):
-    url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
-
-
 def by(result, label):
     return {series["metric"].get(label): float(series["value"][1]) for series in result}
 
@@ -356,23 +330,23 @@ def test_the_ha_dashboard_and_alerts_show_this_cluster(stack):
     for dashboard, panel, _, target in dashboard_targets():
         if dashboard == HA_DASHBOARD or (dashboard, panel) == ("postgres.json", "Replication lag"):
             expr = target["expr"].replace('instance=~"$instance"', 'instance=~".*"')
-            if not instant(prometheus, expr):
+            if not instant_query(prometheus, expr):
                 blank.append(f"{dashboard} / {panel}: {expr}")
     assert not blank, "blank panels:\n" + "\n".join(blank)
 
-    assert by(instant(prometheus, 'max by (node) (patroni_primary{job="patroni"})'), "node") == {
+    assert by(instant_query(prometheus, 'max by (node) (patroni_primary{job="patroni"})'), "node") == {
         leader.name: 1.0, standby.name: 0.0}
-    assert by(instant(prometheus, 'max by (node) (patroni_sync_standby{job="patroni"})'), "node") == {
+    assert by(instant_query(prometheus, 'max by (node) (patroni_sync_standby{job="patroni"})'), "node") == {
         leader.name: 0.0, standby.name: 1.0}
-    lag = instant(prometheus, 'pg_replication_standby_lag_bytes{job="postgres"}')
+    lag = instant_query(prometheus, 'pg_replication_standby_lag_bytes{job="postgres"}')
     assert [(s["metric"]["application_name"], s["metric"]["sync_state"], s["metric"]["node"]) for s in lag] == [
         (standby.name, "sync", leader.name)], lag
-    assert by(instant(prometheus, 'max by (server) (haproxy_server_status{proxy="postgres_primary", state="UP"})'),
+    assert by(instant_query(prometheus, 'max by (server) (haproxy_server_status{proxy="postgres_primary", state="UP"})'),
               "server") == {leader.name: 1.0, standby.name: 0.0}
     # Every series each HA alert reads exists here, and the failovers above are being told.
     for name, expr in rule_expressions(HA_RULES):
         for selector in re.findall(r"[a-z_]+\{[^}]*\}", expr):
-            assert instant(prometheus, selector), f"{name}: no {selector}"
-    firing = instant(prometheus, 'ALERTS{alertstate="firing"}')
+            assert instant_query(prometheus, selector), f"{name}: no {selector}"
+    firing = instant_query(prometheus, 'ALERTS{alertstate="firing"}')
     assert {series["metric"]["alertname"] for series in firing} & {"PatroniFailoverHappened"}, firing
     assert not {series["metric"]["alertname"] for series in firing} & {"PatroniNoLeader", "PatroniSyncStandbyMissing"}

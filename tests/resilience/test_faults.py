@@ -18,7 +18,10 @@ import uuid
 
 import pytest
 
-from support import Api, PrivatePostgres, bearer, request
+from bank_testkit.http import bearer, request
+from bank_testkit.ledger import ledger_rows
+from bank_testkit.postgres import PrivatePostgres
+from bank_testkit.processes import Api
 
 OUTAGE_SECONDS = 6
 LOAD_CLIENTS = 8
@@ -74,21 +77,8 @@ class Load(threading.Thread):
             self.results.append((started, time.monotonic() - started, status, body, amount))
 
 
-def ledger_amounts(api, token, account):
-    """Every credit on the account's ledger, walked page by page."""
-    amounts, after = [], 0
-    while True:
-        status, rows = request("GET", f"{api.url}/accounts/{account}/transactions?after_id={after}&limit=1000",
-                               headers=bearer(token))
-        assert status == 200, rows
-        if not rows:
-            return amounts
-        amounts += [row["credit"] for row in rows]
-        after = rows[-1]["id"]
-
-
 def test_a_database_outage_answers_the_truth_and_heals_without_losing_acknowledged_writes(database, tmp_path):
-    api = Api(database.url, tmp_path / "api.log", DB_ACQUIRE_TIMEOUT_SECS=ACQUIRE_TIMEOUT)
+    api = Api.for_tests(database.url, tmp_path / "api.log", DB_ACQUIRE_TIMEOUT_SECS=ACQUIRE_TIMEOUT)
     try:
         token = api.customer_token("faulty")
         status, account = request("POST", f"{api.url}/accounts", {"first_name": "F", "last_name": "T", "address": "A"},
@@ -124,7 +114,7 @@ def test_a_database_outage_answers_the_truth_and_heals_without_losing_acknowledg
         during = [r for r in results if outage_started + 0.5 < r[0] < restarted - 0.5]
         after = [r for r in results if r[0] > restarted + recovered_after]
         by_status = collections.Counter(r[2] for r in results)
-        stored = collections.Counter(ledger_amounts(api, token, account["id"]))
+        stored = collections.Counter(row["credit"] for row in ledger_rows(api.url, account["id"], token))
         acknowledged = [r[4] for r in results if r[2] == 201]
         refused = [r[4] for r in results if r[2] == 503]
         unknown = [r for r in results if r[2] == 500]
@@ -175,7 +165,7 @@ def slow_post(port, token, body, results, index):
 
 
 def test_sigterm_lets_in_flight_requests_finish_refuses_new_ones_and_exits_0(tmp_path):
-    api = Api(f"sqlite://{tmp_path / 'bank.db'}?mode=rwc", tmp_path / "api.log")
+    api = Api.for_tests(f"sqlite://{tmp_path / 'bank.db'}?mode=rwc", tmp_path / "api.log")
     clients = 16
     results = [None] * clients
     token = api.operator_token()

@@ -19,7 +19,9 @@ import time
 
 import pytest
 
-from support import ROOT, Api, bearer, drop_postgres_database, new_postgres_database, psql, request
+from bank_testkit.http import bearer, request
+from bank_testkit.postgres import drop_postgres_database, new_postgres_database, psql
+from bank_testkit.processes import ROOT, Api
 
 SCHEMATHESIS_EXAMPLES = 100
 # Runs have generated 1,899 to 1,997 cases per backend: far fewer means whole phases did not run.
@@ -61,7 +63,7 @@ class Database:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def api(request, tmp_path_factory):
     database = Database(request.param, tmp_path_factory.mktemp(request.param))
-    server = Api(database.url, tmp_path_factory.mktemp("logs") / "api.log",
+    server = Api.for_tests(database.url, tmp_path_factory.mktemp("logs") / "api.log",
                  DIAGNOSTICS_ROUTES="false", CLIENT_TIMEOUT_SECS=CLIENT_TIMEOUT)
     server.database = database
     server.token = server.operator_token()

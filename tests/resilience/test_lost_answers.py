@@ -15,7 +15,9 @@ import uuid
 import pytest
 from cutting_proxy import CuttingProxy
 
-from support import Api, drop_postgres_database, new_postgres_database, request
+from bank_testkit.http import request
+from bank_testkit.postgres import drop_postgres_database, new_postgres_database
+from bank_testkit.processes import Api
 
 SETTLE_SECONDS = 2
 OUTCOME_UNKNOWN = ("The outcome of this write is unknown: the database connection failed after it was sent. "
@@ -30,7 +32,7 @@ def api(tmp_path):
     address = urllib.parse.urlsplit(database)
     proxy = CuttingProxy(address.port or 5432)
     through_proxy = address._replace(netloc=f"{address.username}@127.0.0.1:{proxy.port}", query="sslmode=disable")
-    server = Api(urllib.parse.urlunsplit(through_proxy), tmp_path / "api.log", AUTH_REQUIRED="false",
+    server = Api.for_tests(urllib.parse.urlunsplit(through_proxy), tmp_path / "api.log", AUTH_REQUIRED="false",
                  DB_MAX_CONNECTIONS=1, DB_ACQUIRE_TIMEOUT_SECS=SETTLE_SECONDS)
     server.proxy = proxy
     try:

@@ -8,13 +8,12 @@ within the delivery of that notification. A replica that loses its notification 
 every user until it hears the channel again, so the bound holds then too."""
 
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 
-from support import Api, bearer, drop_postgres_database, new_postgres_database, psql, request
+from bank_testkit.http import bearer, request, try_log_in
+from bank_testkit.postgres import drop_postgres_database, new_postgres_database, psql
+from bank_testkit.processes import Api
 
 HEARD_WITHIN = 2.0  # seconds: far above a notification's delivery, below anything a user sees
 
@@ -22,7 +21,7 @@ HEARD_WITHIN = 2.0  # seconds: far above a notification's delivery, below anythi
 @pytest.fixture()
 def replicas(tmp_path):
     database = new_postgres_database("bank_test_replicas")
-    servers = [Api(database, tmp_path / f"api{i}.log") for i in range(2)]
+    servers = [Api.for_tests(database, tmp_path / f"api{i}.log") for i in range(2)]
     servers[0].database = database
     yield servers
     for server in servers:
@@ -102,21 +101,15 @@ def test_a_replica_that_stops_hearing_changes_forgets_every_user(replicas):
 
 
 def log_in(server, username, password, forwarded_for=None):
-    data = urllib.parse.urlencode({"username": username, "password": password}).encode()
-    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
-    req = urllib.request.Request(f"{server.url}/token", data=data, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    """The status of a login through `server`, as sent by `forwarded_for`."""
+    return try_log_in(server.url, username, password, forwarded_for)[0]
 
 
 def test_failed_logins_are_counted_once_for_every_replica(tmp_path):
     """Guesses spread over two replicas add up to one limit (5 per username and address); behind
     a trusted proxy each client address has its own, so the user still logs in from elsewhere."""
     database = new_postgres_database("bank_test_replicas")
-    servers = [Api(database, tmp_path / f"api{i}.log", TRUSTED_PROXIES="127.0.0.1/32") for i in range(2)]
+    servers = [Api.for_tests(database, tmp_path / f"api{i}.log", TRUSTED_PROXIES="127.0.0.1/32") for i in range(2)]
     try:
         servers[0].customer_token("ada")
         attacker, ada = "198.51.100.7", "203.0.113.20"

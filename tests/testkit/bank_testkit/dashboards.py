@@ -5,7 +5,7 @@ import re
 
 import yaml
 
-from support import ROOT
+from bank_testkit.processes import ROOT
 
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))

@@ -4,7 +4,6 @@ addresses, ports and directories rewritten. No container engine runs here; these
 programs compose would run, from Debian's packages."""
 
 import glob
-import json
 import os
 import pathlib
 import re
@@ -12,11 +11,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
-from support import ROOT, free_port
+from bank_testkit.http import get
+from bank_testkit.processes import ROOT, free_port, wait_for
 
 PATRONI_CONFIG = ROOT / "docker" / "patroni" / "patroni.yml"
 POST_BOOTSTRAP = ROOT / "docker" / "patroni" / "post_bootstrap.sh"
@@ -43,28 +42,6 @@ def work_directory():
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres", "postgres")
     return directory
-
-
-def get(url, timeout=2):
-    """(status, parsed JSON body or None); status 0 when nothing answered."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        body = error.read()
-        try:
-            return error.code, json.loads(body or b"null")
-        except ValueError:
-            return error.code, None
-    except (OSError, ValueError):
-        return 0, None
-
-
-def wait_for(what, check, seconds=60, interval=0.2):
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not after {seconds} s"
-        time.sleep(interval)
 
 
 class Etcd:

@@ -1,0 +1,68 @@
+"""Postgres for the suites: psql, a fresh database per test on TEST_DATABASE_URL's server, and
+a private server of a test's own."""
+
+import glob
+import os
+import subprocess
+import uuid
+
+from bank_testkit.processes import free_port
+
+
+def psql(url, *args):
+    return subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-tA", *args], capture_output=True, text=True)
+
+
+def new_postgres_database(prefix):
+    """A fresh database on TEST_DATABASE_URL's server (required: these suites never skip)."""
+    server = os.environ["TEST_DATABASE_URL"]
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    created = psql(server, "-c", f"CREATE DATABASE {name}")
+    assert created.returncode == 0, created.stderr
+    return f"{server.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_postgres_database(url):
+    server = os.environ["TEST_DATABASE_URL"]
+    psql(server, "-c", f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+def as_postgres_user(command):
+    """initdb and pg_ctl refuse to run as root: use the postgres account when we are root."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+class PrivatePostgres:
+    """A Postgres server of this process's own (its own data directory and port), so the machine's
+    shared server is never touched; `settings` are `-c` options it starts with."""
+
+    def __init__(self, directory, **settings):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        assert bins, "PostgreSQL server binaries are not installed"
+        self.bin = bins[-1]
+        self.data = directory / "pgdata"
+        self.data.mkdir()
+        if os.geteuid() == 0:
+            subprocess.run(["chown", "-R", "postgres", str(directory)], check=True)
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        subprocess.run(as_postgres_user([f"{self.bin}/initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust"]),
+                       check=True, capture_output=True)
+        self.settings = settings
+        self.log = self.data / "server.log"
+        self.start()
+
+    def pg_ctl(self, *args):
+        subprocess.run(as_postgres_user([f"{self.bin}/pg_ctl", "-D", str(self.data), *args]), check=True, capture_output=True)
+
+    def start(self):
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
+        self.pg_ctl("-o", options, "-l", str(self.log), "-w", "start")
+
+    def stop(self):
+        self.pg_ctl("-m", "immediate", "-w", "stop")
+
+    def pid(self):
+        """The postmaster's process id."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
