@@ -143,8 +143,8 @@ fn cors_origins_are_exact_and_never_a_wildcard() {
     }
 }
 
-/// `.env.example` and the README's tables are the documentation of record: the example lists
-/// exactly the variables the service reads, with the real defaults, and the README names each.
+/// `.env.example` and docs/configuration.md are the documentation of record: the example lists
+/// exactly the variables the service reads, with the real defaults, and the page names each.
 #[test]
 fn the_documented_variables_and_defaults_are_the_real_ones() {
     let read: Vec<&str> =
@@ -163,11 +163,11 @@ fn the_documented_variables_and_defaults_are_the_real_ones() {
         format!("{:?}", Settings::default()),
         "the example's values are the defaults"
     );
-    let readme = include_str!("../../README.md");
+    let page = include_str!("../../docs/configuration.md");
     for variable in read {
         assert!(
-            readme.contains(&format!("`{variable}`")),
-            "{variable} in the README"
+            page.contains(&format!("`{variable}`")),
+            "{variable} in docs/configuration.md"
         );
     }
 }

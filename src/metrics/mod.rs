@@ -1,5 +1,5 @@
-//! Every Prometheus metric the service exports, named and registered in one place. The README's
-//! metric catalogue mirrors this file.
+//! Every Prometheus metric the service exports, named and registered in one place. The catalogue
+//! in docs/metrics.md is checked against this registry by a test.
 
 pub mod exposition;
 

@@ -1,3 +1,5 @@
+use std::collections::{BTreeMap, BTreeSet};
+
 use bank_core::domain::MAX_BALANCE;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -312,4 +314,102 @@ async fn openmetrics_is_served_to_scrapers_that_ask_for_it() {
         assert!(!plain.contains("# EOF"), "the classic format otherwise");
     })
     .await;
+}
+
+/// docs/metrics.md is the catalogue of `/metrics`: after traffic that touches every family, each
+/// family served is documented with its type and labels, and each documented one is served.
+#[tokio::test]
+async fn the_metrics_page_lists_exactly_what_is_served() {
+    let app = crate::helpers::TestApp::spawn(crate::helpers::sqlite_settings()).await;
+    let customer = app.customer("ada").await;
+    let account = customer.funded_account(100).await;
+    let other = app.funded_account(100).await;
+    customer
+        .post(
+            "/transfers",
+            &json!({"from_acc_id": account, "to_acc_id": other, "amount": 1}),
+        )
+        .await;
+    app.anonymous(reqwest::Method::GET, "/accounts", None).await;
+
+    let served = families(&app.metrics().await);
+    let page = include_str!("../../docs/metrics.md");
+    let documented: BTreeMap<String, (String, BTreeSet<String>)> = page
+        .lines()
+        .filter_map(|row| row.strip_prefix("| `"))
+        .map(|row| {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let name = cells[0].trim_end_matches('`').to_owned();
+            // The label names are the cell's code spans outside parentheses (which list values).
+            let mut outside = String::new();
+            let mut depth = 0;
+            for c in cells[2].chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ if depth == 0 => outside.push(c),
+                    _ => {}
+                }
+            }
+            let labels = outside
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect();
+            (name, (cells[1].trim().to_owned(), labels))
+        })
+        .collect();
+    let (processes, documented): (BTreeMap<_, _>, BTreeMap<_, _>) = documented
+        .into_iter()
+        .partition(|(name, _)| name == "process_*");
+    assert_eq!(processes.len(), 1, "process_* is one row");
+    let served: BTreeMap<_, _> = served
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("process_"))
+        .collect();
+    assert_eq!(
+        served.keys().collect::<Vec<_>>(),
+        documented.keys().collect::<Vec<_>>(),
+        "the families served and documented"
+    );
+    for (name, (kind, labels)) in &served {
+        let (documented_kind, documented_labels) = &documented[name];
+        assert_eq!(kind, documented_kind, "{name}: type");
+        assert!(
+            labels.is_subset(documented_labels),
+            "{name}: labels {labels:?}, documented {documented_labels:?}"
+        );
+    }
+}
+
+/// Each family of an exposition: its type and the label names its samples carry.
+fn families(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let mut families = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(declared) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = declared.split_once(' ').expect("# TYPE name type");
+            families.insert(name.to_owned(), (kind.to_owned(), BTreeSet::new()));
+        } else if !line.starts_with('#')
+            && let Some((series, _)) = line.split_once('{')
+        {
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| series.strip_suffix(suffix))
+                .filter(|family| families.contains_key(*family))
+                .unwrap_or(series);
+            let labels = line[series.len() + 1..]
+                .split('}')
+                .next()
+                .unwrap_or_default();
+            let names = labels
+                .split(',')
+                .filter_map(|pair| pair.split_once('=').map(|(name, _)| name.to_owned()))
+                .filter(|name| name != "le");
+            if let Some((_, known)) = families.get_mut(family) {
+                known.extend(names);
+            }
+        }
+    }
+    families
 }
