@@ -24,6 +24,9 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d")
 INTEGER = re.compile(r"^-?\d+$")
 INTEGER_ARRAY = re.compile(r"^\{-?\d+\}$")
+BOOLEAN_ARRAY = re.compile(r"^\{[tf]\}$")
+UUID_ARRAY = re.compile(r"^\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}$")
+TEXT_ARRAY = re.compile(r'^\{(?:""|[^,{}"]*)\}$')
 # The log's times have milliseconds: a statement logged this close to a request's window is its.
 SLACK = 0.002
 
@@ -104,11 +107,20 @@ def _parameter(variable, values):
         return "now()", None
     if all(INTEGER.match(value) for value in present):
         return f":{variable}::int8", _numbers(variable, present)
+    # A request sent alone is a group (or a coalesced read) of one: arrays of one element, typed
+    # as the API sent them, since a bare literal has no type where a function is polymorphic.
+    if all(UUID_ARRAY.match(value) for value in present):
+        return "ARRAY[gen_random_uuid()]", None
+    if all(INTEGER_ARRAY.match(value) for value in present):
+        if len(set(present)) == 1:
+            return f"'{present[0]}'::int8[]", None
+        return f"ARRAY[:{variable}::int8]", _numbers(variable, [value[1:-1] for value in present])
+    if len(set(present)) == 1 and BOOLEAN_ARRAY.match(present[0]):
+        return f"'{present[0]}'::bool[]", None
+    if len(set(present)) == 1 and TEXT_ARRAY.match(present[0]):
+        return "'" + present[0].replace("'", "''") + "'::text[]", None
     if len(set(present)) == 1:
         return "'" + present[0].replace("'", "''") + "'", None
-    # A request sent alone asks for one id in a coalesced read: an array of one number.
-    if all(INTEGER_ARRAY.match(value) for value in present):
-        return f"ARRAY[:{variable}::int8]", _numbers(variable, [value[1:-1] for value in present])
     raise ValueError(f"a parameter that varies and is not a number, id or time: {present[:3]}")
 
 

@@ -91,11 +91,15 @@ impl Application {
         let auth = authentication(&settings);
         let state = Data::new(AppState {
             accounts: ledger::Accounts::new(db.clone(), settings.coalesce_reads),
+            ledger: ledger::Ledger::new(
+                db.clone(),
+                settings.group_writes,
+                settings.db_acquire_timeout,
+            ),
             db: db.clone(),
             metrics,
             auth,
             trusted_proxies: settings.trusted_proxies.clone(),
-            settle_within: settings.db_acquire_timeout,
         });
         let background = background(&state);
         let metrics_server = match &settings.metrics_address {

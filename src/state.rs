@@ -1,8 +1,9 @@
 //! What every handler, extractor and middleware can reach: one container, registered once.
 
-use std::time::Duration;
-
-use bank_core::{authentication::Auth, ledger::Accounts};
+use bank_core::{
+    authentication::Auth,
+    ledger::{Accounts, Ledger},
+};
 use sea_orm::DatabaseConnection;
 
 use crate::metrics::Metrics;
@@ -11,10 +12,10 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Accounts by id, the reads of the busiest routes.
     pub accounts: Accounts,
+    /// Every posting and transfer.
+    pub ledger: Ledger,
     pub metrics: Metrics,
     pub auth: Auth,
     /// Whose `X-Forwarded-For` names the client a login limit counts.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// How long a write whose connection failed may spend learning whether it was applied.
-    pub settle_within: Duration,
 }

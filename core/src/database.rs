@@ -49,8 +49,9 @@ pub async fn connect(settings: &DatabaseOptions) -> Result<DatabaseConnection, D
     Ok(db)
 }
 
-/// Applies pending migrations. Several replicas may start at once: on Postgres they take turns
-/// under an advisory lock, held on a connection of its own so the pool stays free for the migrator.
+/// Applies pending migrations, and on Postgres installs the ledger's grouped statement. Several
+/// replicas may start at once: on Postgres they take turns under an advisory lock, held on a
+/// connection of its own so the pool stays free for the migrator.
 async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), DbErr> {
     // SQLite is the single-process setup: replicas belong on Postgres.
     if db.get_database_backend() != DbBackend::Postgres {
@@ -61,7 +62,10 @@ async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), DbErr> {
     let lock = Database::connect(options).await?;
     lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
         .await?;
-    let migrated = migrate_all_or_nothing(db).await;
+    let migrated = match migrate_all_or_nothing(db).await {
+        Ok(()) => crate::ledger::install(db).await,
+        failed => failed,
+    };
     // Closing the session releases the lock even if the unlock is never reached.
     lock.close().await?;
     migrated

@@ -40,6 +40,8 @@ pub(super) struct Environment {
     #[serde(deserialize_with = "boolean")]
     pub coalesce_reads: bool,
     #[serde(deserialize_with = "boolean")]
+    pub group_writes: bool,
+    #[serde(deserialize_with = "boolean")]
     pub auth_required: bool,
     pub jwt_secret: Option<SecretString>,
     #[serde(deserialize_with = "seconds::<_, 60, 86_400>")]
@@ -85,6 +87,7 @@ impl Default for Environment {
             diagnostics_routes: false,
             http_metrics: true,
             coalesce_reads: true,
+            group_writes: true,
             auth_required: true,
             jwt_secret: None,
             token_ttl_secs: Duration::from_secs(15 * 60),

@@ -42,6 +42,9 @@ pub struct Settings {
     /// Ask Postgres for accounts wanted at the same moment in one statement. Off only to measure
     /// what that saves.
     pub coalesce_reads: bool,
+    /// Send Postgres the postings and transfers waiting at the same moment as one group: one
+    /// statement and one commit. Off (each write step by step) only to measure what that saves.
+    pub group_writes: bool,
     /// Data routes need a bearer token. `false` lets every caller act as an operator, as the
     /// Python original did: for local demos only.
     pub auth_required: bool,
@@ -184,6 +187,7 @@ impl Settings {
             client_timeout: env.client_timeout_secs,
             http_metrics: env.http_metrics,
             coalesce_reads: env.coalesce_reads,
+            group_writes: env.group_writes,
             auth_required: env.auth_required,
             jwt_secret,
             token_ttl: env.token_ttl_secs,

@@ -78,7 +78,7 @@ fn documented(
 }
 
 /// A documented answer whose body has the schema `schema`, its example named `name`.
-fn documented_with(
+pub(crate) fn documented_with(
     status: StatusCode,
     description: impl Into<String>,
     schema: &str,

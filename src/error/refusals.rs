@@ -242,7 +242,7 @@ pub enum MoneyRefused {
 }
 
 impl MoneyRefused {
-    fn words(&self) -> &'static str {
+    pub(crate) fn words(&self) -> &'static str {
         match self {
             Self::InsufficientFunds => "Insufficient funds",
             Self::BalanceLimitExceeded => "Balance limit exceeded",

@@ -4,7 +4,7 @@
 use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
-use bank_core::{authentication::Caller, domain::IdempotencyKey, idempotency::OwnedKey};
+use bank_core::domain::IdempotencyKey;
 use utoipa::IntoParams;
 
 use crate::error::{Invalid, Loc};
@@ -21,16 +21,6 @@ pub struct IdempotencyKeyHeader(
     #[param(schema_with = crate::extract::schemas::idempotency_key, required = false)]
     pub  Option<IdempotencyKey>,
 );
-
-impl IdempotencyKeyHeader {
-    /// The caller's key, among the caller's own keys.
-    pub fn owned_by(self, caller: &Caller) -> Option<OwnedKey> {
-        self.0.map(|key| OwnedKey {
-            owner: caller.user_id,
-            key,
-        })
-    }
-}
 
 impl FromRequest for IdempotencyKeyHeader {
     type Error = Invalid;

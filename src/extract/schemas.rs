@@ -1,7 +1,7 @@
 //! The OpenAPI schemas of values with limits, built from the constants that enforce them, so the
 //! document cannot say one thing while the rules do another. Used with `schema_with`.
 
-use utoipa::openapi::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type, schema::SchemaType};
 
 use bank_core::domain::{
     DomainError, IdempotencyKey, MAX_AMOUNT, MAX_TEXT_CHARS, Password, Text, Username,
@@ -78,12 +78,22 @@ pub fn password() -> Object {
 }
 
 pub fn idempotency_key() -> Object {
+    key().build()
+}
+
+fn key() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
         .max_length(Some(IdempotencyKey::MAX_LEN))
         .pattern(Some(IdempotencyKey::pattern()))
         .description(Some(domain_words(DomainError::IdempotencyKey)))
+}
+
+/// A batch item's key: as the header's, or null for none.
+pub fn optional_idempotency_key() -> Object {
+    key()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .build()
 }
 

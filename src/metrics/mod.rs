@@ -6,7 +6,10 @@ pub mod exposition;
 use std::{sync::Arc, time::SystemTime};
 
 use actix_web_prom::{ActixMetricsConfiguration, PrometheusMetrics, PrometheusMetricsBuilder};
-use bank_core::authentication::{AuthError, token::Refusal};
+use bank_core::{
+    authentication::{AuthError, token::Refusal},
+    ledger::Movement,
+};
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     core::{Collector, Desc},
@@ -256,8 +259,17 @@ impl Metrics {
         }))
     }
 
-    /// Counts a successful write in the business metrics.
-    pub fn record_posting(&self, credit: i64, debit: i64) {
+    /// Counts a write that was applied in the business metrics.
+    pub fn record_movement(&self, movement: &Movement) {
+        match movement {
+            Movement::Post(posting) => {
+                self.record_posting(posting.credit.minor_units(), posting.debit.minor_units())
+            }
+            Movement::Transfer(transfer) => self.record_transfer(transfer.amount.minor_units()),
+        }
+    }
+
+    fn record_posting(&self, credit: i64, debit: i64) {
         let kind = match (credit > 0, debit > 0) {
             (true, false) => "credit",
             (false, true) => "debit",
@@ -295,7 +307,7 @@ impl Metrics {
         self.tokens_refused.with_label_values(&[label]).inc();
     }
 
-    pub fn record_transfer(&self, amount: i64) {
+    fn record_transfer(&self, amount: i64) {
         self.transfers.inc();
         self.money_moved
             .with_label_values(&["transfer"])

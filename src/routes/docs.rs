@@ -40,6 +40,7 @@ their own accounts; an operator, every account.",
         (name = "accounts", description = "Open accounts and read them, their balance and their history"),
         (name = "transactions", description = "Credits and debits on one account"),
         (name = "transfers", description = "Money from one account to another, atomically"),
+        (name = "batches", description = "Many postings and transfers in one request, each with its own result, or all or none"),
         (name = "operations", description = "Probes and metrics for operators"),
         (name = "diagnostics", description = "Routes that fail on purpose, for testing monitoring; off in production"),
     )

@@ -4,6 +4,7 @@
 //! `/openapi.json` describes it.
 
 pub mod accounts;
+pub mod batches;
 pub mod docs;
 pub mod fallback;
 pub mod operations;
@@ -13,8 +14,16 @@ pub mod users;
 
 use std::{collections::BTreeMap, marker::PhantomData};
 
+use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse, http::header};
-use bank_core::{idempotency::Outcome, ledger::Listed};
+use bank_core::{
+    authentication::Caller,
+    domain::IdempotencyKey,
+    idempotency::{Claim, OwnedKey},
+    ledger::{FromLedgerRows, Listed, Replay, Written},
+};
+use sea_orm::DbErr;
+use serde::de::DeserializeOwned;
 use utoipa::{
     IntoResponses, ToSchema,
     openapi::{
@@ -22,9 +31,9 @@ use utoipa::{
         Type,
     },
 };
-use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
-use crate::extract::IDEMPOTENT_REPLAYED;
+use crate::{error::WriteFailed, extract::IDEMPOTENT_REPLAYED};
 
 /// The routes a server has besides those every server has.
 #[derive(Clone, Copy)]
@@ -49,6 +58,11 @@ pub fn configure(config: &mut ServiceConfig, optional: Optional) {
         .service(transactions::list_transactions)
         .service(transactions::get_transaction)
         .service(transfers::create_transfer)
+        .service(
+            scope("/batches")
+                .app_data(web::PayloadConfig::new(batches::BODY_LIMIT_BYTES))
+                .service(batches::create_batch),
+        )
         .service(operations::ping)
         .service(operations::health)
         .service(operations::ready);
@@ -74,13 +88,49 @@ fn listed<T: serde::Serialize>(req: &HttpRequest, limit: u64, page: Listed<T>) -
     response.json(page.rows)
 }
 
+/// The key a write is claimed under, among `caller`'s own keys, for `operation` with `body`.
+fn claim(
+    caller: &Caller,
+    key: Option<IdempotencyKey>,
+    operation: &str,
+    body: &impl serde::Serialize,
+) -> Option<Claim> {
+    let key = OwnedKey {
+        owner: caller.user_id,
+        key: key?,
+    };
+    Some(Claim::new(key, operation, body))
+}
+
+/// A write's answer, rebuilt from its ledger rows (or, for a key stored before keys named their
+/// write, the answer stored with it), and whether it is a replay.
+fn answer<T: FromLedgerRows + DeserializeOwned>(
+    written: Written,
+) -> Result<(T, bool), WriteFailed> {
+    let unreadable = |what: &str| WriteFailed::Broken(DbErr::Custom(format!("{what} of a write")));
+    Ok(match written {
+        Written::Applied(rows) => (
+            T::from_ledger_rows(rows).ok_or_else(|| unreadable("rows"))?,
+            false,
+        ),
+        Written::Replayed(Replay::Rows(rows)) => (
+            T::from_ledger_rows(rows).ok_or_else(|| unreadable("rows"))?,
+            true,
+        ),
+        Written::Replayed(Replay::Stored(body)) => (
+            serde_json::from_str(&body).map_err(|_| unreadable("the stored answer"))?,
+            true,
+        ),
+    })
+}
+
 /// 201 with the written (or replayed) value; a replay is marked so clients can tell.
-fn created<T: serde::Serialize>(outcome: Outcome<T>) -> HttpResponse {
+fn created<T: serde::Serialize>(value: T, replayed: bool) -> HttpResponse {
     let mut response = HttpResponse::Created();
-    if outcome.replayed {
+    if replayed {
         response.insert_header((IDEMPOTENT_REPLAYED, "true"));
     }
-    response.json(outcome.value)
+    response.json(value)
 }
 
 /// 200 with a page of `T`s and, when the list goes on, the link to the next page.

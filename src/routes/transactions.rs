@@ -2,9 +2,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bank_core::{
-    domain::AccountId,
-    idempotency::{self, WriteError},
-    ledger::{self, LedgerError, PostingPart},
+    authentication::Caller,
+    domain::{AccountId, IdempotencyKey},
+    idempotency::WriteError,
+    ledger::{self, LedgerError, Movement, PostingPart, Write},
 };
 use entity::transaction;
 use serde::{Deserialize, Serialize};
@@ -163,6 +164,19 @@ impl From<transaction::Model> for Transaction {
 }
 
 impl NewTransaction {
+    pub const OPERATION: &str = "POST /transactions";
+
+    /// The write this body asks for, on behalf of `caller`, claimed under `key` if one is given.
+    pub fn write(&self, caller: &Caller, key: Option<IdempotencyKey>) -> Result<Write, Invalid> {
+        let posting = ledger::Posting::new(AccountId(self.acc_id), self.credit, self.debit)
+            .map_err(|invalid| Invalid::from_parts(invalid, Self::field))?;
+        Ok(Write {
+            movement: Movement::Post(posting),
+            scope: caller.scope(),
+            claim: super::claim(caller, key, Self::OPERATION, self),
+        })
+    }
+
     /// The body field each part of a posting comes from.
     fn field(part: PostingPart) -> Option<&'static str> {
         match part {
@@ -202,28 +216,13 @@ pub async fn create_transaction(
     key: IdempotencyKeyHeader,
     body: ApiJson<NewTransaction>,
 ) -> Result<HttpResponse, MoneyWriteFailed> {
-    let new = &body.0;
-    let posting = ledger::Posting::new(AccountId(new.acc_id), new.credit, new.debit)
-        .map_err(|invalid| Invalid::from_parts(invalid, NewTransaction::field))?;
-    let outcome = idempotency::run(
-        &state.db,
-        key.owned_by(&caller),
-        "POST /transactions",
-        new,
-        state.settle_within,
-        async |txn, write_id| {
-            ledger::post(txn, caller.scope(), &posting, write_id)
-                .await
-                .map(Transaction::from)
-        },
-    )
-    .await?;
-    if !outcome.replayed {
-        state
-            .metrics
-            .record_posting(posting.credit.minor_units(), posting.debit.minor_units());
+    let write = body.0.write(&caller, key.0)?;
+    let movement = write.movement;
+    let (row, replayed): (Transaction, _) = super::answer(state.ledger.write(write).await?)?;
+    if !replayed {
+        state.metrics.record_movement(&movement);
     }
-    Ok(super::created(outcome))
+    Ok(super::created(row, replayed))
 }
 
 /// List transactions

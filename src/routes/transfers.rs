@@ -2,9 +2,9 @@
 
 use actix_web::{HttpResponse, post, web};
 use bank_core::{
-    domain::AccountId,
-    idempotency,
-    ledger::{self, TransferPart},
+    authentication::Caller,
+    domain::{AccountId, IdempotencyKey},
+    ledger::{self, Movement, TransferPart, Write},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,6 +28,23 @@ pub struct NewTransfer {
 }
 
 impl NewTransfer {
+    pub const OPERATION: &str = "POST /transfers";
+
+    /// The write this body asks for, on behalf of `caller`, claimed under `key` if one is given.
+    pub fn write(&self, caller: &Caller, key: Option<IdempotencyKey>) -> Result<Write, Invalid> {
+        let transfer = ledger::Transfer::new(
+            AccountId(self.from_acc_id),
+            AccountId(self.to_acc_id),
+            self.amount,
+        )
+        .map_err(|invalid| Invalid::from_parts(invalid, Self::field))?;
+        Ok(Write {
+            movement: Movement::Transfer(transfer),
+            scope: caller.scope(),
+            claim: super::claim(caller, key, Self::OPERATION, self),
+        })
+    }
+
     /// The body field each part of a transfer comes from.
     fn field(part: TransferPart) -> Option<&'static str> {
         match part {
@@ -79,30 +96,12 @@ pub async fn create_transfer(
     key: IdempotencyKeyHeader,
     body: ApiJson<NewTransfer>,
 ) -> Result<HttpResponse, MoneyWriteFailed> {
-    let new = &body.0;
-    let transfer = ledger::Transfer::new(
-        AccountId(new.from_acc_id),
-        AccountId(new.to_acc_id),
-        new.amount,
-    )
-    .map_err(|invalid| Invalid::from_parts(invalid, NewTransfer::field))?;
-    let outcome = idempotency::run(
-        &state.db,
-        key.owned_by(&caller),
-        "POST /transfers",
-        new,
-        state.settle_within,
-        async |txn, write_id| {
-            let (from, to) = ledger::transfer(txn, caller.scope(), &transfer, write_id).await?;
-            Ok(TransferReceipt {
-                from_transaction: from.into(),
-                to_transaction: to.into(),
-            })
-        },
-    )
-    .await?;
-    if !outcome.replayed {
-        state.metrics.record_transfer(transfer.amount.minor_units());
+    let write = body.0.write(&caller, key.0)?;
+    let movement = write.movement;
+    let (receipt, replayed): (TransferReceipt, _) =
+        super::answer(state.ledger.write(write).await?)?;
+    if !replayed {
+        state.metrics.record_movement(&movement);
     }
-    Ok(super::created(outcome))
+    Ok(super::created(receipt, replayed))
 }

@@ -298,17 +298,30 @@ fn example(doc: &Value, schema: &str, alices: i64, bobs: i64) -> Value {
         .or(schema["examples"].get(0))
         .cloned()
         .unwrap_or_else(|| panic!("{name} has no example"));
-    for (field, value) in example.as_object_mut().unwrap() {
-        match field.as_str() {
-            "acc_id" | "from_acc_id" => *value = json!(alices),
-            "to_acc_id" => *value = json!(bobs),
-            other => assert!(
-                !other.ends_with("_id"),
-                "{name}.{other}: an id this test cannot aim"
-            ),
-        }
-    }
+    aim(&mut example, name, alices, bobs);
     example
+}
+
+/// Every account id in `value`, at any depth (a batch's items), made Alice's, a receiver Bob's.
+fn aim(value: &mut Value, name: &str, alices: i64, bobs: i64) {
+    match value {
+        Value::Object(fields) => {
+            for (field, value) in fields {
+                match field.as_str() {
+                    "acc_id" | "from_acc_id" => *value = json!(alices),
+                    "to_acc_id" => *value = json!(bobs),
+                    other if other.ends_with("_id") => {
+                        panic!("{name}.{other}: an id this test cannot aim")
+                    }
+                    _ => aim(value, name, alices, bobs),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| aim(item, name, alices, bobs)),
+        _ => {}
+    }
 }
 
 /// Reads in flight at the same moment may be asked of Postgres in one statement: each still gets

@@ -6,7 +6,8 @@ use serde_json::Value;
 use crate::helpers::on_each_backend;
 
 /// Every route the service serves by default, as documented.
-const ROUTES: [(&str, &str); 15] = [
+const ROUTES: [(&str, &str); 16] = [
+    ("post", "/batches"),
     ("post", "/users"),
     ("post", "/token"),
     ("post", "/accounts"),

@@ -201,6 +201,7 @@ async fn a_key_stored_before_keys_were_per_user_replays_only_its_own_request() {
             fingerprint: Set(fingerprint),
             response_body: Set(first.to_string()),
             created_at: Set(chrono::Utc::now()),
+            write_id: Set(None),
         }
         .insert(&app.db)
         .await

@@ -7,6 +7,7 @@ mod common;
 mod access;
 mod accounts;
 mod background;
+mod batches;
 mod docs;
 mod errors;
 mod headers;

@@ -256,35 +256,47 @@ async fn whole_numbers_written_with_a_fraction_or_exponent_are_integers() {
 }
 
 /// What makes "503 means not done" true: after a lost connection, a write is settled by its id.
-/// A stored write is found with its rows; an unknown one is fenced off, and a write under that id
-/// can then never be stored, so the 503 given for it stays true.
+/// A stored write is found with its rows; an unknown one is fenced off, and the id can then never
+/// be stored by a write, so the 503 given for it stays true.
 #[tokio::test]
 async fn a_write_is_settled_as_applied_or_fenced_off_for_good() {
-    use bank_core::{
-        domain::{AccountId, Scope},
-        ledger::{self, Posting, Settled},
-    };
+    use bank_core::ledger::{self, Settled};
+    use entity::ledger_write;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     on_each_backend(async |app| {
         let account = app.funded_account(100).await;
-        let posting = Posting::new(AccountId(account), 5, 0).unwrap();
         let within = std::time::Duration::from_secs(5);
-
-        let applied = uuid::Uuid::new_v4();
-        let row = ledger::post(&(&app.db).into(), Scope::All, &posting, applied)
+        let posted = app
+            .post("/transactions", &json!({"acc_id": account, "credit": 5}))
+            .await;
+        let row: Value = posted.json().await.unwrap();
+        let stored = ledger_write::Entity::find()
+            .filter(ledger_write::Column::FirstTransactionId.eq(row["id"].as_i64()))
+            .one(&app.db)
             .await
-            .unwrap();
-        let Some(Settled::Applied(rows)) = ledger::settle(&app.db, applied, within).await else {
+            .unwrap()
+            .expect("the write's id is stored with its row");
+        let Some(Settled::Applied(rows)) = ledger::settle(&app.db, stored.write_id, within).await
+        else {
             panic!("a stored write settles as applied");
         };
-        assert_eq!(rows, vec![row]);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, row["id"].as_i64().unwrap());
 
         let lost = uuid::Uuid::new_v4();
         assert!(matches!(
             ledger::settle(&app.db, lost, within).await,
             Some(Settled::NotApplied)
         ));
-        let late = ledger::post(&(&app.db).into(), Scope::All, &posting, lost).await;
-        assert!(late.is_err(), "a fenced write can never be stored");
+        let late = ledger_write::Entity::insert(ledger_write::ActiveModel {
+            write_id: sea_orm::Set(lost),
+            first_transaction_id: sea_orm::Set(Some(row["id"].as_i64().unwrap())),
+            second_transaction_id: sea_orm::Set(None),
+            created_at: sea_orm::Set(chrono::Utc::now()),
+        })
+        .exec(&app.db)
+        .await;
+        assert!(late.is_err(), "a fenced id can never be stored by a write");
         assert_eq!(app.balance(account).await, 105);
     })
     .await;

@@ -4,13 +4,20 @@
 //! account's balance and owner, applying the rules in order. Operations are generated in groups
 //! that run at the same time; whatever order the database picked, the outcomes must be the
 //! model's for some order of the group, and the balances the model's afterwards. A rule broken
-//! the same way in both executions therefore still fails here.
+//! the same way in both executions therefore still fails here. Some operations carry an
+//! idempotency key, so keys are checked the same way: a key replays its own request's outcome,
+//! refuses another request, and is not used up by a refused write.
 
 use bank_api::config::Settings;
+use std::{collections::HashMap, time::Duration};
+
 use bank_core::{
     database,
-    domain::{AccountId, MAX_AMOUNT, MAX_BALANCE, Scope, Text, UserId},
-    ledger::{self, LedgerError, NewAccount, Posting, Transfer},
+    domain::{AccountId, IdempotencyKey, MAX_AMOUNT, MAX_BALANCE, Scope, Text, UserId},
+    idempotency::{Claim, OwnedKey, WriteError},
+    ledger::{
+        self, Ledger, LedgerError, Movement, NewAccount, Posting, Replay, Transfer, Write, Written,
+    },
 };
 use entity::{account, user};
 use futures_util::future::join_all;
@@ -25,7 +32,7 @@ mod common;
 const OWNERS: [Option<usize>; 4] = [Some(0), Some(0), Some(1), None];
 const MISSING: usize = OWNERS.len();
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Who {
     Operator,
     Customer(usize),
@@ -47,11 +54,34 @@ enum Operation {
     },
 }
 
+impl Operation {
+    fn by(&self) -> Who {
+        match *self {
+            Self::Post { by, .. } | Self::Transfer { by, .. } => by,
+        }
+    }
+
+    /// What a request is recognised by when its key comes again.
+    fn fingerprint(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// An operation as it is sent: with one of a few idempotency keys of its sender, or none.
+#[derive(Clone, Debug)]
+struct Sent {
+    operation: Operation,
+    key: Option<u8>,
+}
+
 /// What an operation came to, in terms the model and both backends share (not their row ids).
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Outcome {
     /// The balances left, in the order the rows were written.
     Applied(Vec<i64>),
+    /// Its key's first request's balances, answered again.
+    Replayed(Vec<i64>),
+    KeyReused,
     Invalid,
     Refused(&'static str),
 }
@@ -60,6 +90,8 @@ enum Outcome {
 #[derive(Clone, Debug)]
 struct Model {
     balances: Vec<i64>,
+    /// Each used key: the fingerprint of its request and what that request left.
+    keys: HashMap<(Who, u8), (String, Vec<i64>)>,
 }
 
 impl Model {
@@ -84,6 +116,43 @@ impl Model {
         Ok(after)
     }
 
+    fn send(&mut self, sent: &Sent) -> Outcome {
+        let operation = &sent.operation;
+        if !Self::valid(operation) {
+            return Outcome::Invalid;
+        }
+        let Some(key) = sent.key else {
+            return self.apply(operation);
+        };
+        let key = (operation.by(), key);
+        if let Some((fingerprint, balances)) = self.keys.get(&key) {
+            return match *fingerprint == operation.fingerprint() {
+                true => Outcome::Replayed(balances.clone()),
+                false => Outcome::KeyReused,
+            };
+        }
+        let outcome = self.apply(operation);
+        if let Outcome::Applied(balances) = &outcome {
+            self.keys
+                .insert(key, (operation.fingerprint(), balances.clone()));
+        }
+        outcome
+    }
+
+    /// What a request may ask for, whatever the accounts hold.
+    fn valid(operation: &Operation) -> bool {
+        match *operation {
+            Operation::Post { credit, debit, .. } => {
+                (0..=MAX_AMOUNT).contains(&credit)
+                    && (0..=MAX_AMOUNT).contains(&debit)
+                    && (credit, debit) != (0, 0)
+            }
+            Operation::Transfer {
+                from, to, amount, ..
+            } => (1..=MAX_AMOUNT).contains(&amount) && from != to,
+        }
+    }
+
     fn apply(&mut self, operation: &Operation) -> Outcome {
         let outcome = match *operation {
             Operation::Post {
@@ -92,12 +161,6 @@ impl Model {
                 credit,
                 debit,
             } => {
-                let valid = (0..=MAX_AMOUNT).contains(&credit)
-                    && (0..=MAX_AMOUNT).contains(&debit)
-                    && (credit, debit) != (0, 0);
-                if !valid {
-                    return Outcome::Invalid;
-                }
                 if !Self::may_debit(by, account) {
                     return Outcome::Refused("account not found");
                 }
@@ -110,9 +173,6 @@ impl Model {
                 to,
                 amount,
             } => {
-                if !(1..=MAX_AMOUNT).contains(&amount) || from == to {
-                    return Outcome::Invalid;
-                }
                 if !Self::may_debit(by, from) || to == MISSING {
                     return Outcome::Refused("account not found");
                 }
@@ -135,13 +195,13 @@ impl Model {
     }
 
     /// The model after `group` in some order that gives exactly `observed`, if there is one.
-    fn explain(&self, group: &[Operation], observed: &[Outcome]) -> Option<Self> {
+    fn explain(&self, group: &[Sent], observed: &[Outcome]) -> Option<Self> {
         if group.is_empty() {
             return Some(self.clone());
         }
         (0..group.len()).find_map(|first| {
             let mut next = self.clone();
-            if next.apply(&group[first]) != observed[first] {
+            if next.send(&group[first]) != observed[first] {
                 return None;
             }
             next.explain(&without(group, first), &without(observed, first))
@@ -193,9 +253,15 @@ fn operation() -> impl Strategy<Value = Operation> {
     ]
 }
 
+/// An operation, with one of three keys of its sender half of the time.
+fn sent() -> impl Strategy<Value = Sent> {
+    let key = prop_oneof![Just(None), (0..3_u8).prop_map(Some)];
+    (operation(), key).prop_map(|(operation, key)| Sent { operation, key })
+}
+
 /// Groups of operations sent at the same time.
-fn groups() -> impl Strategy<Value = Vec<Vec<Operation>>> {
-    proptest::collection::vec(proptest::collection::vec(operation(), 1..=4), 1..6)
+fn groups() -> impl Strategy<Value = Vec<Vec<Sent>>> {
+    proptest::collection::vec(proptest::collection::vec(sent(), 1..=4), 1..6)
 }
 
 /// Starting balances: empty, some, and close enough to the limit for credits to break it.
@@ -211,6 +277,7 @@ fn balances() -> impl Strategy<Value = Vec<i64>> {
 
 struct Backend {
     db: DatabaseConnection,
+    ledger: Ledger,
     customers: [UserId; 2],
 }
 
@@ -237,7 +304,12 @@ impl Backend {
             .expect("a customer");
             *customer = UserId(created.id);
         }
-        Self { db, customers }
+        let ledger = Ledger::new(db.clone(), true, Duration::from_secs(5));
+        Self {
+            db,
+            ledger,
+            customers,
+        }
     }
 
     fn scope(&self, who: Who) -> Scope {
@@ -278,46 +350,60 @@ impl Backend {
         ids
     }
 
-    async fn run(&self, ids: &[AccountId], operation: &Operation) -> Outcome {
-        let write_id = uuid::Uuid::new_v4();
-        let executor = (&self.db).into();
-        let result = match *operation {
+    /// Sends an operation through the ledger, with its key (unique to this case) if it has one.
+    async fn send(&self, ids: &[AccountId], case: &str, sent: &Sent) -> Outcome {
+        let operation = &sent.operation;
+        let movement = match *operation {
             Operation::Post {
-                by,
                 account,
                 credit,
                 debit,
-            } => {
-                let Ok(posting) = Posting::new(ids[account], credit, debit) else {
-                    return Outcome::Invalid;
-                };
-                ledger::post(&executor, self.scope(by), &posting, write_id)
-                    .await
-                    .map(|row| vec![row.balance_after])
-            }
+                ..
+            } => match Posting::new(ids[account], credit, debit) {
+                Ok(posting) => Movement::Post(posting),
+                Err(_) => return Outcome::Invalid,
+            },
             Operation::Transfer {
-                by,
-                from,
-                to,
-                amount,
-            } => {
-                let Ok(transfer) = Transfer::new(ids[from], ids[to], amount) else {
-                    return Outcome::Invalid;
-                };
-                ledger::transfer(&executor, self.scope(by), &transfer, write_id)
-                    .await
-                    .map(|(debit, credit)| vec![debit.balance_after, credit.balance_after])
-            }
+                from, to, amount, ..
+            } => match Transfer::new(ids[from], ids[to], amount) {
+                Ok(transfer) => Movement::Transfer(transfer),
+                Err(_) => return Outcome::Invalid,
+            },
         };
-        Outcome::Refused(match result {
-            Ok(balances) => return Outcome::Applied(balances),
-            Err(LedgerError::AccountNotFound) => "account not found",
-            Err(LedgerError::InsufficientFunds) => "insufficient funds",
-            Err(LedgerError::BalanceLimitExceeded) => "balance limit",
-            Err(LedgerError::Database(error)) => panic!("{operation:?}: {error}"),
+        let by = operation.by();
+        let claim = sent.key.map(|key| {
+            let key = OwnedKey {
+                owner: self.owner(by),
+                key: IdempotencyKey::parse(&format!("{case}-{key}")).expect("a valid key"),
+            };
+            Claim::new(key, "operation", &operation.fingerprint())
+        });
+        let write = Write {
+            movement,
+            scope: self.scope(by),
+            claim,
+        };
+        let balances = |rows: Vec<entity::transaction::Model>| {
+            rows.iter().map(|row| row.balance_after).collect()
+        };
+        Outcome::Refused(match self.ledger.write(write).await {
+            Ok(Written::Applied(rows)) => return Outcome::Applied(balances(rows)),
+            Ok(Written::Replayed(Replay::Rows(rows))) => return Outcome::Replayed(balances(rows)),
+            Ok(Written::Replayed(Replay::Stored(body))) => panic!("a stored answer: {body}"),
+            Err(WriteError::KeyReused) => return Outcome::KeyReused,
+            Err(WriteError::Ledger(LedgerError::AccountNotFound)) => "account not found",
+            Err(WriteError::Ledger(LedgerError::InsufficientFunds)) => "insufficient funds",
+            Err(WriteError::Ledger(LedgerError::BalanceLimitExceeded)) => "balance limit",
+            Err(error) => panic!("{sent:?}: {error}"),
         })
     }
 
+    fn owner(&self, who: Who) -> Option<UserId> {
+        match who {
+            Who::Operator => None,
+            Who::Customer(i) => Some(self.customers[i]),
+        }
+    }
     /// Each account's balance now, and its starting balance plus what its ledger rows moved.
     async fn balances(&self, ids: &[AccountId], start: &[i64]) -> Vec<(i64, i64)> {
         let mut found = Vec::new();
@@ -358,12 +444,14 @@ impl Backend {
         let result = runner.run(&case, |(start, groups)| {
             runtime.block_on(async {
                 let ids = self.accounts(&start).await;
+                let case = uuid::Uuid::new_v4().simple().to_string();
                 let mut model = Model {
                     balances: start.clone(),
+                    keys: HashMap::new(),
                 };
                 for group in &groups {
                     let observed =
-                        join_all(group.iter().map(|operation| self.run(&ids, operation))).await;
+                        join_all(group.iter().map(|sent| self.send(&ids, &case, sent))).await;
                     let Some(next) = model.explain(group, &observed) else {
                         return Err(TestCaseError::fail(format!(
                             "no order of {group:?} gives {observed:?} from {model:?}"

@@ -5,7 +5,9 @@ time is 201; certainly not applied is 503 (and a retry applies it once); unknowa
 
 Postgres is reached through `CuttingProxy`, which forwards a write's last message and cuts the
 connection before the answer comes back (or cuts it before the message gets there), and can
-refuse new connections for longer than the API may spend settling. Access control is off here:
+refuse new connections for longer than the API may spend settling. A posting, keyed or not, is one
+statement (the ledger's grouped call), so its last message is the `Sync` after it; an atomic
+batch is a transaction, whose last message is its `COMMIT`. Access control is off here:
 no user lookup shares the one connection, so the write is the only statement the proxy sees."""
 
 import time
@@ -61,10 +63,21 @@ def ready_again(api):
         time.sleep(0.2)
 
 
+def post_batch(api, account, credit):
+    """An atomic batch of one posting: (status, the posting's row or the answer)."""
+    status, body = request("POST", f"{api.url}/batches",
+                           {"atomic": True, "items": [{"kind": "posting", "acc_id": account, "credit": credit}]},
+                           timeout=30)
+    if status == 201:
+        return status, body["results"][0]["transaction"]
+    return status, body
+
+
 def lose(api, account, credit, key, on, forward, refuse_for):
-    """One write whose connection is cut as armed; its answer, once the database is back."""
+    """One write whose connection is cut as armed; its answer, once the database is back. On a
+    `commit`, the write is an atomic batch of one posting."""
     api.proxy.arm(on, forward, refuse_for)
-    answer = post(api, account, credit, key)
+    answer = post_batch(api, account, credit) if on == "commit" else post(api, account, credit, key)
     assert api.proxy.cut.is_set(), f"the proxy never saw the {on}"
     ready_again(api)
     return answer
@@ -76,31 +89,34 @@ def test_a_lost_answer_is_settled_before_the_client_is_told(api):
     account = account["id"]
 
     # Applied, and the database could be asked in time: the write's own 201.
-    status, body = lose(api, account, 10, f"k-{uuid.uuid4()}", "commit", forward=True, refuse_for=0)
+    status, body = lose(api, account, 10, f"k-{uuid.uuid4()}", "sync", forward=True, refuse_for=0)
     assert status == 201 and body["credit"] == 10, body
     status, body = lose(api, account, 20, None, "sync", forward=True, refuse_for=0)
     assert status == 201 and body["credit"] == 20, body
+    status, body = lose(api, account, 25, None, "commit", forward=True, refuse_for=0)
+    assert status == 201 and body["credit"] == 25, body
 
     # Never reached the database: 503, and it is not applied.
     key = f"k-{uuid.uuid4()}"
-    assert lose(api, account, 30, key, "commit", forward=False, refuse_for=0) == (503, UNAVAILABLE)
+    assert lose(api, account, 30, key, "sync", forward=False, refuse_for=0) == (503, UNAVAILABLE)
     assert lose(api, account, 40, None, "sync", forward=False, refuse_for=0) == (503, UNAVAILABLE)
-    assert 30 not in credits(api, account) and 40 not in credits(api, account)
+    assert lose(api, account, 45, None, "commit", forward=False, refuse_for=0) == (503, UNAVAILABLE)
+    stored = credits(api, account)
+    assert 30 not in stored and 40 not in stored and 45 not in stored, stored
     status, body = post(api, account, 30, key)
     assert status == 201 and body["credit"] == 30, "a 503 did not use up its key"
 
     # Applied, but the database cannot be asked within the settling time: 500 outcome unknown.
     key = f"k-{uuid.uuid4()}"
-    assert lose(api, account, 50, key, "commit", forward=True, refuse_for=3 * SETTLE_SECONDS) == (
-        500, {"detail": OUTCOME_UNKNOWN})
-    assert lose(api, account, 60, None, "sync", forward=True, refuse_for=3 * SETTLE_SECONDS) == (
-        500, {"detail": OUTCOME_UNKNOWN})
+    for credit, key_or_none, on in [(50, key, "sync"), (60, None, "sync"), (65, None, "commit")]:
+        assert lose(api, account, credit, key_or_none, on, forward=True, refuse_for=3 * SETTLE_SECONDS) == (
+            500, {"detail": OUTCOME_UNKNOWN}), credit
     stored = credits(api, account)
-    assert stored.count(50) == 1 and stored.count(60) == 1, "both were in fact applied, once"
+    assert [stored.count(credit) for credit in (50, 60, 65)] == [1, 1, 1], "all were in fact applied, once"
     # The resend the 500 asks for, with the same key, applies it at most once: here, not again.
     status, replayed = post(api, account, 50, key)
     assert status == 201 and replayed["credit"] == 50
     stored = credits(api, account)
-    assert sorted(stored) == [10, 20, 30, 50, 60], stored
+    assert sorted(stored) == [10, 20, 25, 30, 50, 60, 65], stored
     status, balance = request("GET", f"{api.url}/accounts/{account}/balance")
     assert balance["balance"] == sum(stored)

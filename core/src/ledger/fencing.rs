@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use entity::{ledger_write, transaction};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Set, TryInsertResult,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set, TryInsertResult,
 };
 use uuid::Uuid;
 
@@ -83,15 +83,25 @@ async fn fence(db: &DatabaseConnection, write_id: Uuid) -> Result<Settled, DbErr
     if matches!(inserted, TryInsertResult::Inserted(1)) {
         return Ok(Settled::NotApplied);
     }
-    let stored = ledger_write::Entity::find_by_id(write_id)
-        .one(db)
+    let rows = rows_of(db, write_id)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("a ledger write that conflicted".into()))?;
+    Ok(Settled::Applied(rows))
+}
+
+/// The ledger rows stored under `write_id`, in id order; `None` if no write has that id.
+pub(crate) async fn rows_of(
+    db: &impl ConnectionTrait,
+    write_id: Uuid,
+) -> Result<Option<Vec<transaction::Model>>, DbErr> {
+    let Some(stored) = ledger_write::Entity::find_by_id(write_id).one(db).await? else {
+        return Ok(None);
+    };
     let ids = [stored.first_transaction_id, stored.second_transaction_id];
     let rows = transaction::Entity::find()
         .filter(transaction::Column::Id.is_in(ids.into_iter().flatten()))
         .order_by_asc(transaction::Column::Id)
         .all(db)
         .await?;
-    Ok(Settled::Applied(rows))
+    Ok(Some(rows))
 }

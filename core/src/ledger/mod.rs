@@ -2,10 +2,13 @@
 //! atomic step as the ledger row that explains it, so concurrent requests can never overdraw, on
 //! SQLite or Postgres, with one server process or several.
 //!
+//! - `writes`: the front door of every posting and transfer ([`Ledger::write`]), keys and all.
 //! - `rules`: what a posting and a transfer must satisfy, each rule written once with the
-//!   refusal it earns, and the step-by-step way of applying balance changes under them.
-//! - `postings`: credits and debits on one account (one statement on Postgres).
-//! - `transfers`: money from one account to another.
+//!   refusal it earns.
+//! - `grouping` and `grouped`: on Postgres, writes waiting at the same moment go together, as
+//!   one call of a server-side function whose checks are rendered from `rules`.
+//! - `steps`: elsewhere, each write step by step in a transaction of its own, under the same
+//!   rules.
 //! - `reads`: accounts, balances and ledger rows, a page at a time, within the caller's scope.
 //! - `coalesce`: primary-key reads of accounts waiting at the same moment, in one statement.
 //! - `scope`: whose accounts a statement may touch, the one condition every statement uses.
@@ -16,20 +19,28 @@
 
 mod coalesce;
 mod fencing;
-mod postings;
+mod grouped;
+mod grouping;
 mod reads;
 mod rules;
 mod scope;
-mod transfers;
+mod steps;
+mod writes;
 
+pub(crate) use fencing::rows_of;
 pub use fencing::{FromLedgerRows, Settled, settle};
-pub use postings::post;
 pub use reads::{
     Accounts, Listed, NewAccount, Page, account, account_transactions, accounts, open_account,
     transaction, transactions,
 };
 pub use rules::{Invalid, Posting, PostingPart, Transfer, TransferPart};
-pub use transfers::transfer;
+pub use writes::{Ledger, Movement, Replay, Together, Write, Written};
+
+/// Prepares the database for the grouped statement (Postgres): run once at start-up, under the
+/// migration lock.
+pub async fn install(db: &impl sea_orm::ConnectionTrait) -> Result<(), DbErr> {
+    grouped::FUNCTION.install(db).await
+}
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DbErr;

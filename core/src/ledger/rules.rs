@@ -2,15 +2,15 @@
 //!
 //! What a request may ask for is checked when a [`Posting`] or [`Transfer`] is made: amounts from
 //! 0 to `MAX_AMOUNT`, a posting that moves something, a transfer to another account. What the
-//! accounts allow is [`BalanceChange::rules`]: the caller's scope, the floor and the balance
-//! limit. Those rules are the `WHERE` of every conditional `UPDATE` of a balance (one statement
-//! on Postgres, or [`apply_step_by_step`]), and when an update changes nothing, the columns of
-//! the `SELECT` that finds which rule refused it ([`refusal`]).
+//! accounts allow is [`rules`]: the caller's scope, the floor and the balance limit, each a
+//! condition on the account's row with the refusal it earns. The same list is the `WHERE` of the
+//! step-by-step path's conditional updates (`steps`), and, with SQL variables for its terms, the
+//! checks of the grouped statement Postgres runs (`grouped`).
 
 use entity::account;
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbErr, ExprTrait, IdenStatic,
-    sea_query::{Condition, Expr, LockType, Query, UpdateStatement},
+    ExprTrait,
+    sea_query::{Condition, Expr},
 };
 
 use super::{LedgerError, scope};
@@ -142,143 +142,70 @@ pub(super) struct BalanceChange {
     pub scope: Scope,
 }
 
-/// A condition on the account's row, and what the change gets when it does not hold.
-struct Rule {
-    holds: Expr,
-    otherwise: fn() -> LedgerError,
-}
-
 impl BalanceChange {
-    pub(super) fn new_balance(&self) -> Expr {
-        Expr::col(account::Column::Balance).add(self.delta)
-    }
-
-    fn rules(&self) -> Vec<Rule> {
-        let mut rules = Vec::with_capacity(3);
-        if let Some(owned) = scope::admits(self.scope) {
-            rules.push(Rule {
-                holds: owned,
-                otherwise: || LedgerError::AccountNotFound,
-            });
+    pub(super) fn terms(&self) -> Terms {
+        Terms {
+            delta: Expr::val(self.delta),
+            lowers: Some(self.delta < 0),
+            owned: scope::admits(self.scope),
         }
-        // Only a change that lowers the balance is held to the floor: an account upgraded
-        // overdrawn from the Python original may receive money while still below zero.
-        if self.delta < 0 {
-            rules.push(Rule {
-                holds: self.new_balance().gte(0),
-                otherwise: || LedgerError::InsufficientFunds,
-            });
-        }
-        rules.push(Rule {
-            holds: self.new_balance().lte(MAX_BALANCE),
-            otherwise: || LedgerError::BalanceLimitExceeded,
-        });
-        rules
     }
 
     /// The account's row, when every rule holds for it.
-    fn condition(&self) -> Condition {
+    pub(super) fn condition(&self) -> Condition {
         let row = Condition::all().add(Expr::col(account::Column::Id).eq(self.account.0));
-        self.rules()
+        rules(&self.terms())
             .into_iter()
             .fold(row, |condition, rule| condition.add(rule.holds))
     }
+}
 
-    /// The guarded change: adds `delta` to the account's balance where every rule holds, and
-    /// returns the account's id and new balance (no row: a rule refused it, or no such account).
-    /// The one statement a posting runs on Postgres and each step of the step-by-step path.
-    pub(super) fn guarded_update(&self) -> UpdateStatement {
-        Query::update()
-            .table(account::Entity)
-            .value(account::Column::Balance, self.new_balance())
-            .cond_where(self.condition())
-            .returning(Query::returning().columns([account::Column::Id, account::Column::Balance]))
-            .to_owned()
-    }
+/// What the rules are judged on: the amount added to the balance, whether it lowers it (`None`:
+/// known only when the statement runs), and the condition on the account's owner (`None`: any).
+pub(super) struct Terms {
+    pub delta: Expr,
+    pub lowers: Option<bool>,
+    pub owned: Option<Expr>,
+}
 
-    /// Adds `delta` if every rule holds, in one statement; the new balance, or `None`.
-    async fn apply(&self, txn: &DatabaseTransaction) -> Result<Option<i64>, DbErr> {
-        let statement = txn.get_database_backend().build(&self.guarded_update());
-        let updated = txn.query_one_raw(statement).await?;
-        updated
-            .map(|row| row.try_get::<i64>("", account::Column::Balance.as_str()))
-            .transpose()
-    }
-
-    /// The first rule that does not hold for the account's row as it is now, which this locks.
-    async fn broken_rule(&self, txn: &DatabaseTransaction) -> Result<Option<LedgerError>, DbErr> {
-        let rules = self.rules();
-        let mut judged = Query::select();
-        judged
-            .from(account::Entity)
-            .and_where(Expr::col(account::Column::Id).eq(self.account.0))
-            .lock(LockType::Update);
-        for (i, rule) in rules.iter().enumerate() {
-            judged.expr_as(rule.holds.clone(), format!("rule{i}"));
-        }
-        let backend = txn.get_database_backend();
-        let Some(row) = txn.query_one_raw(backend.build(&judged)).await? else {
-            return Ok(Some(LedgerError::AccountNotFound));
-        };
-        for (i, rule) in rules.iter().enumerate() {
-            // NULL (an account without an owner, asked for by a customer) does not hold.
-            if row.try_get::<Option<bool>>("", &format!("rule{i}"))? != Some(true) {
-                return Ok(Some((rule.otherwise)()));
-            }
-        }
-        Ok(None)
+impl Terms {
+    pub(super) fn new_balance(&self) -> Expr {
+        Expr::col(account::Column::Balance).add(self.delta.clone())
     }
 }
 
-/// Applies `changes` in one transaction, in the order of their accounts' ids, so that two
-/// transfers in opposite directions cannot deadlock; returns each account's new balance, in the
-/// order of `changes`. When a change is refused, nothing of `txn` is to be committed.
-///
-/// A change is first tried as a conditional `UPDATE`. If it changes nothing, the changes not yet
-/// made are judged under a lock on their rows, so the refusal given is true at a moment when
-/// nothing else can change them. If every rule holds by then (another request moved money in
-/// between), the update is made again under that lock, where it must succeed.
-pub(super) async fn apply_step_by_step(
-    txn: &DatabaseTransaction,
-    changes: &[BalanceChange],
-) -> Result<Vec<i64>, LedgerError> {
-    let mut order: Vec<usize> = (0..changes.len()).collect();
-    order.sort_by_key(|&i| changes[i].account);
-    let mut balances = vec![0; changes.len()];
-    for (done, &i) in order.iter().enumerate() {
-        if let Some(balance) = changes[i].apply(txn).await? {
-            balances[i] = balance;
-            continue;
-        }
-        if let Some(refused) = refusal(txn, changes, &order[done..]).await? {
-            return Err(refused);
-        }
-        balances[i] = changes[i].apply(txn).await?.ok_or_else(|| {
-            DbErr::Custom("a balance change refused under a lock that its rules allowed".into())
-        })?;
-    }
-    Ok(balances)
+/// A condition on the account's row, and what the change gets when it does not hold.
+pub(super) struct Rule {
+    pub holds: Expr,
+    pub otherwise: LedgerError,
 }
 
-/// Why the changes at `pending` (indexes into `changes`, in id order) cannot be made, judged in
-/// that order. A missing account is told before a refusal of the money rules, and the earlier
-/// change (a transfer's sender) before the later; `None` if every rule holds now.
-async fn refusal(
-    txn: &DatabaseTransaction,
-    changes: &[BalanceChange],
-    pending: &[usize],
-) -> Result<Option<LedgerError>, DbErr> {
-    let mut refusals = Vec::new();
-    for &i in pending {
-        if let Some(refused) = changes[i].broken_rule(txn).await? {
-            refusals.push((i, refused));
-        }
+/// The rules a change to an account's balance must meet, in the order a refusal is told.
+pub(super) fn rules(terms: &Terms) -> Vec<Rule> {
+    let mut rules = Vec::with_capacity(3);
+    if let Some(owned) = &terms.owned {
+        rules.push(Rule {
+            holds: owned.clone(),
+            otherwise: LedgerError::AccountNotFound,
+        });
     }
-    let rank = |(i, refused): &(usize, LedgerError)| {
-        (!matches!(refused, LedgerError::AccountNotFound), *i)
+    // Only a change that lowers the balance is held to the floor: an account upgraded overdrawn
+    // from the Python original may receive money while still below zero.
+    let floor = terms.new_balance().gte(0);
+    let floor = match terms.lowers {
+        Some(true) => Some(floor),
+        Some(false) => None,
+        None => Some(terms.delta.clone().gte(0).or(floor)),
     };
-    Ok(refusals
-        .into_iter()
-        .min_by_key(rank)
-        .map(|(_, refused)| refused))
+    if let Some(floor) = floor {
+        rules.push(Rule {
+            holds: floor,
+            otherwise: LedgerError::InsufficientFunds,
+        });
+    }
+    rules.push(Rule {
+        holds: terms.new_balance().lte(MAX_BALANCE),
+        otherwise: LedgerError::BalanceLimitExceeded,
+    });
+    rules
 }

@@ -18,6 +18,6 @@ pub(super) fn admits(scope: Scope) -> Option<Expr> {
 
 /// The same for a statement that serves many callers at once, each row with its caller's scope in
 /// two columns: whether any owner will do (an operator's), and if not, which (`wanted`).
-pub(super) fn admits_each(any: Expr, wanted: Expr) -> Condition {
-    Condition::any().add(any).add(owner().eq(wanted))
+pub(super) fn admits_each(any: Expr, wanted: Expr) -> Expr {
+    Condition::any().add(any).add(owner().eq(wanted)).into()
 }

@@ -1,0 +1,378 @@
+//! The grouped statement: on Postgres, every write (a posting or a transfer, with or without an
+//! idempotency key) reaches the database as an item of a group, and a group is one call of one
+//! server-side function: one round trip, one statement, one commit. The function applies its
+//! items in order, each under the same rules as the step-by-step path (their conditions are
+//! rendered from [`rules`], with SQL variables for the terms), so each item keeps its own
+//! outcome: applied, refused, replayed from its key, or refused for a key used differently.
+//!
+//! Before the first item it locks every account the group touches in id order. Every group
+//! locks that way, so two groups (on two connections or two replicas) wait for each other but
+//! cannot deadlock.
+//!
+//! The function's name carries a digest of its text, so a new build installs its own beside the
+//! one an older replica still calls during a rolling upgrade.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use entity::transaction;
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value,
+    sea_query::{Expr, PostgresQueryBuilder, Query},
+};
+use sha2::{Digest, Sha256};
+
+use super::{
+    LedgerError,
+    rules::{Rule, Terms, rules},
+    scope,
+    writes::{Item, ItemOutcome, Movement, Replay},
+};
+use crate::{database, idempotency::Claim};
+
+/// The refusals of the rules, as the function names them.
+fn code(refusal: &LedgerError) -> &'static str {
+    match refusal {
+        LedgerError::AccountNotFound => "not_found",
+        LedgerError::InsufficientFunds => "insufficient_funds",
+        LedgerError::BalanceLimitExceeded => "balance_limit",
+        LedgerError::Database(_) => "error",
+    }
+}
+
+/// The function's name and its `CREATE` statement, the same in every process of this build.
+pub(super) struct Function {
+    pub name: String,
+    definition: String,
+}
+
+pub(super) static FUNCTION: LazyLock<Function> = LazyLock::new(Function::new);
+
+/// An expression as Postgres reads it.
+fn sql(expr: Expr) -> String {
+    let select = Query::select().expr(expr).to_string(PostgresQueryBuilder);
+    select.trim_start_matches("SELECT ").to_owned()
+}
+
+impl Function {
+    fn new() -> Self {
+        // The rules of a change of `v_delta` by a caller who may touch any owner's accounts
+        // (`v_any`) or `v_owner`'s.
+        let terms = Terms {
+            delta: Expr::cust("v_delta"),
+            lowers: None,
+            owned: Some(scope::admits_each(
+                Expr::cust("v_any"),
+                Expr::cust("v_owner"),
+            )),
+        };
+        let rules = rules(&terms);
+        let holds = rules
+            .iter()
+            .map(|rule| format!("({})", sql(rule.holds.clone())))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let body = BODY
+            .replace("{new_balance}", &sql(terms.new_balance()))
+            .replace("{holds}", &holds)
+            .replace("{judge}", &judge(&rules));
+        let digest = Sha256::digest(body.as_bytes());
+        let name = format!(
+            "bank_apply_{:x}",
+            u64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
+        );
+        let definition = format!("CREATE FUNCTION {name}{SIGNATURE} AS $body${body}$body$");
+        Self { name, definition }
+    }
+
+    /// Creates the function unless this build's is there already. Run under the migration lock,
+    /// so that replicas starting together do not create it twice.
+    pub(super) async fn install(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let exists = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 FROM pg_proc WHERE proname = $1",
+                [Value::from(self.name.clone())],
+            ))
+            .await?;
+        if exists.is_none() {
+            db.execute_unprepared(&self.definition).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies `items` in one statement; what became of each, in the order given.
+    pub(super) async fn apply(
+        &self,
+        db: &impl ConnectionTrait,
+        items: &[&Item],
+    ) -> Result<Vec<ItemOutcome>, DbErr> {
+        let rows = db.query_all_raw(self.call(items)).await?;
+        outcomes(items.len(), &rows)
+    }
+
+    fn call(&self, items: &[&Item]) -> Statement {
+        fn column<T>(items: &[&Item], value: impl Fn(&Item) -> T) -> Value
+        where
+            Vec<T>: Into<Value>,
+        {
+            items
+                .iter()
+                .map(|item| value(item))
+                .collect::<Vec<T>>()
+                .into()
+        }
+        let parts = |item: &Item| match item.write.movement {
+            Movement::Post(posting) => (
+                false,
+                posting.account.0,
+                0,
+                posting.credit.minor_units(),
+                posting.debit.minor_units(),
+            ),
+            Movement::Transfer(transfer) => (
+                true,
+                transfer.from.0,
+                transfer.to.0,
+                0,
+                transfer.amount.minor_units(),
+            ),
+        };
+        fn claim(item: &Item) -> Option<&Claim> {
+            item.write.claim.as_ref()
+        }
+        let values = vec![
+            column(items, |item| parts(item).0),
+            column(items, |item| parts(item).1),
+            column(items, |item| parts(item).2),
+            column(items, |item| parts(item).3),
+            column(items, |item| parts(item).4),
+            column(items, |item| item.write.scope.owner().is_none()),
+            column(items, |item| {
+                item.write.scope.owner().map_or(0, |owner| owner.0)
+            }),
+            column(items, |item| item.write_id),
+            column(items, |item| claim(item).map_or(0, Claim::owner_id)),
+            column(items, |item| {
+                claim(item).map_or(String::new(), |c| c.key().to_owned())
+            }),
+            column(items, |item| {
+                claim(item).map_or(String::new(), |c| c.fingerprint.clone())
+            }),
+            column(items, |item| {
+                claim(item).map_or(String::new(), |c| c.before_owners.clone())
+            }),
+            Value::from(super::now()),
+        ];
+        let placeholders: Vec<String> = (1..=values.len()).map(|n| format!("${n}")).collect();
+        let sql = format!("SELECT * FROM {}({})", self.name, placeholders.join(", "));
+        Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+    }
+}
+
+/// `CASE` naming the first rule that does not hold for the row, NULL when all hold. NULL (an
+/// account without an owner, asked for by a customer) does not hold.
+fn judge(rules: &[Rule]) -> String {
+    let cases: String = rules
+        .iter()
+        .map(|rule| {
+            format!(
+                " WHEN NOT COALESCE(({}), false) THEN '{}'",
+                sql(rule.holds.clone()),
+                code(&rule.otherwise)
+            )
+        })
+        .collect();
+    format!("CASE{cases} ELSE NULL END")
+}
+
+/// Each item's outcome from the rows the function returned: one per ledger row of an applied or
+/// replayed item, one for any other.
+fn outcomes(items: usize, rows: &[QueryResult]) -> Result<Vec<ItemOutcome>, DbErr> {
+    let mut outcomes: Vec<Option<ItemOutcome>> = (0..items).map(|_| None).collect();
+    for row in rows {
+        let item = usize::try_from(row.try_get::<i32>("", "item")? - 1)
+            .map_err(|_| DbErr::Custom("an item numbered below 1".into()))?;
+        let slot = outcomes
+            .get_mut(item)
+            .ok_or_else(|| DbErr::Custom(format!("an outcome for item {item} of {items}")))?;
+        let outcome: String = row.try_get("", "outcome")?;
+        let ledger_row = || -> Result<transaction::Model, DbErr> {
+            Ok(transaction::Model {
+                id: row.try_get("", "tx_id")?,
+                acc_id: row.try_get("", "tx_acc")?,
+                credit: row.try_get("", "tx_credit")?,
+                debit: row.try_get("", "tx_debit")?,
+                balance_after: row.try_get("", "tx_balance")?,
+                created_at: row.try_get::<DateTime<Utc>>("", "tx_at")?,
+            })
+        };
+        match (outcome.as_str(), slot) {
+            ("applied", Some(ItemOutcome::Applied(rows)))
+            | ("replayed", Some(ItemOutcome::Replayed(Replay::Rows(rows)))) => {
+                rows.push(ledger_row()?)
+            }
+            ("applied", slot @ None) => *slot = Some(ItemOutcome::Applied(vec![ledger_row()?])),
+            ("replayed", slot @ None) => {
+                *slot = Some(ItemOutcome::Replayed(
+                    match row.try_get::<Option<String>>("", "body")? {
+                        Some(body) => Replay::Stored(body),
+                        None => Replay::Rows(vec![ledger_row()?]),
+                    },
+                ))
+            }
+            ("key_reused", slot @ None) => *slot = Some(ItemOutcome::KeyReused),
+            (refused, slot @ None) => {
+                *slot = Some(ItemOutcome::Refused(match refused {
+                    "not_found" => LedgerError::AccountNotFound,
+                    "insufficient_funds" => LedgerError::InsufficientFunds,
+                    "balance_limit" => LedgerError::BalanceLimitExceeded,
+                    other => return Err(DbErr::Custom(format!("an outcome named {other}"))),
+                }))
+            }
+            (outcome, Some(_)) => {
+                return Err(DbErr::Custom(format!(
+                    "a second outcome, {outcome}, for item {item}"
+                )));
+            }
+        }
+    }
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(item, outcome)| {
+            outcome.ok_or_else(|| DbErr::Custom(format!("no outcome for item {item}")))
+        })
+        .collect()
+}
+
+/// Whether a group's failure may be its items' together: an error the database answered (the
+/// statement was rolled back, so nothing of it happened) that is not the database being away.
+pub(super) fn retry_alone(error: &DbErr) -> bool {
+    !database::is_unavailable(error)
+}
+
+const SIGNATURE: &str = "(
+    transfers bool[], froms int8[], tos int8[], credits int8[], debits int8[],
+    anys bool[], owners int8[], write_ids uuid[],
+    key_owners int8[], keys text[], fingerprints text[], before_owners text[], at timestamptz)
+RETURNS TABLE (item int4, outcome text, tx_id int8, tx_acc int8, tx_credit int8, tx_debit int8,
+    tx_balance int8, tx_at timestamptz, body text)
+LANGUAGE plpgsql";
+
+/// The function's body. `{holds}` is every rule at once, `{judge}` names the first that fails,
+/// `{new_balance}` is the balance after `v_delta`; the variables are their terms.
+const BODY: &str = r#"
+#variable_conflict use_column
+DECLARE
+    i int4;
+    v_delta int8;
+    v_any bool;
+    v_owner int8;
+    v_balance int8;
+    v_id int8;
+    v_id2 int8;
+    v_refused text;
+    v_received text;
+    v_fingerprint text;
+    v_write uuid;
+    v_body text;
+    v_claimed bool;
+BEGIN
+    PERFORM 1 FROM accounts WHERE id = ANY(froms || tos) ORDER BY id FOR UPDATE;
+    FOR i IN 1 .. cardinality(transfers) LOOP
+        v_claimed := false;
+        IF keys[i] <> '' THEN
+            INSERT INTO idempotency_keys (owner_id, key, fingerprint, response_body, created_at, write_id)
+                VALUES (key_owners[i], keys[i], fingerprints[i], '', at, write_ids[i])
+                ON CONFLICT DO NOTHING;
+            IF FOUND THEN
+                v_claimed := true;
+                -- A key stored before keys were per user replays only this user's same request.
+                SELECT response_body INTO v_body FROM idempotency_keys
+                    WHERE owner_id = -1 AND key = keys[i] AND fingerprint = before_owners[i];
+                IF FOUND THEN
+                    DELETE FROM idempotency_keys WHERE owner_id = key_owners[i] AND key = keys[i];
+                    RETURN QUERY SELECT i, 'replayed'::text, NULL::int8, NULL::int8, NULL::int8,
+                        NULL::int8, NULL::int8, NULL::timestamptz, v_body;
+                    CONTINUE;
+                END IF;
+            ELSE
+                SELECT fingerprint, write_id, response_body INTO v_fingerprint, v_write, v_body
+                    FROM idempotency_keys WHERE owner_id = key_owners[i] AND key = keys[i];
+                IF v_fingerprint <> fingerprints[i] THEN
+                    RETURN QUERY SELECT i, 'key_reused'::text, NULL::int8, NULL::int8, NULL::int8,
+                        NULL::int8, NULL::int8, NULL::timestamptz, NULL::text;
+                ELSIF v_write IS NULL THEN
+                    RETURN QUERY SELECT i, 'replayed'::text, NULL::int8, NULL::int8, NULL::int8,
+                        NULL::int8, NULL::int8, NULL::timestamptz, v_body;
+                ELSE
+                    RETURN QUERY SELECT i, 'replayed'::text, t.id, t.acc_id, t.credit, t.debit,
+                        t.balance_after, t.created_at, NULL::text
+                        FROM ledger_writes w
+                        JOIN transactions t ON t.id IN (w.first_transaction_id, w.second_transaction_id)
+                        WHERE w.write_id = v_write ORDER BY t.id;
+                END IF;
+                CONTINUE;
+            END IF;
+        END IF;
+        v_any := anys[i];
+        v_owner := owners[i];
+        IF NOT transfers[i] THEN
+            v_delta := credits[i] - debits[i];
+            UPDATE accounts SET balance = {new_balance} WHERE id = froms[i] AND {holds}
+                RETURNING balance INTO v_balance;
+            IF NOT FOUND THEN
+                SELECT {judge} INTO v_refused FROM accounts WHERE id = froms[i];
+                v_refused := COALESCE(v_refused, 'not_found');
+            END IF;
+        ELSE
+            -- The sender is held to the caller's scope; anyone may receive. A missing account is
+            -- told first, then the sender's refusal, then the receiver's.
+            v_delta := -debits[i];
+            SELECT {judge} INTO v_refused FROM accounts WHERE id = froms[i];
+            IF NOT FOUND THEN v_refused := 'not_found'; END IF;
+            v_delta := debits[i];
+            v_any := true;
+            SELECT {judge} INTO v_received FROM accounts WHERE id = tos[i];
+            IF NOT FOUND THEN v_received := 'not_found'; END IF;
+            IF v_received = 'not_found' OR v_refused IS NULL THEN
+                v_refused := COALESCE(v_received, v_refused);
+            END IF;
+        END IF;
+        IF v_refused IS NOT NULL THEN
+            -- A refused write does not use up its key.
+            IF v_claimed THEN
+                DELETE FROM idempotency_keys WHERE owner_id = key_owners[i] AND key = keys[i];
+            END IF;
+            RETURN QUERY SELECT i, v_refused, NULL::int8, NULL::int8, NULL::int8, NULL::int8,
+                NULL::int8, NULL::timestamptz, NULL::text;
+            v_refused := NULL;
+            CONTINUE;
+        END IF;
+        IF NOT transfers[i] THEN
+            INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
+                VALUES (froms[i], credits[i], debits[i], v_balance, at) RETURNING id INTO v_id;
+            INSERT INTO ledger_writes (write_id, first_transaction_id, second_transaction_id, created_at)
+                VALUES (write_ids[i], v_id, NULL, at);
+            RETURN QUERY SELECT i, 'applied'::text, v_id, froms[i], credits[i], debits[i], v_balance,
+                at, NULL::text;
+        ELSE
+            UPDATE accounts SET balance = balance - debits[i] WHERE id = froms[i]
+                RETURNING balance INTO v_balance;
+            INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
+                VALUES (froms[i], 0, debits[i], v_balance, at) RETURNING id INTO v_id;
+            RETURN QUERY SELECT i, 'applied'::text, v_id, froms[i], 0::int8, debits[i], v_balance,
+                at, NULL::text;
+            UPDATE accounts SET balance = balance + debits[i] WHERE id = tos[i]
+                RETURNING balance INTO v_balance;
+            INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
+                VALUES (tos[i], debits[i], 0, v_balance, at) RETURNING id INTO v_id2;
+            INSERT INTO ledger_writes (write_id, first_transaction_id, second_transaction_id, created_at)
+                VALUES (write_ids[i], v_id, v_id2, at);
+            RETURN QUERY SELECT i, 'applied'::text, v_id2, tos[i], debits[i], 0::int8, v_balance,
+                at, NULL::text;
+        END IF;
+    END LOOP;
+END
+"#;

@@ -1,0 +1,154 @@
+//! Writes waiting at the same moment go to Postgres together, as the items of one call of the
+//! grouped statement (`grouped`). A few groups run at once; the writes that arrive meanwhile wait
+//! and go together in the next one. When nothing else is running a write goes alone, at once, so
+//! a quiet server answers as fast as before (the pattern of `coalesce`, for reads).
+//!
+//! A group that fails as a whole answers each of its items truthfully: when the database answered
+//! with an error (the statement was rolled back, so nothing of it happened), each item is tried
+//! again alone, so that one item's trouble is its own; when the connection failed, every item
+//! gets that failure and is settled by its own write id (`writes`).
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+};
+
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::oneshot;
+
+use super::{
+    grouped::{FUNCTION, retry_alone},
+    writes::{Item, ItemOutcome},
+};
+
+/// Groups running at once; a write that finds this many waits for the next one.
+const IN_FLIGHT: usize = 2;
+/// The most items one group carries, unless one caller's writes sent together are more: those
+/// always go in one group, in their order, so that two groups in flight cannot reorder them.
+const MOST: usize = 1024;
+
+type Answer = Result<ItemOutcome, DbErr>;
+
+struct Waiting {
+    item: Item,
+    answer: oneshot::Sender<Answer>,
+}
+
+pub(super) struct Groups {
+    db: DatabaseConnection,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Writes sent together stay together: each entry is one caller's.
+    waiting: VecDeque<Vec<Waiting>>,
+    running: usize,
+}
+
+impl Groups {
+    pub(super) fn new(db: DatabaseConnection) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            state: Mutex::default(),
+        })
+    }
+
+    /// Applies `item` in the next group and returns what became of it.
+    pub(super) async fn apply(self: &Arc<Self>, item: Item) -> Answer {
+        let mut answers = self.apply_in_order(vec![item]).await;
+        answers
+            .pop()
+            .unwrap_or_else(|| Err(DbErr::Custom("no answer for a grouped write".into())))
+    }
+
+    /// Applies `items` in one group, in their order, and returns what became of each.
+    pub(super) async fn apply_in_order(self: &Arc<Self>, items: Vec<Item>) -> Vec<Answer> {
+        let (waiting, answered): (Vec<Waiting>, Vec<_>) = items
+            .into_iter()
+            .map(|item| {
+                let (answer, answered) = oneshot::channel();
+                (Waiting { item, answer }, answered)
+            })
+            .unzip();
+        let leads = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.waiting.push_back(waiting);
+            let leads = state.running < IN_FLIGHT;
+            state.running += usize::from(leads);
+            leads
+        };
+        if leads {
+            // This request sends what is waiting, itself included; whatever comes meanwhile is
+            // sent by a task of its own, so this request is not held up answering others.
+            if let Some(group) = self.take() {
+                apply(&self.db, group).await;
+                tokio::spawn(self.clone().drain());
+            }
+        }
+        let mut answers = Vec::with_capacity(answered.len());
+        for answered in answered {
+            answers.push(answered.await.unwrap_or_else(|_| {
+                Err(DbErr::Custom(
+                    "a grouped write was dropped unanswered".into(),
+                ))
+            }));
+        }
+        answers
+    }
+
+    /// The waiting writes, oldest first, up to `MOST` (or one caller's writes sent together);
+    /// `None`, and one group fewer running, when none waits.
+    fn take(&self) -> Option<Vec<Waiting>> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut group) = state.waiting.pop_front() else {
+            state.running -= 1;
+            return None;
+        };
+        while let Some(next) = state.waiting.front()
+            && group.len() + next.len() <= MOST
+        {
+            group.extend(state.waiting.pop_front().into_iter().flatten());
+        }
+        Some(group)
+    }
+
+    async fn drain(self: Arc<Self>) {
+        while let Some(group) = self.take() {
+            apply(&self.db, group).await;
+        }
+    }
+}
+
+async fn apply(db: &DatabaseConnection, group: Vec<Waiting>) {
+    let items: Vec<&Item> = group.iter().map(|waiting| &waiting.item).collect();
+    match FUNCTION.apply(db, &items).await {
+        Ok(outcomes) => {
+            for (waiting, outcome) in group.into_iter().zip(outcomes) {
+                let _ = waiting.answer.send(Ok(outcome));
+            }
+        }
+        Err(error) if group.len() > 1 && retry_alone(&error) => {
+            log::debug!(
+                "a group of {} writes failed, each is tried alone: {error}",
+                group.len()
+            );
+            for waiting in group {
+                let alone = FUNCTION
+                    .apply(db, &[&waiting.item])
+                    .await
+                    .and_then(|mut outcomes| {
+                        outcomes
+                            .pop()
+                            .ok_or_else(|| DbErr::Custom("no outcome for a write alone".into()))
+                    });
+                let _ = waiting.answer.send(alone);
+            }
+        }
+        Err(error) => {
+            for waiting in group {
+                let _ = waiting.answer.send(Err(error.clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Every write of money goes through [`Ledger::write`]: a posting or a transfer, with or without
+//! an idempotency key. How it reaches the database is decided here, never by the caller: on
+//! Postgres in a group with the writes waiting at the same moment (`grouping`, one statement and
+//! one commit for the group), elsewhere step by step in a transaction of its own (`steps`). Either
+//! way the write keeps its own outcome, and a write whose connection failed after it was sent is
+//! settled before it is answered (`fencing`), so "not done" is only said of what was not done.
+
+use std::{sync::Arc, time::Duration};
+
+use entity::transaction;
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, TransactionTrait};
+use uuid::Uuid;
+
+use super::{
+    LedgerError, Settled, fencing,
+    grouped::FUNCTION,
+    grouping::Groups,
+    rules::{Posting, Transfer},
+    steps,
+};
+use crate::{
+    database,
+    domain::Scope,
+    idempotency::{Claim, WriteError},
+};
+
+/// A money movement of one request.
+#[derive(Clone, Copy, Debug)]
+pub enum Movement {
+    Post(Posting),
+    Transfer(Transfer),
+}
+
+/// One write: what moves, on behalf of whom, and the idempotency key it is claimed under.
+#[derive(Debug)]
+pub struct Write {
+    pub movement: Movement,
+    pub scope: Scope,
+    pub claim: Option<Claim>,
+}
+
+/// What a write came to.
+#[derive(Debug)]
+pub enum Written {
+    /// It was applied: its ledger rows, in id order.
+    Applied(Vec<transaction::Model>),
+    /// Its key was used before for this same request, which is answered again instead.
+    Replayed(Replay),
+}
+
+/// A replayed write's answer.
+#[derive(Debug)]
+pub enum Replay {
+    /// The earlier write's ledger rows.
+    Rows(Vec<transaction::Model>),
+    /// The JSON answer stored with a key before keys named their write.
+    Stored(String),
+}
+
+/// What writes sent together came to.
+#[derive(Debug)]
+pub enum Together {
+    /// Every one was applied (or replayed), in one commit.
+    Applied(Vec<Written>),
+    /// At least one was refused, so none was applied: each one's refusal, `None` for those that
+    /// would have been applied.
+    Refused(Vec<Option<WriteError>>),
+}
+
+/// A write as it is carried to the database, with the id its ledger rows are stored under.
+#[derive(Debug)]
+pub(super) struct Item {
+    pub write: Write,
+    pub write_id: Uuid,
+}
+
+impl Item {
+    fn new(write: Write) -> Self {
+        Self {
+            write,
+            write_id: Uuid::new_v4(),
+        }
+    }
+}
+
+/// What the database made of one item. A failed statement is the `Err` beside it.
+#[derive(Debug)]
+pub(super) enum ItemOutcome {
+    Applied(Vec<transaction::Model>),
+    Replayed(Replay),
+    KeyReused,
+    Refused(LedgerError),
+}
+
+pub struct Ledger {
+    db: DatabaseConnection,
+    /// Postgres only, unless grouping is switched off.
+    groups: Option<Arc<Groups>>,
+    /// How long a write whose connection failed may spend learning whether it was applied.
+    settle_within: Duration,
+}
+
+impl Ledger {
+    pub fn new(db: DatabaseConnection, group: bool, settle_within: Duration) -> Self {
+        let group = group && db.get_database_backend() == DbBackend::Postgres;
+        let groups = group.then(|| Groups::new(db.clone()));
+        Self {
+            db,
+            groups,
+            settle_within,
+        }
+    }
+
+    pub async fn write(&self, write: Write) -> Result<Written, WriteError> {
+        let item = Item::new(write);
+        let write_id = item.write_id;
+        let outcome = match &self.groups {
+            Some(groups) => groups.apply(item).await,
+            None => steps::write(&self.db, &item).await,
+        };
+        self.answer(write_id, outcome).await
+    }
+
+    /// A write's answer from what the database made of it.
+    async fn answer(
+        &self,
+        write_id: Uuid,
+        outcome: Result<ItemOutcome, DbErr>,
+    ) -> Result<Written, WriteError> {
+        match outcome {
+            Ok(ItemOutcome::Applied(rows)) => Ok(Written::Applied(rows)),
+            Ok(ItemOutcome::Replayed(replay)) => Ok(Written::Replayed(replay)),
+            Ok(ItemOutcome::KeyReused) => Err(WriteError::KeyReused),
+            Ok(ItemOutcome::Refused(LedgerError::Database(cause))) | Err(cause) => {
+                self.settle(write_id, cause).await
+            }
+            Ok(ItemOutcome::Refused(refused)) => Err(WriteError::Ledger(refused)),
+        }
+    }
+
+    /// Writes that each stand alone, applied in the order given: a later one on the same account
+    /// sees what the earlier left.
+    pub async fn write_each(&self, writes: Vec<Write>) -> Vec<Result<Written, WriteError>> {
+        let items: Vec<Item> = writes.into_iter().map(Item::new).collect();
+        let ids: Vec<Uuid> = items.iter().map(|item| item.write_id).collect();
+        let outcomes = match &self.groups {
+            Some(groups) => groups.apply_in_order(items).await,
+            None => {
+                let mut outcomes = Vec::with_capacity(items.len());
+                for item in &items {
+                    outcomes.push(steps::write(&self.db, item).await);
+                }
+                outcomes
+            }
+        };
+        let mut written = Vec::with_capacity(outcomes.len());
+        for (write_id, outcome) in ids.into_iter().zip(outcomes) {
+            written.push(self.answer(write_id, outcome).await);
+        }
+        written
+    }
+
+    /// Writes that apply together or not at all: in one transaction, each under the rules and its
+    /// key as if alone, committed only when every one was applied (or replayed).
+    pub async fn write_together(&self, writes: Vec<Write>) -> Result<Together, WriteError> {
+        let items: Vec<Item> = writes.into_iter().map(Item::new).collect();
+        let txn = self.db.begin().await.map_err(LedgerError::from)?;
+        let outcomes = match &self.groups {
+            Some(_) => {
+                let items: Vec<&Item> = items.iter().collect();
+                FUNCTION.apply(&txn, &items).await
+            }
+            None => steps::write_each(&txn, &items).await,
+        };
+        let outcomes = outcomes.map_err(LedgerError::from)?;
+        // All or nothing: any one write applied tells, after a lost commit, whether all were.
+        let witness = items
+            .iter()
+            .zip(&outcomes)
+            .find(|(_, outcome)| matches!(outcome, ItemOutcome::Applied(_)))
+            .map(|(item, _)| item.write_id);
+        let (mut written, mut refusals, mut refused) = (Vec::new(), Vec::new(), false);
+        for outcome in outcomes {
+            let refusal = match outcome {
+                ItemOutcome::Applied(rows) => {
+                    written.push(Written::Applied(rows));
+                    None
+                }
+                ItemOutcome::Replayed(replay) => {
+                    written.push(Written::Replayed(replay));
+                    None
+                }
+                ItemOutcome::KeyReused => Some(WriteError::KeyReused),
+                ItemOutcome::Refused(refusal) => Some(WriteError::Ledger(refusal)),
+            };
+            refused |= refusal.is_some();
+            refusals.push(refusal);
+        }
+        if refused {
+            txn.rollback().await.map_err(LedgerError::from)?;
+            return Ok(Together::Refused(refusals));
+        }
+        if let Err(cause) = txn.commit().await {
+            match witness {
+                Some(write_id) => {
+                    self.settle(write_id, cause).await?;
+                }
+                None => return Err(LedgerError::Database(cause).into()),
+            }
+        }
+        Ok(Together::Applied(written))
+    }
+
+    /// A write whose statement failed. If the connection failed once it may have been sent,
+    /// the answer is learned before it is given (within `settle_within`): its rows if it was
+    /// applied, [`WriteError::NotApplied`] only if it certainly was not, and
+    /// [`WriteError::OutcomeUnknown`] if the database could not be asked in time.
+    async fn settle(&self, write_id: Uuid, cause: DbErr) -> Result<Written, WriteError> {
+        if !(database::is_unavailable(&cause) && database::may_have_been_sent(&cause)) {
+            return Err(LedgerError::Database(cause).into());
+        }
+        match fencing::settle(&self.db, write_id, self.settle_within).await {
+            Some(Settled::NotApplied) => Err(WriteError::NotApplied(cause)),
+            Some(Settled::Applied(rows)) => {
+                log::warn!("write {write_id} was applied although its connection failed: {cause}");
+                Ok(Written::Applied(rows))
+            }
+            None => Err(WriteError::OutcomeUnknown(cause)),
+        }
+    }
+}
