@@ -271,6 +271,9 @@ class Bench:
         self.reads = {route.name: self.measure(small, route, api) for route in (routes.ACCOUNT, routes.BALANCE)}
         self.measure("operations", routes.METRICS, api, ceiling=False)
         self.writes = {route.name: self.measure("writes", route, api) for route in (routes.POSTING, routes.TRANSFER)}
+        self.batch = self.measure("writes", routes.BATCH, api, ceiling=False)
+        self.hot = {route.name: self.measure("hot accounts", route, api)
+                    for route in (routes.HOT_POSTING, routes.HOT_TRANSFER)}
 
         print("latency, open loop", flush=True)
         self.open_loop(api, routes.ACCOUNT, self.reads[routes.ACCOUNT.name]["rps"])
@@ -301,7 +304,8 @@ class Bench:
                                       long_account, f"after_id={after}&limit=100"), api)
         api.stop(timeout=60)
 
-        print("what features cost: the request metrics, access control, tracing", flush=True)
+        print("what features cost: write grouping, the request metrics, access control, tracing", flush=True)
+        self.cost_of("write grouping", {"GROUP_WRITES": "false"}, [routes.POSTING, routes.TRANSFER])
         self.cost_of("the request metrics", {"HTTP_METRICS": "false"}, [routes.ACCOUNT, routes.Route("GET /ping", "")])
         self.cost_of("access control", {"AUTH_REQUIRED": "false"}, [routes.ACCOUNT, routes.POSTING])
         receiver = Receiver()
@@ -310,6 +314,7 @@ class Bench:
         self.cost_of("tracing at 100%", {}, measured, on={**traced, "OTEL_TRACES_SAMPLER": "always_on"})
         self.cost_of("tracing at 10%", {}, measured,
                      on={**traced, "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"})
+        self.cost_of("tracing, unsampled", {}, [routes.ACCOUNT], on={**traced, "OTEL_TRACES_SAMPLER": "always_off"})
         self.notes["spans received by the OTLP receiver"] = f"{len(receiver.snapshot()):,}"
         receiver.stop()
 

@@ -51,6 +51,24 @@ lua, sample = _post("/transfers", f"'{{\"from_acc_id\": ' .. math.random(1, {ACC
 TRANSFER = Route("POST /transfers", lua, "POST", sample)
 METRICS = Route("GET /metrics", "")
 
+# A payroll-like batch: this many postings per request, on random accounts.
+BATCH_ITEMS = 100
+_item = "'{\"kind\": \"posting\", \"acc_id\": ' .. math.random(1, " + str(ACCOUNTS) + ") .. ', \"credit\": 1}'"
+lua, sample = _post("/batches",
+                    "'{\"items\": [' .. table.concat((function() local t = {} for i = 1, " + str(BATCH_ITEMS)
+                    + " do t[i] = " + _item + " end return t end)(), ', ') .. ']}'",
+                    lambda rng: {"items": [{"kind": "posting", "acc_id": account(rng), "credit": 1}
+                                           for _ in range(BATCH_ITEMS)]})
+BATCH = Route(f"POST /batches ({BATCH_ITEMS} postings)", lua, "POST", sample)
+
+# Hot accounts: every write on the same two accounts, the contention a payroll account sees.
+lua, sample = _post("/transactions", "'{\"acc_id\": ' .. math.random(1, 2) .. ', \"credit\": 1}'",
+                    lambda rng: {"acc_id": rng.randint(1, 2), "credit": 1})
+HOT_POSTING = Route("POST /transactions (2 hot accounts)", lua, "POST", sample)
+lua, sample = _post("/transfers", "'{\"from_acc_id\": 1, \"to_acc_id\": 2, \"amount\": 1}'",
+                    lambda rng: {"from_acc_id": 1, "to_acc_id": 2, "amount": 1})
+HOT_TRANSFER = Route("POST /transfers (2 hot accounts)", lua, "POST", sample)
+
 # The Python original's routes, as its clients call them (a trailing slash on collections).
 lua, _ = _post("/transactions/", f"'{{\"acc_id\": ' .. {RANDOM_ACCOUNT} .. ', \"credit\": 1, \"debit\": 0}}'", dict)
 ORIGINAL_POSTING = Route("POST /transactions/", lua, "POST")

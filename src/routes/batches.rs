@@ -1,8 +1,10 @@
 //! `/batches`: many postings and transfers in one request, for clients that have many (payroll,
 //! imports). Each item is exactly what `POST /transactions` or `POST /transfers` takes, with its
 //! own idempotency key if it has one, and gets its own result. By default every item stands alone;
-//! with `atomic`, all apply or none does. The items reach the database as groups, like any writes
-//! waiting at the same moment (the ledger decides that, not this route).
+//! with `atomic`, all apply or none does. A batch is validated whole: an invalid item (a value its
+//! own route would refuse with 422) refuses the batch before anything is tried. The items reach
+//! the database as groups, like any writes waiting at the same moment (the ledger decides that,
+//! not this route).
 
 use actix_web::{HttpResponse, body::to_bytes, http::StatusCode, post, web};
 use bank_core::{
@@ -157,9 +159,10 @@ pub struct BatchResults {
 /// One item's result: the status it would have had as a request of its own, and its answer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ItemResult {
-    /// 201 applied; 404, 409 or 422 refused as its own route refuses it; 503 certainly not
-    /// applied, 500 outcome unknown (settle it by its key); in a refused atomic batch, 424 for
-    /// an item that was fine but was not applied with the others.
+    /// 201 applied; 404 or 409 refused as its own route refuses it, 422 for a key used before
+    /// with another request; 503 certainly not applied, 500 outcome unknown (settle it by its
+    /// key); in a refused atomic batch, 424 for an item that was fine but was not applied with
+    /// the others.
     pub status: u16,
     /// A posting's ledger row.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,9 +173,10 @@ pub struct ItemResult {
     /// The item's key was used before for this same item: this is that first answer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replayed: bool,
-    /// Why it was not applied: `{"detail": ...}` as its own route would answer.
+    /// Why it was not applied: the `detail` its own route would answer, words or (for a key
+    /// used before) a list of problems.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = detail)]
     pub detail: Option<Value>,
 }
 
@@ -215,6 +219,15 @@ impl ItemResult {
             detail,
         }
     }
+}
+
+/// FastAPI's two shapes of `detail`: words, or the list of a 422.
+fn detail() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Ref, Type, schema::OneOfBuilder};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ArrayBuilder::new().items(Ref::from_schema_name("FieldError")))
+        .into()
 }
 
 fn wrap<T>((value, replayed): (T, bool)) -> (Option<T>, bool) {
@@ -289,7 +302,8 @@ impl From<WriteError> for BatchFailed {
 /// here is one write. Each item gets its own result, in the order sent, with the status it would
 /// have had alone; items on the same account apply in the order sent. Without `atomic`, the
 /// answer is 200 and each item stands alone. With `atomic: true`, every item is applied in one
-/// transaction (201), or none is: 409 with each item's refusal, or 422 if any item is invalid.
+/// transaction (201), or none is (409, with each item's refusal). Either way, a batch with an
+/// invalid item is refused whole (422, each problem located by its item's index).
 #[utoipa::path(
     tag = "batches",
     security(("OAuth2PasswordBearer" = [])),
@@ -311,42 +325,36 @@ pub async fn create_batch(
         let words = format!("Should have 1 to {MOST_ITEMS} items");
         return Err(Invalid::one(Loc::BodyField("items"), words, "too_long").into());
     }
-    let writes: Vec<Result<Write, Invalid>> = batch
-        .items
-        .iter()
-        .enumerate()
-        .map(|(index, item)| item.write(index, &caller))
-        .collect();
+    // The batch is validated whole: any invalid item refuses it, with every problem located.
+    let mut writes = Vec::with_capacity(batch.items.len());
+    let mut problems = Vec::new();
+    for (index, item) in batch.items.iter().enumerate() {
+        match item.write(index, &caller) {
+            Ok(write) => writes.push(write),
+            Err(invalid) => problems.extend(invalid.0),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Invalid(problems).into());
+    }
+    let movements: Vec<Movement> = writes.iter().map(|write| write.movement).collect();
     if batch.atomic {
-        return together(&state, writes).await;
+        return together(&state, writes, &movements).await;
     }
-    // The valid items are written, in order; each invalid one keeps its place in the results.
-    let mut valid = Vec::with_capacity(writes.len());
-    let mut places = Vec::with_capacity(writes.len());
-    for write in writes {
-        places.push(write.map(|write| {
-            let movement = write.movement;
-            valid.push(write);
-            movement
-        }));
-    }
-    let mut written = state.ledger.write_each(valid).await.into_iter();
-    let mut results = Vec::with_capacity(places.len());
-    for place in places {
-        let movement = match place {
-            Ok(movement) => movement,
-            Err(invalid) => {
-                results.push(ItemResult::failed(invalid, &state).await);
-                continue;
-            }
-        };
-        let unanswered = || WriteFailed::Broken(DbErr::Custom("a batch item unanswered".into()));
-        results.push(match written.next().ok_or_else(unanswered)? {
+    let mut results = Vec::with_capacity(writes.len());
+    for (written, movement) in state
+        .ledger
+        .write_each(writes)
+        .await
+        .into_iter()
+        .zip(&movements)
+    {
+        results.push(match written {
             Ok(written) => {
                 if !matches!(written, Written::Replayed(_)) {
-                    state.metrics.record_movement(&movement);
+                    state.metrics.record_movement(movement);
                 }
-                ItemResult::written(&movement, written)?
+                ItemResult::written(movement, written)?
             }
             Err(error) => ItemResult::failed(MoneyWriteFailed::from(error), &state).await,
         });
@@ -354,25 +362,16 @@ pub async fn create_batch(
     Ok(HttpResponse::Ok().json(BatchResults { results }))
 }
 
-/// An atomic batch: every item valid, then all applied in one transaction, or none.
+/// An atomic batch: all applied in one transaction, or none.
 async fn together(
     state: &AppState,
-    writes: Vec<Result<Write, Invalid>>,
+    writes: Vec<Write>,
+    movements: &[Movement],
 ) -> Result<HttpResponse, BatchFailed> {
-    let problems: Vec<FieldError> = writes
-        .iter()
-        .filter_map(|write| write.as_ref().err())
-        .flat_map(|invalid| invalid.0.clone())
-        .collect();
-    if !problems.is_empty() {
-        return Err(Invalid(problems).into());
-    }
-    let writes: Vec<Write> = writes.into_iter().flatten().collect();
-    let movements: Vec<Movement> = writes.iter().map(|write| write.movement).collect();
     match state.ledger.write_together(writes).await? {
         Together::Applied(written) => {
             let mut results = Vec::with_capacity(written.len());
-            for (written, movement) in written.into_iter().zip(&movements) {
+            for (written, movement) in written.into_iter().zip(movements) {
                 if !matches!(written, Written::Replayed(_)) {
                     state.metrics.record_movement(movement);
                 }

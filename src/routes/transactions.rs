@@ -98,41 +98,49 @@ pub struct NewTransaction {
     pub debit: i64,
 }
 
-/// Writes "credit and debit are not both zero" into the `NewTransaction` schema (as `anyOf`: one
-/// of them is at least 1), so generated clients and API fuzzers know the rule, not only the prose.
+/// Writes "credit and debit are not both zero" into the schemas of a posting (`NewTransaction`,
+/// and a batch's posting item) as `anyOf`: one of them is at least 1, so generated clients and API
+/// fuzzers know the rule, not only the prose.
 pub struct PostingNeedsAnAmount;
 
 impl Modify for PostingNeedsAnAmount {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let Some(schema) = openapi
-            .components
-            .as_mut()
-            .and_then(|components| components.schemas.get_mut("NewTransaction"))
-        else {
+        let Some(components) = openapi.components.as_mut() else {
             return;
         };
-        let at_least_one = |field: &str| {
-            let positive = ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .minimum(Some(1));
-            ObjectBuilder::new()
-                .property(field, positive)
-                .required(field)
-                .build()
-        };
-        let examples = match schema {
-            RefOr::T(Schema::Object(object)) => object.example.clone(),
-            _ => None,
-        };
-        let rule = AnyOfBuilder::new()
-            .item(at_least_one("credit"))
-            .item(at_least_one("debit"));
-        *schema = AllOfBuilder::new()
-            .item(schema.clone())
-            .item(rule)
-            .examples(examples)
-            .into();
+        if let Some(schema) = components.schemas.get_mut("NewTransaction") {
+            needs_an_amount(schema);
+        }
+        if let Some(RefOr::T(Schema::OneOf(items))) = components.schemas.get_mut("BatchItem")
+            && let Some(posting) = items.items.first_mut()
+        {
+            needs_an_amount(posting);
+        }
     }
+}
+
+fn needs_an_amount(schema: &mut RefOr<Schema>) {
+    let at_least_one = |field: &str| {
+        let positive = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1));
+        ObjectBuilder::new()
+            .property(field, positive)
+            .required(field)
+            .build()
+    };
+    let examples = match schema {
+        RefOr::T(Schema::Object(object)) => object.example.clone(),
+        _ => None,
+    };
+    let rule = AnyOfBuilder::new()
+        .item(at_least_one("credit"))
+        .item(at_least_one("debit"));
+    *schema = AllOfBuilder::new()
+        .item(schema.clone())
+        .item(rule)
+        .examples(examples)
+        .into();
 }
 
 /// One ledger row.

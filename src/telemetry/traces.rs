@@ -49,11 +49,13 @@ impl Traces {
             .with_threads(false)
             .with_location(false)
             .with_target(false)
-            // Only our request spans and SeaORM's statement spans. The exporter's own gRPC client
-            // (tonic, hyper, h2) has spans too; traced, every export would make more to export.
+            // Only our request spans, the ledger's group spans and SeaORM's statement spans. The
+            // exporter's own gRPC client (tonic, hyper, h2) has spans too; traced, every export
+            // would make more to export.
             .with_filter(
                 Targets::new()
                     .with_target("bank_api", LevelFilter::INFO)
+                    .with_target("bank_core", LevelFilter::INFO)
                     .with_target("sea_orm", LevelFilter::INFO),
             );
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(spans))?;

@@ -7,6 +7,11 @@
 //! with an error (the statement was rolled back, so nothing of it happened), each item is tried
 //! again alone, so that one item's trouble is its own; when the connection failed, every item
 //! gets that failure and is settled by its own write id (`writes`).
+//!
+//! Traces: a group's statement runs in a `ledger.group` span in the trace of the request whose
+//! write leads the group, and every other request of the group gets a `ledger.group` span of its
+//! own linked to that one (an OpenTelemetry span link), so each trace leads to the statement that
+//! carried its write.
 
 use std::{
     collections::VecDeque,
@@ -15,6 +20,7 @@ use std::{
 
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::oneshot;
+use tracing::{Instrument, Span};
 
 use super::{
     grouped::{FUNCTION, retry_alone},
@@ -32,6 +38,8 @@ type Answer = Result<ItemOutcome, DbErr>;
 struct Waiting {
     item: Item,
     answer: oneshot::Sender<Answer>,
+    /// The span of the request that sent it.
+    span: Span,
 }
 
 pub(super) struct Groups {
@@ -64,11 +72,13 @@ impl Groups {
 
     /// Applies `items` in one group, in their order, and returns what became of each.
     pub(super) async fn apply_in_order(self: &Arc<Self>, items: Vec<Item>) -> Vec<Answer> {
+        let span = Span::current();
         let (waiting, answered): (Vec<Waiting>, Vec<_>) = items
             .into_iter()
             .map(|item| {
                 let (answer, answered) = oneshot::channel();
-                (Waiting { item, answer }, answered)
+                let span = span.clone();
+                (Waiting { item, answer, span }, answered)
             })
             .unzip();
         let leads = {
@@ -121,6 +131,33 @@ impl Groups {
 }
 
 async fn apply(db: &DatabaseConnection, group: Vec<Waiting>) {
+    let (statement, _linked) = spans(&group);
+    apply_group(db, group).instrument(statement).await;
+}
+
+/// The span the group's statement runs in, a child of the first request's span, and one span in
+/// each other request's trace, linked to it, that lasts as long.
+fn spans(group: &[Waiting]) -> (Span, Vec<Span>) {
+    let writes = group.len();
+    let Some(first) = group.first() else {
+        return (Span::none(), Vec::new());
+    };
+    let statement = tracing::info_span!(parent: &first.span, "ledger.group", writes);
+    let mut seen = vec![first.span.id()];
+    let mut linked = Vec::new();
+    for waiting in group {
+        if seen.contains(&waiting.span.id()) {
+            continue;
+        }
+        seen.push(waiting.span.id());
+        let joined = tracing::info_span!(parent: &waiting.span, "ledger.group", writes);
+        joined.follows_from(&statement);
+        linked.push(joined);
+    }
+    (statement, linked)
+}
+
+async fn apply_group(db: &DatabaseConnection, group: Vec<Waiting>) {
     let items: Vec<&Item> = group.iter().map(|waiting| &waiting.item).collect();
     match FUNCTION.apply(db, &items).await {
         Ok(outcomes) => {

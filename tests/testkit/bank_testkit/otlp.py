@@ -40,6 +40,7 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
                         "server": span.kind == span.SPAN_KIND_SERVER,
                         "attributes": attributes(span.attributes),
                         "error": span.status.code == span.status.STATUS_CODE_ERROR,
+                        "links": [(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
                     })
         with self._lock:
             self.spans.extend(received)

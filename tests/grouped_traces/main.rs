@@ -1,0 +1,134 @@
+//! Writes grouped into one statement keep their traces whole: on Postgres, postings sent at the
+//! same moment go as groups, and every posting's trace leads to the statement that carried it,
+//! under its own request span or through its `ledger.group` span's link to the group's. In a
+//! test binary of its own, since the `tracing` subscriber is global to a process.
+
+use std::{collections::HashMap, time::Duration};
+
+use bank_api::{
+    config::{Sampler, Settings, Tracing},
+    startup::Application,
+    telemetry,
+};
+use fake_opentelemetry_collector::{ExportedSpan, FakeCollectorServer};
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+
+// Only its Postgres half is used here: grouping is Postgres's.
+#[path = "../common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+const POSTINGS: usize = 60;
+
+#[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_grouped_write_leads_to_its_statement() {
+    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+    let mut collector = FakeCollectorServer::start()
+        .await
+        .expect("an OTLP receiver");
+    let settings = Settings {
+        database_url: common::postgres_database(&server).await,
+        host: "127.0.0.1".into(),
+        port: 0,
+        auth_required: false,
+        tracing: Some(Tracing {
+            endpoint: collector.endpoint(),
+            service_name: "bank-api-test".into(),
+            sampler: Sampler {
+                ratio: 1.0,
+                parent_based: true,
+            },
+        }),
+        ..Settings::default()
+    };
+    let traces = telemetry::init(&settings).expect("the trace pipeline starts");
+    let app = Application::build(settings).await.expect("the app starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = Client::new();
+    let opened = client
+        .post(format!("{base}/accounts"))
+        .json(&json!({"first_name": "Ada", "last_name": "Lovelace", "address": "London"}))
+        .send()
+        .await
+        .expect("POST /accounts");
+    let account: serde_json::Value = opened.json().await.expect("JSON");
+
+    let postings = (0..POSTINGS).map(|_| {
+        let request = client
+            .post(format!("{base}/transactions"))
+            .json(&json!({"acc_id": account["id"], "credit": 1}));
+        async move {
+            let posted = request.send().await.expect("POST /transactions");
+            assert_eq!(posted.status(), StatusCode::CREATED);
+            let header = posted.headers()["traceresponse"].to_str().expect("ASCII");
+            header.split('-').nth(1).expect("a trace id").to_owned()
+        }
+    });
+    let posting_traces = futures_util::future::join_all(postings).await;
+
+    // A request's span ends just after its answer is sent. The receiver holds 64 spans at a
+    // time, so it is emptied while the exporter flushes the rest.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let flushed = tokio::spawn(traces.shutdown());
+    let mut spans = Vec::new();
+    loop {
+        let received = collector
+            .exported_spans(64, Duration::from_millis(500))
+            .await;
+        if received.is_empty() && flushed.is_finished() {
+            break;
+        }
+        spans.extend(received);
+    }
+    let by_id: HashMap<&str, &ExportedSpan> = spans
+        .iter()
+        .map(|span| (span.span_id.as_str(), span))
+        .collect();
+    let mut linked = 0;
+    for trace in &posting_traces {
+        let server = spans
+            .iter()
+            .find(|span| &span.trace_id == trace && span.kind == "SPAN_KIND_SERVER")
+            .unwrap_or_else(|| panic!("the request span of {trace} in {} spans", spans.len()));
+        let (statements, followed) = statements_under(server, &spans, &by_id);
+        assert!(statements > 0, "no statement for {trace}: {spans:#?}");
+        linked += usize::from(followed);
+    }
+    assert!(
+        linked > 0,
+        "{POSTINGS} postings at once, none grouped with another"
+    );
+}
+
+/// How many statement spans lie below `span`, following `ledger.group` links; and whether a link
+/// was followed to find them.
+fn statements_under(
+    span: &ExportedSpan,
+    spans: &[ExportedSpan],
+    by_id: &HashMap<&str, &ExportedSpan>,
+) -> (usize, bool) {
+    let (mut found, mut followed) = (0, false);
+    for child in spans
+        .iter()
+        .filter(|child| child.parent_span_id == span.span_id)
+    {
+        if child.name.starts_with("sea_orm.") {
+            found += 1;
+        }
+        let (below, through) = statements_under(child, spans, by_id);
+        found += below;
+        followed |= through;
+        if child.name == "ledger.group" {
+            for link in &child.links {
+                if let Some(group) = by_id.get(link.span_id.as_str()) {
+                    found += statements_under(group, spans, by_id).0;
+                    followed = true;
+                }
+            }
+        }
+    }
+    (found, followed)
+}
