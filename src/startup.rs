@@ -15,7 +15,7 @@ use bank_core::{
     authentication::{Auth, AuthError, AuthOptions, directory, users},
     database,
     domain::{DomainError, Password, Username},
-    ledger,
+    ledger::{self, HoldStatus},
 };
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use secrecy::ExposeSecret;
@@ -34,6 +34,8 @@ use crate::{
     telemetry::RequestSpan,
 };
 
+/// How often each replica releases the holds past their expiry.
+const HOLD_EXPIRY_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 /// How long in-flight requests get to finish after SIGTERM or SIGINT.
 const SHUTDOWN_GRACE_SECS: u64 = 30;
 /// Browsers must not guess a type other than the one an answer declares.
@@ -300,6 +302,24 @@ fn background(state: &Data<AppState>) -> Background {
             directory::listen(directory.clone(), (*options).clone())
         });
     }
+    // Every replica releases holds past their expiry, within a second of it; each hold expires
+    // once however many replicas sweep.
+    let holds = state.clone();
+    background.spawn("hold_expiry", move || {
+        let state = holds.clone();
+        async move {
+            let expired = |released| {
+                let captured = 0;
+                state
+                    .metrics
+                    .count_hold(HoldStatus::Expired, released, captured)
+            };
+            state
+                .ledger
+                .keep_holds_expiring(HOLD_EXPIRY_PERIOD, expired)
+                .await
+        }
+    });
     // Every replica forgets the ended windows of failed logins, so the table holds only the
     // current ones; one replica doing it would be enough.
     let state = state.clone();

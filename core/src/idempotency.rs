@@ -13,18 +13,19 @@ use uuid::Uuid;
 
 use crate::{
     domain::{IdempotencyKey, UserId},
-    ledger::{LedgerError, Replay, rows_of},
+    ledger::{LedgerError, Stored},
 };
 
-/// Why a write was not carried out, or may not have been.
+/// Why a write was not carried out, or may not have been. `R` is what the ledger may refuse it
+/// for: the money rules, or a hold's rules too.
 #[derive(Debug, thiserror::Error)]
-pub enum WriteError {
+pub enum WriteError<R = LedgerError> {
     /// The key was used before, with a different request.
     #[error("the idempotency key was used before with a different request")]
     KeyReused,
     /// The ledger refused the write, or a statement failed before anything was written.
     #[error(transparent)]
-    Ledger(#[from] LedgerError),
+    Ledger(#[from] R),
     /// The connection failed after the write was sent, and the database has since confirmed
     /// that it was not applied (and now never will be).
     #[error("write not applied: {0}")]
@@ -82,21 +83,23 @@ impl Claim {
 }
 
 /// What a key was already used for, when it was.
-pub(crate) enum Earlier {
+pub(crate) enum Earlier<T> {
     /// Another request.
     Reused,
-    /// This same request: its answer again.
-    Replay(Replay),
+    /// This same request: what its write stored, read again.
+    Write(T),
+    /// This same request, answered before keys named their write: the answer it stored.
+    Answered(String),
 }
 
 /// Claims the key for the write stored under `write_id`, inside its transaction (the
 /// step-by-step path; the grouped statement does the same in SQL). `None`: claimed, the write
 /// may go on; a concurrent request with the same key waits for this transaction.
-pub(crate) async fn claim(
+pub(crate) async fn claim<T: Stored>(
     txn: &DatabaseTransaction,
     claim: &Claim,
     write_id: Uuid,
-) -> Result<Option<Earlier>, DbErr> {
+) -> Result<Option<Earlier<T>>, DbErr> {
     let row = idempotency_key::ActiveModel {
         owner_id: Set(claim.owner_id()),
         key: Set(claim.key().to_owned()),
@@ -130,15 +133,15 @@ pub(crate) async fn claim(
         }
         stored
     };
-    let replay = match stored.write_id {
-        Some(write_id) => Replay::Rows(
-            rows_of(txn, write_id)
+    let earlier = match stored.write_id {
+        Some(write_id) => Earlier::Write(
+            T::read(txn, write_id)
                 .await?
                 .ok_or_else(|| DbErr::RecordNotFound("the write a key names".into()))?,
         ),
-        None => Replay::Stored(stored.response_body),
+        None => Earlier::Answered(stored.response_body),
     };
-    Ok(Some(Earlier::Replay(replay)))
+    Ok(Some(earlier))
 }
 
 /// Identifies a request by its operation and parsed body.

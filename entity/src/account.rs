@@ -11,6 +11,8 @@ pub struct Model {
     pub last_name: String,
     pub address: String,
     pub balance: i64,
+    /// The sum of the account's pending holds: `balance - held` is what it may spend.
+    pub held: i64,
     pub created_at: DateTimeUtc,
     /// The customer it belongs to; `None`: the operators' (opened by one, or from before users).
     pub owner_id: Option<i64>,

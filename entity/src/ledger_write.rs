@@ -13,6 +13,8 @@ pub struct Model {
     pub first_transaction_id: Option<i64>,
     /// A transfer's credit row.
     pub second_transaction_id: Option<i64>,
+    /// The hold a write created, captured or voided.
+    pub hold_id: Option<i64>,
     pub created_at: DateTimeUtc,
 }
 

@@ -232,6 +232,69 @@ fixed_answer!(
     }
 );
 
+fixed_answer!(
+    /// 404 for a hold that does not exist, or is not on an account of the caller's.
+    HoldNotFound {
+        status: NOT_FOUND,
+        words: "Hold not found",
+        rejected: Some("not_found"),
+        log: "no such hold in the caller's scope",
+        example: "hold_not_found",
+        description: "No hold has this id, or not one on an account the caller may act on",
+    }
+);
+
+/// 409: a hold cannot be resolved as asked, because it was resolved before (a hold resolves
+/// once) or is asked for more than it holds; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldConflict {
+    #[error("the hold was captured before")]
+    Captured,
+    #[error("the hold was voided before")]
+    Voided,
+    #[error("the hold has expired")]
+    Expired,
+    #[error("a capture of more than the hold")]
+    MoreThanHeld,
+}
+
+impl HoldConflict {
+    fn words(&self) -> &'static str {
+        match self {
+            Self::Captured => "Hold already captured",
+            Self::Voided => "Hold already voided",
+            Self::Expired => "Hold expired",
+            Self::MoreThanHeld => "Capture exceeds the hold",
+        }
+    }
+
+    const ALL: [(Self, &str); 4] = [
+        (Self::Captured, "hold_captured"),
+        (Self::Voided, "hold_voided"),
+        (Self::Expired, "hold_expired"),
+        (Self::MoreThanHeld, "more_than_held"),
+    ];
+}
+
+impl Answer for HoldConflict {
+    fn status(&self) -> StatusCode {
+        StatusCode::CONFLICT
+    }
+
+    fn respond(&self) -> HttpResponse {
+        detail(self.status(), self.words(), Some("conflict"))
+    }
+
+    fn responses() -> Responses {
+        let description = "The hold was resolved before (captured, voided, or expired: a hold \
+                           resolves once), or the capture asks for more than it holds; nothing \
+                           was written";
+        super::merge(Self::ALL.map(|(conflict, name)| {
+            documented(StatusCode::CONFLICT, description, name, conflict.words())
+        }))
+    }
+}
+
 /// 409: the money rules refused a write, and nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum MoneyRefused {
@@ -265,8 +328,9 @@ impl Answer for MoneyRefused {
 
     fn responses() -> Responses {
         let description = format!(
-            "The money rules refused it and nothing was written: `{}` when a balance would go \
-             below zero, `{}` when one would go above {MAX_BALANCE} minor units",
+            "The money rules refused it and nothing was written: `{}` when what an account may \
+             spend (its balance less its pending holds) would go below zero, `{}` when a balance \
+             would go above {MAX_BALANCE} minor units",
             Self::InsufficientFunds.words(),
             Self::BalanceLimitExceeded.words(),
         );

@@ -3,7 +3,10 @@
 
 use actix_web::{HttpResponse, http::StatusCode};
 use bank_core::{
-    domain::{DomainError, IdempotencyKey, MAX_AMOUNT, MAX_TEXT_CHARS, Password, Username},
+    domain::{
+        DomainError, IdempotencyKey, MAX_AMOUNT, MAX_HOLD_SECONDS, MAX_TEXT_CHARS, Password,
+        Username,
+    },
     ledger,
 };
 use serde_json::json;
@@ -136,6 +139,9 @@ pub fn domain_words(error: DomainError) -> String {
             "At least one of credit and debit should be greater than 0".into()
         }
         DomainError::SameAccount => "Should differ from from_acc_id".into(),
+        DomainError::ExpiryOutOfRange => {
+            format!("Input should be between 1 and {MAX_HOLD_SECONDS} (seconds)")
+        }
     }
 }
 
@@ -152,6 +158,7 @@ fn domain_kind(error: DomainError) -> &'static str {
         DomainError::IdempotencyKey => "idempotency_key",
         DomainError::NothingToPost => "nothing_to_post",
         DomainError::SameAccount => "same_account",
+        DomainError::ExpiryOutOfRange => "expiry_range",
     }
 }
 

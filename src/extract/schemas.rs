@@ -4,7 +4,8 @@
 use utoipa::openapi::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type, schema::SchemaType};
 
 use bank_core::domain::{
-    DomainError, IdempotencyKey, MAX_AMOUNT, MAX_TEXT_CHARS, Password, Text, Username,
+    DomainError, IdempotencyKey, MAX_AMOUNT, MAX_HOLD_SECONDS, MAX_TEXT_CHARS, Password, Text,
+    Username,
 };
 
 use crate::{error::domain_words, extract::Pagination};
@@ -39,6 +40,35 @@ pub fn debit() -> Object {
 pub fn transfer_amount() -> Object {
     minor_units("The amount moved", 1).build()
 }
+
+pub fn hold_amount() -> Object {
+    minor_units("The amount reserved", 1).build()
+}
+
+/// A capture's amount: all of the hold when left out.
+pub fn capture_amount() -> Object {
+    minor_units(
+        "The amount moved, at most the hold's (all of it when left out)",
+        1,
+    )
+    .build()
+}
+
+pub fn hold_expiry() -> Object {
+    integer(
+        format!(
+            "Seconds until the hold expires and releases its money by itself, 1 to \
+             {MAX_HOLD_SECONDS}."
+        ),
+        1,
+        MAX_HOLD_SECONDS,
+    )
+    .default(Some(DEFAULT_HOLD_SECONDS.into()))
+    .build()
+}
+
+/// How long a hold lasts when the client does not say: an hour.
+pub const DEFAULT_HOLD_SECONDS: i64 = 60 * 60;
 
 /// A name or an address.
 pub fn account_text() -> Object {

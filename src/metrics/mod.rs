@@ -8,7 +8,7 @@ use std::{sync::Arc, time::SystemTime};
 use actix_web_prom::{ActixMetricsConfiguration, PrometheusMetrics, PrometheusMetricsBuilder};
 use bank_core::{
     authentication::{AuthError, token::Refusal},
-    ledger::Movement,
+    ledger::{HoldStatus, Movement},
 };
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -65,6 +65,7 @@ pub struct Metrics {
     pub transactions: IntCounterVec,
     pub money_moved: IntCounterVec,
     pub transfers: IntCounter,
+    pub holds: IntCounterVec,
     pub rejections: IntCounterVec,
     pub logins: IntCounterVec,
     pub tokens_refused: IntCounterVec,
@@ -110,11 +111,18 @@ impl Metrics {
             money_moved: IntCounterVec::new(
                 Opts::new(
                     "bank_money_moved_minor_units_total",
-                    "Money moved, in minor units, by direction (in = credits, out = debits, transfer).",
+                    "Money moved, in minor units, by direction (in = credits, out = debits, transfer, capture).",
                 ),
                 &["direction"],
             )?,
             transfers: IntCounter::new("bank_transfers_total", "Transfers completed.")?,
+            holds: IntCounterVec::new(
+                Opts::new(
+                    "bank_holds_total",
+                    "Holds placed, and holds ended, by event (placed, captured, voided, expired).",
+                ),
+                &["event"],
+            )?,
             rejections: IntCounterVec::new(
                 Opts::new(
                     "bank_rejections_total",
@@ -182,6 +190,7 @@ impl Metrics {
         r.register(Box::new(metrics.transactions.clone()))?;
         r.register(Box::new(metrics.money_moved.clone()))?;
         r.register(Box::new(metrics.transfers.clone()))?;
+        r.register(Box::new(metrics.holds.clone()))?;
         r.register(Box::new(metrics.rejections.clone()))?;
         r.register(Box::new(metrics.logins.clone()))?;
         r.register(Box::new(metrics.tokens_refused.clone()))?;
@@ -282,6 +291,22 @@ impl Metrics {
         self.money_moved
             .with_label_values(&["out"])
             .inc_by(debit.unsigned_abs());
+    }
+
+    /// Counts a hold placed (`Pending`) or ended, and the money a capture moved.
+    pub fn count_hold(&self, status: HoldStatus, holds: u64, captured: i64) {
+        let event = match status {
+            HoldStatus::Pending => "placed",
+            HoldStatus::Captured => "captured",
+            HoldStatus::Voided => "voided",
+            HoldStatus::Expired => "expired",
+        };
+        self.holds.with_label_values(&[event]).inc_by(holds);
+        if captured > 0 {
+            self.money_moved
+                .with_label_values(&["capture"])
+                .inc_by(captured.unsigned_abs());
+        }
     }
 
     /// Counts a login at `POST /token` by its outcome.

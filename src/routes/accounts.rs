@@ -78,7 +78,7 @@ impl NewAccount {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": 1, "first_name": "Ada", "last_name": "Lovelace", "address": "12 St James's Square, London", "balance": 0, "created_at": "2026-11-24T09:30:00.123456Z"}))]
+#[schema(example = json!({"id": 1, "first_name": "Ada", "last_name": "Lovelace", "address": "12 St James's Square, London", "balance": 0, "available": 0, "created_at": "2026-11-24T09:30:00.123456Z"}))]
 pub struct Account {
     pub id: i64,
     pub first_name: String,
@@ -87,6 +87,9 @@ pub struct Account {
     /// Current balance in minor units (cents). Never negative, except on an account upgraded
     /// overdrawn from the Python original, which may receive money but not pay out below zero.
     pub balance: i64,
+    /// What may be spent: the balance less what pending holds reserve. Debits, transfers and new
+    /// holds may not take it below zero.
+    pub available: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -98,6 +101,7 @@ impl From<account::Model> for Account {
             last_name: model.last_name,
             address: model.address,
             balance: model.balance,
+            available: model.balance - model.held,
             created_at: model.created_at,
         }
     }

@@ -26,7 +26,7 @@ pub fn document(optional: Optional) -> utoipa::openapi::OpenApi {
     info(
         title = "bank-api",
         description = "An observable banking API: accounts, a ledger of credits and debits, and \
-atomic transfers between accounts. Money is always an integer number of minor units (cents). Errors \
+atomic transfers between accounts, and holds that reserve money to capture later. Money is always an integer number of minor units (cents). Errors \
 use FastAPI's shapes: `{\"detail\": \"...\"}`, and for 422 a list of `{loc, msg, type}`. \
 Prometheus metrics are at `/metrics`.\n\nData routes need a bearer token: sign up with \
 `POST /users`, then press **Authorize** and log in (or `POST /token`). A customer sees and moves only \
@@ -40,6 +40,7 @@ their own accounts; an operator, every account.",
         (name = "accounts", description = "Open accounts and read them, their balance and their history"),
         (name = "transactions", description = "Credits and debits on one account"),
         (name = "transfers", description = "Money from one account to another, atomically"),
+        (name = "holds", description = "Money reserved now, then captured or voided once, or released when it expires"),
         (name = "batches", description = "Many postings and transfers in one request, each with its own result, or all or none"),
         (name = "operations", description = "Probes and metrics for operators"),
         (name = "diagnostics", description = "Routes that fail on purpose, for testing monitoring; off in production"),

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod batches;
 pub mod docs;
 pub mod fallback;
+pub mod holds;
 pub mod operations;
 pub mod transactions;
 pub mod transfers;
@@ -58,6 +59,11 @@ pub fn configure(config: &mut ServiceConfig, optional: Optional) {
         .service(transactions::list_transactions)
         .service(transactions::get_transaction)
         .service(transfers::create_transfer)
+        .service(holds::create_hold)
+        .service(holds::list_holds)
+        .service(holds::get_hold)
+        .service(holds::capture_hold)
+        .service(holds::void_hold)
         .service(
             scope("/batches")
                 .app_data(web::PayloadConfig::new(batches::BODY_LIMIT_BYTES))
@@ -126,7 +132,19 @@ fn answer<T: FromLedgerRows + DeserializeOwned>(
 
 /// 201 with the written (or replayed) value; a replay is marked so clients can tell.
 fn created<T: serde::Serialize>(value: T, replayed: bool) -> HttpResponse {
-    let mut response = HttpResponse::Created();
+    replied(HttpResponse::Created(), value, replayed)
+}
+
+/// 200 with what a write changed (or replayed), marked like [`created`].
+fn resolved<T: serde::Serialize>(value: T, replayed: bool) -> HttpResponse {
+    replied(HttpResponse::Ok(), value, replayed)
+}
+
+fn replied<T: serde::Serialize>(
+    mut response: actix_web::HttpResponseBuilder,
+    value: T,
+    replayed: bool,
+) -> HttpResponse {
     if replayed {
         response.insert_header((IDEMPOTENT_REPLAYED, "true"));
     }

@@ -53,8 +53,8 @@ impl From<LedgerError> for MoneyWriteFailed {
 
 /// A 503 only for a write that was certainly not applied; a 500 with instructions for one whose
 /// outcome is unknown.
-impl From<WriteError> for MoneyWriteFailed {
-    fn from(error: WriteError) -> Self {
+impl<R: Into<Self>> From<WriteError<R>> for MoneyWriteFailed {
+    fn from(error: WriteError<R>) -> Self {
         match error {
             WriteError::KeyReused => KeyReused.into(),
             WriteError::Ledger(error) => error.into(),

@@ -169,7 +169,8 @@ async fn what_the_document_says_needs_a_token_does_and_nothing_else() {
             for (method, path, operation) in operations(&doc) {
                 let path = path
                     .replace("{account_id}", "1")
-                    .replace("{transaction_id}", "1");
+                    .replace("{transaction_id}", "1")
+                    .replace("{hold_id}", "1");
                 let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
                 let response = app.anonymous(method.clone(), &path, Some(&json!({}))).await;
                 if needs_a_token(&operation) {
@@ -199,7 +200,7 @@ async fn what_the_document_says_needs_a_token_does_and_nothing_else() {
 }
 
 /// Customer B tries every operation the document protects, aimed at customer A's account, ledger
-/// row and money: no answer carries anything of A's, and nothing of A's changes. The requests are
+/// row, hold and money: no answer carries anything of A's, and nothing of A's changes. The requests are
 /// made from the document (its paths, and its examples with A's ids), so a route added later
 /// cannot skip this; a path parameter it does not know how to aim fails the test.
 #[tokio::test]
@@ -230,12 +231,21 @@ async fn no_protected_operation_lets_a_customer_reach_anothers_data() {
                 .as_i64()
                 .unwrap();
             let bobs = bob.funded_account(500).await;
+            // A hold of Alice's for Bob: Bob must not capture it for himself, nor void it.
+            let held = alice
+                .post(
+                    "/holds",
+                    &json!({"from_acc_id": alices, "to_acc_id": bobs, "amount": 1000}),
+                )
+                .await;
+            let alices_hold = held.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
             let alices_data = async || {
                 (
                     alice.get_json(&format!("/accounts/{alices}")).await,
                     alice
                         .get_json(&format!("/accounts/{alices}/transactions"))
                         .await,
+                    alice.get_json("/holds").await,
                 )
             };
             let before = alices_data().await;
@@ -246,7 +256,7 @@ async fn no_protected_operation_lets_a_customer_reach_anothers_data() {
                 if !needs_a_token(&operation) {
                     continue;
                 }
-                let path = aimed_at(&template, alices, alices_row);
+                let path = aimed_at(&template, alices, alices_row, alices_hold);
                 let body =
                     operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
                         .as_str()
@@ -277,10 +287,11 @@ async fn no_protected_operation_lets_a_customer_reach_anothers_data() {
 }
 
 /// `template` with its path parameters pointing at Alice's things.
-fn aimed_at(template: &str, account: i64, ledger_row: i64) -> String {
+fn aimed_at(template: &str, account: i64, ledger_row: i64, hold: i64) -> String {
     let path = template
         .replace("{account_id}", &account.to_string())
-        .replace("{transaction_id}", &ledger_row.to_string());
+        .replace("{transaction_id}", &ledger_row.to_string())
+        .replace("{hold_id}", &hold.to_string());
     assert!(
         !path.contains('{'),
         "{template}: a path parameter this test cannot aim at another customer's data"

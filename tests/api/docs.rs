@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::helpers::on_each_backend;
 
 /// Every route the service serves by default, as documented.
-const ROUTES: [(&str, &str); 16] = [
+const ROUTES: [(&str, &str); 21] = [
     ("post", "/batches"),
     ("post", "/users"),
     ("post", "/token"),
@@ -19,6 +19,11 @@ const ROUTES: [(&str, &str); 16] = [
     ("get", "/transactions"),
     ("get", "/transactions/{transaction_id}"),
     ("post", "/transfers"),
+    ("post", "/holds"),
+    ("get", "/holds"),
+    ("get", "/holds/{hold_id}"),
+    ("post", "/holds/{hold_id}/capture"),
+    ("post", "/holds/{hold_id}/void"),
     ("get", "/ping"),
     ("get", "/health"),
     ("get", "/ready"),

@@ -12,6 +12,7 @@ mod docs;
 mod errors;
 mod headers;
 mod helpers;
+mod holds;
 mod idempotency;
 mod logins;
 mod metrics;

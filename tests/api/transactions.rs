@@ -276,22 +276,21 @@ async fn a_write_is_settled_as_applied_or_fenced_off_for_good() {
             .await
             .unwrap()
             .expect("the write's id is stored with its row");
-        let Some(Settled::Applied(rows)) = ledger::settle(&app.db, stored.write_id, within).await
-        else {
+        let settled: Option<Settled> = ledger::settle(&app.db, stored.write_id, within).await;
+        let Some(Settled::Applied(rows)) = settled else {
             panic!("a stored write settles as applied");
         };
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].id, row["id"].as_i64().unwrap());
 
         let lost = uuid::Uuid::new_v4();
-        assert!(matches!(
-            ledger::settle(&app.db, lost, within).await,
-            Some(Settled::NotApplied)
-        ));
+        let settled: Option<Settled> = ledger::settle(&app.db, lost, within).await;
+        assert!(matches!(settled, Some(Settled::NotApplied)));
         let late = ledger_write::Entity::insert(ledger_write::ActiveModel {
             write_id: sea_orm::Set(lost),
             first_transaction_id: sea_orm::Set(Some(row["id"].as_i64().unwrap())),
             second_transaction_id: sea_orm::Set(None),
+            hold_id: sea_orm::Set(None),
             created_at: sea_orm::Set(chrono::Utc::now()),
         })
         .exec(&app.db)

@@ -7,22 +7,34 @@
 //! the same way in both executions therefore still fails here. Some operations carry an
 //! idempotency key, so keys are checked the same way: a key replays its own request's outcome,
 //! refuses another request, and is not used up by a refused write.
+//!
+//! Holds are in the model too: placed, captured (all or part), voided and expired in any
+//! interleaving with postings and transfers. What may be spent is the balance less what is held
+//! and never goes below the floor; each hold resolves at most once; `held` is the sum of the
+//! pending holds and every balance is its ledger's sum.
 
 use bank_api::config::Settings;
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
 use bank_core::{
     database,
-    domain::{AccountId, IdempotencyKey, MAX_AMOUNT, MAX_BALANCE, Scope, Text, UserId},
+    domain::{AccountId, Amount, IdempotencyKey, MAX_AMOUNT, MAX_BALANCE, Scope, Text, UserId},
     idempotency::{Claim, OwnedKey, WriteError},
     ledger::{
-        self, Ledger, LedgerError, Movement, NewAccount, Posting, Replay, Transfer, Write, Written,
+        self, HoldAction, HoldError, HoldWrite, HoldWritten, Ledger, LedgerError, Movement,
+        NewAccount, NewHold, Posting, Replay, Transfer, Write, Written,
     },
 };
-use entity::{account, user};
+use entity::{account, hold, user};
 use futures_util::future::join_all;
 use proptest::{prelude::*, test_runner::TestRunner};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
+};
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -52,12 +64,47 @@ enum Operation {
         to: usize,
         amount: i64,
     },
+    Hold {
+        by: Who,
+        from: usize,
+        to: usize,
+        amount: i64,
+    },
+    /// `hold` picks one of the holds placed in earlier groups (see [`pick`]).
+    Capture {
+        by: Who,
+        hold: usize,
+        amount: Option<i64>,
+    },
+    Void {
+        by: Who,
+        hold: usize,
+    },
+    /// The hold's expiry passes, and one pass of the sweeper runs.
+    Expire {
+        hold: usize,
+    },
 }
 
 impl Operation {
     fn by(&self) -> Who {
         match *self {
-            Self::Post { by, .. } | Self::Transfer { by, .. } => by,
+            Self::Post { by, .. }
+            | Self::Transfer { by, .. }
+            | Self::Hold { by, .. }
+            | Self::Capture { by, .. }
+            | Self::Void { by, .. } => by,
+            Self::Expire { .. } => Who::Operator,
+        }
+    }
+
+    /// The hold it acts on, as generated.
+    fn hold(&self) -> Option<usize> {
+        match *self {
+            Self::Capture { hold, .. } | Self::Void { hold, .. } | Self::Expire { hold } => {
+                Some(hold)
+            }
+            _ => None,
         }
     }
 
@@ -67,11 +114,23 @@ impl Operation {
     }
 }
 
+/// Where an operation was generated: its group, and its place in it.
+type Slot = (usize, usize);
+
+/// The hold `raw` names when sent from group `group`: one of those placed in earlier groups, in
+/// the order they were generated, or none (a missing hold) when there is none or `raw` is 3.
+/// The model and the backends pick the same way, each from the holds it saw placed.
+fn pick(placed: impl Iterator<Item = Slot>, raw: usize, group: usize) -> Option<Slot> {
+    let earlier: Vec<Slot> = placed.filter(|slot| slot.0 < group).collect();
+    (raw != 3 && !earlier.is_empty()).then(|| earlier[raw % earlier.len()])
+}
+
 /// An operation as it is sent: with one of a few idempotency keys of its sender, or none.
 #[derive(Clone, Debug)]
 struct Sent {
     operation: Operation,
     key: Option<u8>,
+    slot: Slot,
 }
 
 /// What an operation came to, in terms the model and both backends share (not their row ids).
@@ -84,12 +143,25 @@ enum Outcome {
     KeyReused,
     Invalid,
     Refused(&'static str),
+    /// An expiry passed and the sweeper ran: nothing to tell.
+    Swept,
+}
+
+#[derive(Clone, Debug)]
+struct ModelHold {
+    from: usize,
+    to: usize,
+    amount: i64,
+    status: &'static str,
 }
 
 /// The bank as the rules describe it, without a database.
 #[derive(Clone, Debug)]
 struct Model {
     balances: Vec<i64>,
+    /// What each account's pending holds reserve.
+    held: Vec<i64>,
+    holds: BTreeMap<Slot, ModelHold>,
     /// Each used key: the fingerprint of its request and what that request left.
     keys: HashMap<(Who, u8), (String, Vec<i64>)>,
 }
@@ -104,10 +176,12 @@ impl Model {
         }
     }
 
-    /// The balance after adding `delta`, or why not: the floor binds only what lowers a balance.
-    fn change(&self, account: usize, delta: i64) -> Result<i64, &'static str> {
+    /// The balance after adding `delta` to it and `held` to what is held, or why not: the floor
+    /// binds what may be spent (the balance less what is held), and only a change that lowers it.
+    fn change(&self, account: usize, delta: i64, held: i64) -> Result<i64, &'static str> {
         let after = self.balances[account] + delta;
-        if delta < 0 && after < 0 {
+        let available = after - (self.held[account] + held);
+        if delta - held < 0 && available < 0 {
             return Err("insufficient funds");
         }
         if after > MAX_BALANCE {
@@ -122,7 +196,7 @@ impl Model {
             return Outcome::Invalid;
         }
         let Some(key) = sent.key else {
-            return self.apply(operation);
+            return self.apply(sent);
         };
         let key = (operation.by(), key);
         if let Some((fingerprint, balances)) = self.keys.get(&key) {
@@ -131,7 +205,7 @@ impl Model {
                 false => Outcome::KeyReused,
             };
         }
-        let outcome = self.apply(operation);
+        let outcome = self.apply(sent);
         if let Outcome::Applied(balances) = &outcome {
             self.keys
                 .insert(key, (operation.fingerprint(), balances.clone()));
@@ -149,11 +223,22 @@ impl Model {
             }
             Operation::Transfer {
                 from, to, amount, ..
+            }
+            | Operation::Hold {
+                from, to, amount, ..
             } => (1..=MAX_AMOUNT).contains(&amount) && from != to,
+            Operation::Capture { amount, .. } => {
+                amount.is_none_or(|amount| (1..=MAX_AMOUNT).contains(&amount))
+            }
+            Operation::Void { .. } | Operation::Expire { .. } => true,
         }
     }
 
-    fn apply(&mut self, operation: &Operation) -> Outcome {
+    fn apply(&mut self, sent: &Sent) -> Outcome {
+        let operation = &sent.operation;
+        let target = operation
+            .hold()
+            .and_then(|raw| pick(self.holds.keys().copied(), raw, sent.slot.0));
         let outcome = match *operation {
             Operation::Post {
                 by,
@@ -164,7 +249,7 @@ impl Model {
                 if !Self::may_debit(by, account) {
                     return Outcome::Refused("account not found");
                 }
-                self.change(account, credit - debit)
+                self.change(account, credit - debit, 0)
                     .map(|after| vec![(account, after)])
             }
             Operation::Transfer {
@@ -177,10 +262,46 @@ impl Model {
                     return Outcome::Refused("account not found");
                 }
                 // The sender's refusal is told before the receiver's.
-                self.change(from, -amount).and_then(|sent| {
-                    let received = self.change(to, amount)?;
+                self.change(from, -amount, 0).and_then(|sent| {
+                    let received = self.change(to, amount, 0)?;
                     Ok(vec![(from, sent), (to, received)])
                 })
+            }
+            Operation::Hold {
+                by,
+                from,
+                to,
+                amount,
+            } => {
+                if !Self::may_debit(by, from) || to == MISSING {
+                    return Outcome::Refused("account not found");
+                }
+                if let Err(refusal) = self.change(from, 0, amount) {
+                    return Outcome::Refused(refusal);
+                }
+                self.held[from] += amount;
+                let status = "pending";
+                let hold = ModelHold {
+                    from,
+                    to,
+                    amount,
+                    status,
+                };
+                self.holds.insert(sent.slot, hold);
+                return Outcome::Applied(Vec::new());
+            }
+            Operation::Capture { by, amount, .. } => {
+                return self.resolve(by, target, Some(amount));
+            }
+            Operation::Void { by, .. } => return self.resolve(by, target, None),
+            Operation::Expire { .. } => {
+                if let Some(hold) = target.and_then(|slot| self.holds.get_mut(&slot))
+                    && hold.status == "pending"
+                {
+                    hold.status = "expired";
+                    self.held[hold.from] -= hold.amount;
+                }
+                return Outcome::Swept;
             }
         };
         match outcome {
@@ -192,6 +313,42 @@ impl Model {
             }
             Err(refusal) => Outcome::Refused(refusal),
         }
+    }
+
+    /// A capture (of `Some(amount)`, all of the hold if that is `None`) or a void (`None`) of
+    /// the hold at `target` by `by`.
+    fn resolve(&mut self, by: Who, target: Option<Slot>, capture: Option<Option<i64>>) -> Outcome {
+        let Some(slot) = target else {
+            return Outcome::Refused("hold not found");
+        };
+        let hold = self.holds[&slot].clone();
+        if !Self::may_debit(by, hold.from) {
+            return Outcome::Refused("hold not found");
+        }
+        if hold.status != "pending" {
+            return Outcome::Refused(hold.status);
+        }
+        let status = match capture {
+            Some(amount) => {
+                let moved = amount.unwrap_or(hold.amount);
+                if moved > hold.amount {
+                    return Outcome::Refused("more than held");
+                }
+                let received = match self.change(hold.to, moved, 0) {
+                    Ok(received) => received,
+                    Err(refusal) => return Outcome::Refused(refusal),
+                };
+                self.balances[hold.from] -= moved;
+                self.balances[hold.to] = received;
+                "captured"
+            }
+            None => "voided",
+        };
+        self.held[hold.from] -= hold.amount;
+        if let Some(resolved) = self.holds.get_mut(&slot) {
+            resolved.status = status;
+        }
+        Outcome::Applied(Vec::new())
     }
 
     /// The model after `group` in some order that gives exactly `observed`, if there is one.
@@ -242,7 +399,7 @@ fn operation() -> impl Strategy<Value = Operation> {
                 debit,
             }
         }),
-        (who(), account.clone(), account, amount()).prop_map(|(by, from, to, amount)| {
+        (who(), account.clone(), account.clone(), amount()).prop_map(|(by, from, to, amount)| {
             Operation::Transfer {
                 by,
                 from,
@@ -250,18 +407,44 @@ fn operation() -> impl Strategy<Value = Operation> {
                 amount,
             }
         }),
+        (who(), account.clone(), account, amount()).prop_map(|(by, from, to, amount)| {
+            Operation::Hold {
+                by,
+                from,
+                to,
+                amount,
+            }
+        }),
+        (who(), 0..4_usize, proptest::option::of(amount()))
+            .prop_map(|(by, hold, amount)| { Operation::Capture { by, hold, amount } }),
+        (who(), 0..4_usize).prop_map(|(by, hold)| Operation::Void { by, hold }),
+        (0..4_usize).prop_map(|hold| Operation::Expire { hold }),
     ]
 }
 
-/// An operation, with one of three keys of its sender half of the time.
+/// An operation, with one of three keys of its sender half of the time (an expiry has none: no
+/// client sends it).
 fn sent() -> impl Strategy<Value = Sent> {
     let key = prop_oneof![Just(None), (0..3_u8).prop_map(Some)];
-    (operation(), key).prop_map(|(operation, key)| Sent { operation, key })
+    (operation(), key).prop_map(|(operation, key)| Sent {
+        key: key.filter(|_| !matches!(operation, Operation::Expire { .. })),
+        operation,
+        slot: (0, 0),
+    })
 }
 
-/// Groups of operations sent at the same time.
+/// Groups of operations sent at the same time, each knowing its slot.
 fn groups() -> impl Strategy<Value = Vec<Vec<Sent>>> {
-    proptest::collection::vec(proptest::collection::vec(sent(), 1..=4), 1..6)
+    proptest::collection::vec(proptest::collection::vec(sent(), 1..=4), 1..7).prop_map(
+        |mut groups| {
+            for (g, group) in groups.iter_mut().enumerate() {
+                for (p, sent) in group.iter_mut().enumerate() {
+                    sent.slot = (g, p);
+                }
+            }
+            groups
+        },
+    )
 }
 
 /// Starting balances: empty, some, and close enough to the limit for credits to break it.
@@ -350,8 +533,15 @@ impl Backend {
         ids
     }
 
-    /// Sends an operation through the ledger, with its key (unique to this case) if it has one.
-    async fn send(&self, ids: &[AccountId], case: &str, sent: &Sent) -> Outcome {
+    /// Sends an operation through the ledger, with its key (unique to this case) if it has one;
+    /// `hold` is the id of the hold it acts on. What it came to, and the id of a hold it placed.
+    async fn send(
+        &self,
+        ids: &[AccountId],
+        case: &str,
+        sent: &Sent,
+        hold: i64,
+    ) -> (Outcome, Option<i64>) {
         let operation = &sent.operation;
         let movement = match *operation {
             Operation::Post {
@@ -359,42 +549,109 @@ impl Backend {
                 credit,
                 debit,
                 ..
-            } => match Posting::new(ids[account], credit, debit) {
-                Ok(posting) => Movement::Post(posting),
-                Err(_) => return Outcome::Invalid,
-            },
+            } => Posting::new(ids[account], credit, debit).map(Movement::Post),
             Operation::Transfer {
                 from, to, amount, ..
             } => match Transfer::new(ids[from], ids[to], amount) {
-                Ok(transfer) => Movement::Transfer(transfer),
-                Err(_) => return Outcome::Invalid,
+                Ok(transfer) => Ok(Movement::Transfer(transfer)),
+                Err(_) => return (Outcome::Invalid, None),
             },
+            Operation::Expire { .. } => return (self.expire(hold).await, None),
+            _ => return self.send_hold(ids, case, sent, hold).await,
         };
-        let by = operation.by();
-        let claim = sent.key.map(|key| {
-            let key = OwnedKey {
-                owner: self.owner(by),
-                key: IdempotencyKey::parse(&format!("{case}-{key}")).expect("a valid key"),
-            };
-            Claim::new(key, "operation", &operation.fingerprint())
-        });
+        let Ok(movement) = movement else {
+            return (Outcome::Invalid, None);
+        };
         let write = Write {
             movement,
-            scope: self.scope(by),
-            claim,
+            scope: self.scope(operation.by()),
+            claim: self.claim(case, sent),
         };
         let balances = |rows: Vec<entity::transaction::Model>| {
             rows.iter().map(|row| row.balance_after).collect()
         };
-        Outcome::Refused(match self.ledger.write(write).await {
-            Ok(Written::Applied(rows)) => return Outcome::Applied(balances(rows)),
-            Ok(Written::Replayed(Replay::Rows(rows))) => return Outcome::Replayed(balances(rows)),
+        let outcome = match self.ledger.write(write).await {
+            Ok(Written::Applied(rows)) => Outcome::Applied(balances(rows)),
+            Ok(Written::Replayed(Replay::Rows(rows))) => Outcome::Replayed(balances(rows)),
             Ok(Written::Replayed(Replay::Stored(body))) => panic!("a stored answer: {body}"),
-            Err(WriteError::KeyReused) => return Outcome::KeyReused,
-            Err(WriteError::Ledger(LedgerError::AccountNotFound)) => "account not found",
-            Err(WriteError::Ledger(LedgerError::InsufficientFunds)) => "insufficient funds",
-            Err(WriteError::Ledger(LedgerError::BalanceLimitExceeded)) => "balance limit",
+            Err(WriteError::KeyReused) => Outcome::KeyReused,
+            Err(WriteError::Ledger(refused)) => Outcome::Refused(refusal(&refused)),
             Err(error) => panic!("{sent:?}: {error}"),
+        };
+        (outcome, None)
+    }
+
+    /// A hold placed, captured or voided.
+    async fn send_hold(
+        &self,
+        ids: &[AccountId],
+        case: &str,
+        sent: &Sent,
+        hold: i64,
+    ) -> (Outcome, Option<i64>) {
+        let action = match sent.operation {
+            Operation::Hold {
+                from, to, amount, ..
+            } => match NewHold::new(ids[from], ids[to], amount, 3600) {
+                Ok(new) => HoldAction::Create(new),
+                Err(_) => return (Outcome::Invalid, None),
+            },
+            Operation::Capture { amount, .. } => match amount.map(Amount::positive).transpose() {
+                Ok(amount) => HoldAction::Capture { hold, amount },
+                Err(_) => return (Outcome::Invalid, None),
+            },
+            Operation::Void { .. } => HoldAction::Void { hold },
+            _ => unreachable!("not a hold's write: {sent:?}"),
+        };
+        let write = HoldWrite {
+            action,
+            scope: self.scope(sent.operation.by()),
+            claim: self.claim(case, sent),
+        };
+        let outcome = match self.ledger.hold(write).await {
+            Ok(HoldWritten {
+                hold,
+                replayed: false,
+            }) => {
+                let placed = matches!(sent.operation, Operation::Hold { .. }).then_some(hold.id);
+                return (Outcome::Applied(Vec::new()), placed);
+            }
+            Ok(HoldWritten { replayed: true, .. }) => Outcome::Replayed(Vec::new()),
+            Err(WriteError::KeyReused) => Outcome::KeyReused,
+            Err(WriteError::Ledger(HoldError::NotFound)) => Outcome::Refused("hold not found"),
+            Err(WriteError::Ledger(HoldError::Resolved(status))) => {
+                Outcome::Refused(status.as_str())
+            }
+            Err(WriteError::Ledger(HoldError::MoreThanHeld)) => Outcome::Refused("more than held"),
+            Err(WriteError::Ledger(HoldError::Ledger(refused))) => {
+                Outcome::Refused(refusal(&refused))
+            }
+            Err(error) => panic!("{sent:?}: {error}"),
+        };
+        (outcome, None)
+    }
+
+    /// The hold's expiry passes, then one pass of the sweeper runs.
+    async fn expire(&self, hold: i64) -> Outcome {
+        let past = chrono::Utc::now() - chrono::TimeDelta::seconds(1);
+        hold::Entity::update_many()
+            .col_expr(hold::Column::ExpiresAt, sea_orm::sea_query::Expr::val(past))
+            .filter(hold::Column::Id.eq(hold))
+            .exec(&self.db)
+            .await
+            .expect("an expiry");
+        self.ledger.expire_holds().await.expect("a sweep");
+        Outcome::Swept
+    }
+
+    /// The sender's key for `sent`, unique to this case, if it has one.
+    fn claim(&self, case: &str, sent: &Sent) -> Option<Claim> {
+        sent.key.map(|key| {
+            let key = OwnedKey {
+                owner: self.owner(sent.operation.by()),
+                key: IdempotencyKey::parse(&format!("{case}-{key}")).expect("a valid key"),
+            };
+            Claim::new(key, "operation", &sent.operation.fingerprint())
         })
     }
 
@@ -404,16 +661,15 @@ impl Backend {
             Who::Customer(i) => Some(self.customers[i]),
         }
     }
-    /// Each account's balance now, and its starting balance plus what its ledger rows moved.
-    async fn balances(&self, ids: &[AccountId], start: &[i64]) -> Vec<(i64, i64)> {
+    /// Each account as stored, and its starting balance plus what its ledger rows moved.
+    async fn balances(&self, ids: &[AccountId], start: &[i64]) -> Vec<(account::Model, i64)> {
         let mut found = Vec::new();
         for (id, start) in ids.iter().zip(start) {
             let stored = account::Entity::find_by_id(id.0)
                 .one(&self.db)
                 .await
                 .expect("a read")
-                .expect("the account")
-                .balance;
+                .expect("the account");
             let moved = self
                 .db
                 .query_one_raw(sea_orm::Statement::from_string(
@@ -434,6 +690,20 @@ impl Backend {
         found
     }
 
+    /// What the pending holds on `ids` reserve together, as the holds table says.
+    async fn pending_holds(&self, ids: &[AccountId]) -> i64 {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        hold::Entity::find()
+            .filter(hold::Column::Status.eq("pending"))
+            .filter(hold::Column::FromAccId.is_in(ids))
+            .all(&self.db)
+            .await
+            .expect("the holds")
+            .iter()
+            .map(|hold| hold.amount)
+            .sum()
+    }
+
     /// Runs generated cases against this backend and the model.
     fn keeps_the_model(self, runtime: &tokio::runtime::Runtime) {
         let case = (balances(), groups());
@@ -447,17 +717,33 @@ impl Backend {
                 let case = uuid::Uuid::new_v4().simple().to_string();
                 let mut model = Model {
                     balances: start.clone(),
+                    held: vec![0; OWNERS.len()],
+                    holds: BTreeMap::new(),
                     keys: HashMap::new(),
                 };
-                for group in &groups {
-                    let observed =
-                        join_all(group.iter().map(|sent| self.send(&ids, &case, sent))).await;
+                // The holds this backend placed, by the slot of the operation that placed each.
+                let mut placed: BTreeMap<Slot, i64> = BTreeMap::new();
+                for (g, group) in groups.iter().enumerate() {
+                    let target = |sent: &Sent| {
+                        let raw = sent.operation.hold().unwrap_or(3);
+                        pick(placed.keys().copied(), raw, g).map_or(i64::MAX, |slot| placed[&slot])
+                    };
+                    let sends = group
+                        .iter()
+                        .map(|sent| self.send(&ids, &case, sent, target(sent)));
+                    let (observed, holds): (Vec<_>, Vec<_>) =
+                        join_all(sends).await.into_iter().unzip();
                     let Some(next) = model.explain(group, &observed) else {
                         return Err(TestCaseError::fail(format!(
                             "no order of {group:?} gives {observed:?} from {model:?}"
                         )));
                     };
                     model = next;
+                    for (sent, hold) in group.iter().zip(holds) {
+                        if let Some(hold) = hold {
+                            placed.insert(sent.slot, hold);
+                        }
+                    }
                 }
                 for (account, (stored, from_ledger)) in self
                     .balances(&ids[..MISSING], &start)
@@ -465,15 +751,55 @@ impl Backend {
                     .into_iter()
                     .enumerate()
                 {
-                    prop_assert_eq!(stored, model.balances[account], "account {}", account);
-                    prop_assert_eq!(stored, from_ledger, "a balance is its ledger's sum");
+                    prop_assert_eq!(
+                        stored.balance,
+                        model.balances[account],
+                        "account {}",
+                        account
+                    );
+                    prop_assert_eq!(stored.held, model.held[account], "held on {}", account);
+                    prop_assert_eq!(stored.balance, from_ledger, "a balance is its ledger's sum");
+                    prop_assert!(
+                        stored.balance >= stored.held,
+                        "spent what was held: {:?}",
+                        stored
+                    );
                 }
+                for (slot, id) in &placed {
+                    let stored = hold::Entity::find_by_id(*id)
+                        .one(&self.db)
+                        .await
+                        .expect("a read")
+                        .expect("the hold");
+                    prop_assert_eq!(
+                        stored.status.as_str(),
+                        model.holds[slot].status,
+                        "hold {:?}",
+                        slot
+                    );
+                }
+                let pending: i64 = self.pending_holds(&ids[..MISSING]).await;
+                prop_assert_eq!(
+                    pending,
+                    model.held.iter().sum::<i64>(),
+                    "held is the pending holds"
+                );
                 Ok(())
             })
         });
         if let Err(failure) = result {
             panic!("{failure}");
         }
+    }
+}
+
+/// A refusal of the money rules, in the model's words.
+fn refusal(refused: &LedgerError) -> &'static str {
+    match refused {
+        LedgerError::AccountNotFound => "account not found",
+        LedgerError::InsufficientFunds => "insufficient funds",
+        LedgerError::BalanceLimitExceeded => "balance limit",
+        LedgerError::Database(error) => panic!("{error}"),
     }
 }
 

@@ -3,7 +3,7 @@ than JSON Schema can say, so that what schemathesis reports is a real defect, no
 
 - A real client sends a fresh Idempotency-Key with each new request. Reusing one key for another
   body is refused with 422 by design (tests/api covers that rule).
-- A transfer needs two different accounts, a rule across two fields that JSON Schema cannot
+- A transfer (and a hold) needs two different accounts, a rule across two fields that JSON Schema cannot
   state; such bodies, alone or as a batch's item, are refused with 422 (tested in tests/api) and
   are not generated here. The coverage phase does not pass through `filter_body`: there, only a
   422 whose every problem is that rule (`same_account`) is not counted as a failure.
@@ -26,7 +26,7 @@ def two_accounts(transfer):
 def filter_body(ctx, body):
     if ctx.operation is None or not isinstance(body, dict):
         return True
-    if ctx.operation.path == "/transfers":
+    if ctx.operation.path in ("/transfers", "/holds"):
         return two_accounts(body)
     if ctx.operation.path == "/batches" and isinstance(body.get("items"), list):
         return all(two_accounts(item) for item in body["items"] if isinstance(item, dict) and item.get("kind") == "transfer")

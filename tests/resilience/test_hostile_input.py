@@ -27,7 +27,7 @@ SCHEMATHESIS_EXAMPLES = 100
 # Runs have generated 1,899 to 1,997 cases per backend: far fewer means whole phases did not run.
 SCHEMATHESIS_MIN_CASES = 1500
 CLIENT_TIMEOUT = 2
-TABLES = ("accounts", "transactions", "idempotency_keys")
+TABLES = ("accounts", "transactions", "idempotency_keys", "holds")
 # Words that would mean an internal detail leaked into a response.
 LEAKS = ("sqlx", "sqlite", "postgres", "panicked", "/work/", "/root/", ".rs:", "stack backtrace")
 

@@ -7,11 +7,13 @@
 
 mod access;
 mod credentials;
+mod expiry;
 mod money;
 mod text;
 
 pub use access::{AccountId, Scope, UserId};
 pub use credentials::{IdempotencyKey, Password, Username};
+pub use expiry::{Expiry, MAX_HOLD_SECONDS};
 pub use money::{Amount, MAX_AMOUNT, MAX_BALANCE};
 pub use text::{MAX_TEXT_CHARS, Text};
 
@@ -37,7 +39,9 @@ pub enum DomainError {
     /// A posting must move money one way or the other.
     #[error("a posting of neither credit nor debit")]
     NothingToPost,
-    /// A transfer must go to another account.
+    /// A transfer (or a hold) must go to another account.
     #[error("a transfer to its own account")]
     SameAccount,
+    #[error("a hold's expiry outside 1..={MAX_HOLD_SECONDS} seconds")]
+    ExpiryOutOfRange,
 }

@@ -18,13 +18,14 @@ use crate::database;
 pub(super) async fn remember(
     txn: &DatabaseTransaction,
     write_id: Uuid,
-    first: i64,
-    second: Option<i64>,
+    rows: &[transaction::Model],
+    hold: Option<i64>,
 ) -> Result<(), DbErr> {
     ledger_write::Entity::insert(ledger_write::ActiveModel {
         write_id: Set(write_id),
-        first_transaction_id: Set(Some(first)),
-        second_transaction_id: Set(second),
+        first_transaction_id: Set(rows.first().map(|row| row.id)),
+        second_transaction_id: Set(rows.get(1).map(|row| row.id)),
+        hold_id: Set(hold),
         created_at: Set(now()),
     })
     .exec_without_returning(txn)
@@ -38,11 +39,26 @@ pub trait FromLedgerRows: Sized {
     fn from_ledger_rows(rows: Vec<transaction::Model>) -> Option<Self>;
 }
 
+/// What a stored write left, read back by the id it was stored under: its ledger rows, or the
+/// hold it made or resolved.
+pub trait Stored: Sized {
+    fn read(
+        db: &impl ConnectionTrait,
+        write_id: Uuid,
+    ) -> impl Future<Output = Result<Option<Self>, DbErr>>;
+}
+
+impl Stored for Vec<transaction::Model> {
+    async fn read(db: &impl ConnectionTrait, write_id: Uuid) -> Result<Option<Self>, DbErr> {
+        rows_of(db, write_id).await
+    }
+}
+
 /// What became of a write whose connection failed after it was sent.
 #[derive(Debug)]
-pub enum Settled {
-    /// It was stored: these are its ledger rows, in id order.
-    Applied(Vec<transaction::Model>),
+pub enum Settled<T = Vec<transaction::Model>> {
+    /// It was stored: this is what it left (its ledger rows, in id order).
+    Applied(T),
     /// It was not, and now never will be.
     NotApplied,
 }
@@ -54,7 +70,11 @@ const SETTLE_RETRY: Duration = Duration::from_millis(100);
 /// uncommitted id holds the slot), and otherwise succeeds, after which the write can never
 /// commit. Retries while the database is unreachable, for at most `within`; `None` if the
 /// outcome is still unknown then.
-pub async fn settle(db: &DatabaseConnection, write_id: Uuid, within: Duration) -> Option<Settled> {
+pub async fn settle<T: Stored>(
+    db: &DatabaseConnection,
+    write_id: Uuid,
+    within: Duration,
+) -> Option<Settled<T>> {
     let attempts = async {
         loop {
             match fence(db, write_id).await {
@@ -69,11 +89,12 @@ pub async fn settle(db: &DatabaseConnection, write_id: Uuid, within: Duration) -
     tokio::time::timeout(within, attempts).await.ok().flatten()
 }
 
-async fn fence(db: &DatabaseConnection, write_id: Uuid) -> Result<Settled, DbErr> {
+async fn fence<T: Stored>(db: &DatabaseConnection, write_id: Uuid) -> Result<Settled<T>, DbErr> {
     let fence = ledger_write::ActiveModel {
         write_id: Set(write_id),
         first_transaction_id: Set(None),
         second_transaction_id: Set(None),
+        hold_id: Set(None),
         created_at: Set(now()),
     };
     let inserted = ledger_write::Entity::insert(fence)
@@ -83,14 +104,14 @@ async fn fence(db: &DatabaseConnection, write_id: Uuid) -> Result<Settled, DbErr
     if matches!(inserted, TryInsertResult::Inserted(1)) {
         return Ok(Settled::NotApplied);
     }
-    let rows = rows_of(db, write_id)
+    let stored = T::read(db, write_id)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("a ledger write that conflicted".into()))?;
-    Ok(Settled::Applied(rows))
+    Ok(Settled::Applied(stored))
 }
 
 /// The ledger rows stored under `write_id`, in id order; `None` if no write has that id.
-pub(crate) async fn rows_of(
+async fn rows_of(
     db: &impl ConnectionTrait,
     write_id: Uuid,
 ) -> Result<Option<Vec<transaction::Model>>, DbErr> {

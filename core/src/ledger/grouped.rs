@@ -60,6 +60,7 @@ impl Function {
         // (`v_any`) or `v_owner`'s.
         let terms = Terms {
             delta: Expr::cust("v_delta"),
+            held: Expr::val(0),
             lowers: None,
             owned: Some(scope::admits_each(
                 Expr::cust("v_any"),

@@ -7,6 +7,7 @@
 //!   refusal it earns.
 //! - `grouping` and `grouped`: on Postgres, writes waiting at the same moment go together, as
 //!   one call of a server-side function whose checks are rendered from `rules`.
+//! - `holds`: money reserved now and moved or released later, once.
 //! - `steps`: elsewhere, each write step by step in a transaction of its own, under the same
 //!   rules.
 //! - `reads`: accounts, balances and ledger rows, a page at a time, within the caller's scope.
@@ -21,14 +22,17 @@ mod coalesce;
 mod fencing;
 mod grouped;
 mod grouping;
+mod holds;
 mod reads;
 mod rules;
 mod scope;
 mod steps;
 mod writes;
 
-pub(crate) use fencing::rows_of;
-pub use fencing::{FromLedgerRows, Settled, settle};
+pub use fencing::{FromLedgerRows, Settled, Stored, settle};
+pub use holds::{
+    HoldAction, HoldError, HoldPart, HoldStatus, HoldWrite, HoldWritten, NewHold, hold, holds,
+};
 pub use reads::{
     Accounts, Listed, NewAccount, Page, account, account_transactions, accounts, open_account,
     transaction, transactions,
@@ -51,7 +55,7 @@ pub enum LedgerError {
     /// No such account, or not one the caller may act on: the two look the same.
     #[error("no such account in the caller's scope")]
     AccountNotFound,
-    /// The change would take the balance below its floor.
+    /// The change would take what may be spent (the balance less what is held) below its floor.
     #[error("the balance would go below its floor")]
     InsufficientFunds,
     /// The change would take the balance above `MAX_BALANCE`.

@@ -46,13 +46,13 @@ impl<T> Listed<T> {
 impl Page {
     /// This window of `rows`, a query ordered by `id`, and one row more to tell whether the list
     /// goes on.
-    fn of<E: EntityTrait>(self, rows: Select<E>, id: E::Column) -> Select<E> {
+    pub(super) fn of<E: EntityTrait>(self, rows: Select<E>, id: E::Column) -> Select<E> {
         rows.apply_if(self.after_id, |rows, after| rows.filter(id.gt(after)))
             .offset(self.skip)
             .limit(self.limit + 1)
     }
 
-    fn listed<T>(self, mut rows: Vec<T>, id: impl Fn(&T) -> i64) -> Listed<T> {
+    pub(super) fn listed<T>(self, mut rows: Vec<T>, id: impl Fn(&T) -> i64) -> Listed<T> {
         let more = rows.len() as u64 > self.limit;
         rows.truncate(self.limit as usize);
         let next_after_id = more.then(|| rows.last().map(id)).flatten();
@@ -73,6 +73,15 @@ fn scoped_accounts<Q: QueryFilter>(scope: Scope, query: Q) -> Q {
 
 /// `query` on ledger rows, limited to the rows of accounts in `scope`.
 fn scoped_ledger<Q: QueryFilter>(scope: Scope, query: Q) -> Q {
+    of_accounts_in(scope, query, transaction::Column::AccId)
+}
+
+/// `query` limited to the rows whose `account` (a column naming an account) is in `scope`.
+pub(super) fn of_accounts_in<Q: QueryFilter>(
+    scope: Scope,
+    query: Q,
+    account: impl ColumnTrait,
+) -> Q {
     let Some(owned) = scope::admits(scope) else {
         return query;
     };
@@ -81,7 +90,7 @@ fn scoped_ledger<Q: QueryFilter>(scope: Scope, query: Q) -> Q {
         .from(account::Entity)
         .and_where(owned)
         .to_owned();
-    query.filter(transaction::Column::AccId.in_subquery(owned))
+    query.filter(account.in_subquery(owned))
 }
 
 /// The account belongs to the customer whose scope opens it; an operator's belongs to the

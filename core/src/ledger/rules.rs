@@ -48,12 +48,12 @@ pub enum TransferPart {
 pub struct Invalid<P: std::fmt::Debug>(pub Vec<(P, DomainError)>);
 
 impl<P: std::fmt::Debug> Invalid<P> {
-    fn check<T>(&mut self, part: P, value: Result<T, DomainError>) -> Option<T> {
+    pub(super) fn check<T>(&mut self, part: P, value: Result<T, DomainError>) -> Option<T> {
         value.map_err(|error| self.0.push((part, error))).ok()
     }
 
     /// `Ok(value)` when no rule was broken; `value` is only built then.
-    fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, Self> {
+    pub(super) fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, Self> {
         match value() {
             Some(value) if self.0.is_empty() => Ok(value),
             _ => Err(self),
@@ -81,11 +81,11 @@ impl Posting {
     }
 
     pub(super) fn change(&self, scope: Scope) -> BalanceChange {
-        BalanceChange {
-            account: self.account,
-            delta: self.credit.minor_units() - self.debit.minor_units(),
+        BalanceChange::moving(
+            self.account,
+            self.credit.minor_units() - self.debit.minor_units(),
             scope,
-        }
+        )
     }
 }
 
@@ -120,33 +120,38 @@ impl Transfer {
     pub(super) fn changes(&self, scope: Scope) -> [BalanceChange; 2] {
         let amount = self.amount.minor_units();
         [
-            BalanceChange {
-                account: self.from,
-                delta: -amount,
-                scope,
-            },
-            BalanceChange {
-                account: self.to,
-                delta: amount,
-                scope: Scope::All,
-            },
+            BalanceChange::moving(self.from, -amount, scope),
+            BalanceChange::moving(self.to, amount, Scope::All),
         ]
     }
 }
 
-/// `delta` added to one account's balance, on behalf of a caller whose scope is `scope`.
+/// `delta` added to one account's balance and `held` to what is held on it, on behalf of a
+/// caller whose scope is `scope`.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct BalanceChange {
     pub account: AccountId,
     pub delta: i64,
+    pub held: i64,
     pub scope: Scope,
 }
 
 impl BalanceChange {
+    /// `delta` added to the balance, nothing held.
+    pub(super) fn moving(account: AccountId, delta: i64, scope: Scope) -> Self {
+        Self {
+            account,
+            delta,
+            held: 0,
+            scope,
+        }
+    }
+
     pub(super) fn terms(&self) -> Terms {
         Terms {
             delta: Expr::val(self.delta),
-            lowers: Some(self.delta < 0),
+            held: Expr::val(self.held),
+            lowers: Some(self.delta - self.held < 0),
             owned: scope::admits(self.scope),
         }
     }
@@ -160,10 +165,12 @@ impl BalanceChange {
     }
 }
 
-/// What the rules are judged on: the amount added to the balance, whether it lowers it (`None`:
-/// known only when the statement runs), and the condition on the account's owner (`None`: any).
+/// What the rules are judged on: the amounts added to the balance and to what is held, whether
+/// the change lowers what may be spent (`None`: known only when the statement runs), and the
+/// condition on the account's owner (`None`: any).
 pub(super) struct Terms {
     pub delta: Expr,
+    pub held: Expr,
     pub lowers: Option<bool>,
     pub owned: Option<Expr>,
 }
@@ -171,6 +178,15 @@ pub(super) struct Terms {
 impl Terms {
     pub(super) fn new_balance(&self) -> Expr {
         Expr::col(account::Column::Balance).add(self.delta.clone())
+    }
+
+    pub(super) fn new_held(&self) -> Expr {
+        Expr::col(account::Column::Held).add(self.held.clone())
+    }
+
+    /// What may be spent after the change: the balance less every pending hold.
+    fn new_available(&self) -> Expr {
+        self.new_balance().sub(self.new_held())
     }
 }
 
@@ -189,13 +205,15 @@ pub(super) fn rules(terms: &Terms) -> Vec<Rule> {
             otherwise: LedgerError::AccountNotFound,
         });
     }
-    // Only a change that lowers the balance is held to the floor: an account upgraded overdrawn
-    // from the Python original may receive money while still below zero.
-    let floor = terms.new_balance().gte(0);
+    // The floor is judged on what may be spent, the balance less what is held, so no order of
+    // holds and movements can spend money twice. Only a change that lowers it is held to the
+    // floor: an account upgraded overdrawn from the Python original may receive money while
+    // still below zero, and a capture or release only gives back what a hold reserved.
+    let floor = terms.new_available().gte(0);
     let floor = match terms.lowers {
         Some(true) => Some(floor),
         Some(false) => None,
-        None => Some(terms.delta.clone().gte(0).or(floor)),
+        None => Some(terms.delta.clone().sub(terms.held.clone()).gte(0).or(floor)),
     };
     if let Some(floor) = floor {
         rules.push(Rule {

@@ -12,7 +12,7 @@ use sea_orm::{
 use super::{
     LedgerError, fencing, now,
     rules::{BalanceChange, rules},
-    writes::{Item, ItemOutcome, Movement},
+    writes::{Item, ItemOutcome, Movement, Replay},
 };
 use crate::{
     domain::{AccountId, Amount},
@@ -27,10 +27,14 @@ pub(super) async fn write(
 ) -> Result<ItemOutcome, DbErr> {
     let txn = db.begin().await?;
     if let Some(claim) = &item.write.claim {
-        match idempotency::claim(&txn, claim, item.write_id).await? {
-            None => {}
+        let replay = match idempotency::claim(&txn, claim, item.write_id).await? {
+            None => None,
             Some(Earlier::Reused) => return Ok(ItemOutcome::KeyReused),
-            Some(Earlier::Replay(replay)) => return Ok(ItemOutcome::Replayed(replay)),
+            Some(Earlier::Write(rows)) => Some(Replay::Rows(rows)),
+            Some(Earlier::Answered(body)) => Some(Replay::Stored(body)),
+        };
+        if let Some(replay) = replay {
+            return Ok(ItemOutcome::Replayed(replay));
         }
     }
     let rows = match apply(&txn, item).await {
@@ -38,8 +42,7 @@ pub(super) async fn write(
         Err(LedgerError::Database(error)) => return Err(error),
         Err(refused) => return Ok(ItemOutcome::Refused(refused)),
     };
-    let first = rows.first().map(|row| row.id).unwrap_or_default();
-    fencing::remember(&txn, item.write_id, first, rows.get(1).map(|row| row.id)).await?;
+    fencing::remember(&txn, item.write_id, &rows, None).await?;
     txn.commit().await?;
     Ok(ItemOutcome::Applied(rows))
 }
@@ -86,7 +89,7 @@ async fn apply(
 }
 
 /// Writes one ledger row, inside the transaction that changed its account's balance.
-async fn record(
+pub(super) async fn record(
     txn: &DatabaseTransaction,
     account: AccountId,
     credit: Amount,
@@ -112,6 +115,7 @@ impl BalanceChange {
         Query::update()
             .table(account::Entity)
             .value(account::Column::Balance, self.terms().new_balance())
+            .value(account::Column::Held, self.terms().new_held())
             .cond_where(self.condition())
             .returning(Query::returning().column(account::Column::Balance))
             .to_owned()
@@ -159,7 +163,7 @@ impl BalanceChange {
 /// made are judged under a lock on their rows, so the refusal given is true at a moment when
 /// nothing else can change them. If every rule holds by then (another request moved money in
 /// between), the update is made again under that lock, where it must succeed.
-async fn apply_step_by_step(
+pub(super) async fn apply_step_by_step(
     txn: &DatabaseTransaction,
     changes: &[BalanceChange],
 ) -> Result<Vec<i64>, LedgerError> {

@@ -12,7 +12,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use uuid::Uuid;
 
 use super::{
-    LedgerError, Settled, fencing,
+    LedgerError, Settled, Stored, fencing,
     grouped::FUNCTION,
     grouping::Groups,
     rules::{Posting, Transfer},
@@ -93,7 +93,7 @@ pub(super) enum ItemOutcome {
 }
 
 pub struct Ledger {
-    db: DatabaseConnection,
+    pub(super) db: DatabaseConnection,
     /// Postgres only, unless grouping is switched off.
     groups: Option<Arc<Groups>>,
     /// How long a write whose connection failed may spend learning whether it was applied.
@@ -132,7 +132,7 @@ impl Ledger {
             Ok(ItemOutcome::Replayed(replay)) => Ok(Written::Replayed(replay)),
             Ok(ItemOutcome::KeyReused) => Err(WriteError::KeyReused),
             Ok(ItemOutcome::Refused(LedgerError::Database(cause))) | Err(cause) => {
-                self.settle(write_id, cause).await
+                self.settle(write_id, cause).await.map(Written::Applied)
             }
             Ok(ItemOutcome::Refused(refused)) => Err(WriteError::Ledger(refused)),
         }
@@ -203,7 +203,7 @@ impl Ledger {
         if let Err(cause) = txn.commit().await {
             match witness {
                 Some(write_id) => {
-                    self.settle(write_id, cause).await?;
+                    self.settle::<Vec<_>, LedgerError>(write_id, cause).await?;
                 }
                 None => return Err(LedgerError::Database(cause).into()),
             }
@@ -212,18 +212,22 @@ impl Ledger {
     }
 
     /// A write whose statement failed. If the connection failed once it may have been sent,
-    /// the answer is learned before it is given (within `settle_within`): its rows if it was
+    /// the answer is learned before it is given (within `settle_within`): what it stored if it was
     /// applied, [`WriteError::NotApplied`] only if it certainly was not, and
     /// [`WriteError::OutcomeUnknown`] if the database could not be asked in time.
-    async fn settle(&self, write_id: Uuid, cause: DbErr) -> Result<Written, WriteError> {
+    pub(super) async fn settle<T: Stored, R: From<LedgerError>>(
+        &self,
+        write_id: Uuid,
+        cause: DbErr,
+    ) -> Result<T, WriteError<R>> {
         if !(database::is_unavailable(&cause) && database::may_have_been_sent(&cause)) {
-            return Err(LedgerError::Database(cause).into());
+            return Err(WriteError::Ledger(LedgerError::Database(cause).into()));
         }
         match fencing::settle(&self.db, write_id, self.settle_within).await {
             Some(Settled::NotApplied) => Err(WriteError::NotApplied(cause)),
-            Some(Settled::Applied(rows)) => {
+            Some(Settled::Applied(stored)) => {
                 log::warn!("write {write_id} was applied although its connection failed: {cause}");
-                Ok(Written::Applied(rows))
+                Ok(stored)
             }
             None => Err(WriteError::OutcomeUnknown(cause)),
         }
