@@ -47,6 +47,17 @@ python_venv() {
   done
 }
 
+# Redocly CLI, the OpenAPI linter tests/cli/test_openapi_lint.py runs, from the npm registry at a
+# pinned version, into target/tools/node.
+REDOCLY_VERSION=2.77.0
+install_redocly() {
+  local prefix=$PWD/target/tools/node
+  if [ "$("$prefix/node_modules/.bin/redocly" --version 2>/dev/null)" != "$REDOCLY_VERSION" ]; then
+    command -v npm >/dev/null || apt_install npm
+    npm install --silent --no-audit --no-fund --prefix "$prefix" "@redocly/cli@$REDOCLY_VERSION"
+  fi
+}
+
 # oha, the open-loop load generator the benchmark measures latency with, from crates.io at a
 # pinned version, into target/tools so a clean clone builds its own.
 OHA_VERSION=1.16.0

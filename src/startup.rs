@@ -38,8 +38,6 @@ use crate::{
 const HOLD_EXPIRY_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 /// How long in-flight requests get to finish after SIGTERM or SIGINT.
 const SHUTDOWN_GRACE_SECS: u64 = 30;
-/// Browsers must not guess a type other than the one an answer declares.
-const NOSNIFF: (header::HeaderName, &str) = (header::X_CONTENT_TYPE_OPTIONS, "nosniff");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -134,6 +132,8 @@ impl Application {
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
                 .service(docs::redoc(api.clone()))
                 .service(docs::redoc_bundle)
+                .service(docs::redoc_init)
+                .service(docs::redoc_style)
                 // The Python original's clients call `/accounts/` and the docs say `/accounts`:
                 // both are answered directly, without a redirect. Nothing the API answers, its
                 // errors included, may be kept by a cache: it carries customer data and tokens.
@@ -151,7 +151,7 @@ impl Application {
                 //    log lines, statement spans and the latency exemplar belong to its trace;
                 // 3. the request id, on the span and in `X-Request-Id`;
                 // 4. `traceresponse`;
-                // 5. `X-Content-Type-Options: nosniff` on every answer;
+                // 5. the security headers on every answer (no sniffing, no framing, CSP);
                 // 6. the access log, and a 5xx's cause;
                 // 7. latency, in-flight gauge and refusals in the metrics;
                 // 8. a JSON `{"detail": ...}` for errors that arrive without one;
@@ -164,7 +164,7 @@ impl Application {
                 .wrap(ErrorHandlers::new().default_handler(middleware::json_detail))
                 .wrap(from_fn(middleware::request_metrics))
                 .wrap(from_fn(middleware::access_log))
-                .wrap(DefaultHeaders::new().add(NOSNIFF))
+                .wrap(from_fn(middleware::security_headers))
                 .wrap(from_fn(middleware::trace_response))
                 .wrap(from_fn(middleware::request_id))
                 .wrap(Condition::new(traced, TracingLogger::<RequestSpan>::new()))
@@ -253,7 +253,7 @@ fn metrics_server(address: &str, state: Data<AppState>) -> Result<(u16, Server),
         App::new()
             .app_data(state.clone())
             .service(operations::metrics)
-            .wrap(DefaultHeaders::new().add(NOSNIFF))
+            .wrap(from_fn(middleware::security_headers))
     })
     .workers(1)
     .listen(listener)

@@ -234,10 +234,20 @@ fn wrap<T>((value, replayed): (T, bool)) -> (Option<T>, bool) {
     (Some(value), replayed)
 }
 
+/// The answer to an atomic batch of which an item was refused.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchRefused {
+    /// Why nothing was applied.
+    pub detail: String,
+    /// Each item's own refusal, or 424 for an item that was fine but was not applied with the
+    /// others.
+    pub results: Vec<ItemResult>,
+}
+
 /// 409 for an atomic batch of which an item was refused: nothing was applied.
 #[derive(Debug, thiserror::Error)]
 #[error("an atomic batch with a refused item, not applied")]
-pub struct BatchNotApplied(Vec<ItemResult>);
+pub struct BatchNotApplied(BatchRefused);
 
 impl BatchNotApplied {
     const WORDS: &str = "The batch was not applied: at least one item was refused (see results)";
@@ -250,10 +260,7 @@ impl Answer for BatchNotApplied {
     }
 
     fn respond(&self) -> HttpResponse {
-        HttpResponse::build(self.status()).json(json!({
-            "detail": Self::WORDS,
-            "results": self.0,
-        }))
+        HttpResponse::build(self.status()).json(&self.0)
     }
 
     fn responses() -> Responses {
@@ -266,7 +273,7 @@ impl Answer for BatchNotApplied {
             StatusCode::CONFLICT,
             "`atomic` and at least one item was refused: nothing was applied. `results` gives \
              each item's own refusal, and 424 for the items that would have been applied",
-            "BatchResults",
+            "BatchRefused",
             "not_applied",
             example,
             |response| response,
@@ -393,7 +400,11 @@ async fn together(
                     },
                 });
             }
-            Err(BatchNotApplied(results).into())
+            Err(BatchNotApplied(BatchRefused {
+                detail: BatchNotApplied::WORDS.to_owned(),
+                results,
+            })
+            .into())
         }
     }
 }

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_redoc::{Redoc, Servable};
 
-use super::{Optional, configure, transactions::PostingNeedsAnAmount};
+use super::{Optional, batches::BatchRefused, configure, transactions::PostingNeedsAnAmount};
 use crate::error::{ErrorBody, ValidationErrorBody};
 
 /// The OpenAPI document of a server with these routes, collected from their handlers.
@@ -18,7 +18,29 @@ pub fn document(optional: Optional) -> utoipa::openapi::OpenApi {
         .service(scope("").configure(|config| configure(config, optional)))
         .split_for_parts();
     PostingNeedsAnAmount.modify(&mut api);
+    PublicOperations.modify(&mut api);
     api
+}
+
+/// An operation that declares no security is public, and says so (`security: []`), so that a
+/// reader or a linter cannot mistake it for one whose requirement was forgotten.
+struct PublicOperations;
+
+impl Modify for PublicOperations {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation.security.get_or_insert_with(Vec::new);
+            }
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -33,8 +55,10 @@ Prometheus metrics are at `/metrics`.\n\nData routes need a bearer token: sign u
 their own accounts; an operator, every account.",
     ),
     modifiers(&OAuth2PasswordFlow),
+    // Relative: the document describes whichever address serves it.
+    servers((url = "/", description = "The server that serves this document")),
     // The error bodies of the response sets in `responses`, which refer to them by name.
-    components(schemas(ErrorBody, ValidationErrorBody)),
+    components(schemas(ErrorBody, ValidationErrorBody, BatchRefused)),
     tags(
         (name = "users", description = "Sign up, and log in for the bearer token every data route needs"),
         (name = "accounts", description = "Open accounts and read them, their balance and their history"),
@@ -67,6 +91,8 @@ impl utoipa::Modify for OAuth2PasswordFlow {
 }
 
 const REDOC_PAGE: &str = include_str!("redoc/index.html");
+const REDOC_INIT: &str = include_str!("redoc/init.js");
+const REDOC_STYLE: &str = include_str!("redoc/page.css");
 const REDOC_BUNDLE: &str = include_str!(concat!(
     env!("OUT_DIR"),
     "/package/bundles/redoc.standalone.js"
@@ -93,10 +119,26 @@ pub fn redoc(api: utoipa::openapi::OpenApi) -> Redoc<utoipa::openapi::OpenApi> {
 /// ReDoc's script, from this binary instead of a CDN. It changes only with the binary.
 #[get("/redoc/redoc.standalone.js")]
 pub async fn redoc_bundle() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", REDOC_BUNDLE)
+}
+
+/// The script that starts ReDoc on its page.
+#[get("/redoc/init.js")]
+pub async fn redoc_init() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", REDOC_INIT)
+}
+
+/// The style of ReDoc's page.
+#[get("/redoc/page.css")]
+pub async fn redoc_style() -> HttpResponse {
+    asset("text/css; charset=utf-8", REDOC_STYLE)
+}
+
+fn asset(content_type: &str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
+        .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
-        .body(REDOC_BUNDLE)
+        .body(body)
 }
 
 fn found(location: &'static str) -> HttpResponse {

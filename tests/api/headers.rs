@@ -1,13 +1,17 @@
-//! Headers every browser and cache is told: no type sniffing anywhere, no caching of what carries
-//! customer data or tokens, and CORS only for the origins `CORS_ALLOWED_ORIGINS` lists.
+//! Headers every browser and cache is told: no type sniffing and no framing anywhere, a
+//! Content-Security-Policy on every answer, no caching of what carries customer data or tokens,
+//! and CORS only for the origins `CORS_ALLOWED_ORIGINS` lists.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use bank_api::middleware::{DATA_POLICY, DOCS_POLICY};
+
 use crate::helpers::{on_each_backend, on_each_backend_with};
 
-/// `X-Content-Type-Options: nosniff` on every answer, errors and docs included; `Cache-Control:
-/// no-store` on every answer of the API (its errors too), and only the docs may be cached.
+/// `X-Content-Type-Options: nosniff`, no framing and a Content-Security-Policy on every answer,
+/// errors and docs included; `Cache-Control: no-store` on every answer of the API (its errors
+/// too), and only the docs may be cached.
 #[tokio::test]
 async fn every_answer_forbids_sniffing_and_the_apis_forbid_storing() {
     on_each_backend(async |app| {
@@ -36,6 +40,12 @@ async fn every_answer_forbids_sniffing_and_the_apis_forbid_storing() {
                 "{case}"
             );
             assert_eq!(response.headers()["cache-control"], "no-store", "{case}");
+            assert_eq!(
+                response.headers()["content-security-policy"],
+                DATA_POLICY,
+                "{case}"
+            );
+            assert_no_framing(response, &case);
         }
         let docs = [
             app.get("/docs/").await,
@@ -51,9 +61,31 @@ async fn every_answer_forbids_sniffing_and_the_apis_forbid_storing() {
                 "nosniff",
                 "{case}"
             );
+            assert_no_framing(response, &case);
+        }
+        // The pages: a policy Swagger UI and ReDoc work under (tests/browser proves they do).
+        for page in &docs[..3] {
+            assert_eq!(page.headers()["content-security-policy"], DOCS_POLICY);
         }
     })
     .await;
+}
+
+/// No page of any origin may frame the answer, and no referrer leaves with a link from it.
+fn assert_no_framing(response: &reqwest::Response, case: &str) {
+    assert_eq!(response.headers()["x-frame-options"], "DENY", "{case}");
+    assert_eq!(
+        response.headers()["referrer-policy"],
+        "no-referrer",
+        "{case}"
+    );
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(
+        policy.contains("frame-ancestors 'none'"),
+        "{case}: {policy}"
+    );
 }
 
 const ALLOWED: &str = "http://127.0.0.1:5173";

@@ -23,6 +23,8 @@ def browser():
         f"--user-data-dir={tempfile.mkdtemp()}",
     ):
         options.add_argument(flag)
+    # The console, for tests that read what the browser refused (a blocked frame, a CSP violation).
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     yield driver
     driver.quit()

@@ -2,16 +2,13 @@
 logging in for a bearer token and reading a customer's accounts with it. From the origin that
 `CORS_ALLOWED_ORIGINS` lists it works; from another origin the browser blocks it."""
 
-import functools
-import http.server
 import os
-import threading
 
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bank_testkit.http import request
-from bank_testkit.processes import Api, free_port
+from bank_testkit.processes import Api, StaticSite
 
 PAGE = """<!doctype html>
 <title>a front end on another origin</title>
@@ -40,23 +37,12 @@ const api = new URLSearchParams(location.search).get("api");
 """
 
 
-class Origin:
-    """A static file server on 127.0.0.1 at a port of its own: a web origin of its own."""
-
-    def __init__(self, directory):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture()
 def site(tmp_path):
     pages = tmp_path / "pages"
     pages.mkdir()
     (pages / "index.html").write_text(PAGE)
-    allowed, other = Origin(pages), Origin(pages)
+    allowed, other = StaticSite(pages), StaticSite(pages)
     env = dict(os.environ, HOST="127.0.0.1", DATABASE_URL=f"sqlite://{tmp_path / 'bank.db'}?mode=rwc",
                CORS_ALLOWED_ORIGINS=allowed.url)
     server = Api(env, tmp_path / "bank-api.log", cwd=tmp_path)
@@ -64,7 +50,7 @@ def site(tmp_path):
     assert request("POST", f"{api}/users", {"username": "ada", "password": "correct horse battery"})[0] == 201
     yield api, allowed, other
     for origin in (allowed, other):
-        origin.server.shutdown()
+        origin.stop()
     server.stop(timeout=30)
 
 

@@ -1,10 +1,13 @@
 """The repository's binaries, free ports, waiting for a condition, and the one way the suites
 start a program: `Process`, of which `Api` starts bank-api."""
 
+import functools
+import http.server
 import os
 import pathlib
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -149,3 +152,18 @@ class Processes:
     def stop_all(self):
         for process in self.started:
             process.stop(timeout=30)
+
+
+class StaticSite:
+    """A static file server of `directory` on 127.0.0.1 at a port of its own: a web origin of its
+    own, for pages that call or frame the API from elsewhere."""
+
+    def __init__(self, directory):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
