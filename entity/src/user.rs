@@ -9,6 +9,10 @@ pub struct Model {
     pub id: i64,
     #[sea_orm(unique)]
     pub username: String,
+    /// The name in lower case, unique: one name whatever its case. `None` only for a name that
+    /// differed from an older one only by case when the rule came (it signs in by its exact
+    /// name).
+    pub username_key: Option<String>,
     pub password_hash: String,
     pub role: String,
     pub created_at: DateTimeUtc,

@@ -423,3 +423,57 @@ async fn an_issued_token_expires_after_the_configured_lifetime() {
     )
     .await;
 }
+
+/// A username is one name whatever its case: `Ada` cannot sign up beside `ada` (a support person
+/// reading "Ada" could not tell them apart), `ADA` logs in as `ada`, and failures under any case
+/// count against the one name.
+#[tokio::test]
+async fn usernames_are_one_name_whatever_their_case() {
+    on_each_backend(async |app| {
+        let ada = app.customer("ada").await;
+        let ada_id = app.user_id("ada").await;
+
+        for other_case in ["Ada", "ADA", "aDa"] {
+            let taken = app
+                .post(
+                    "/users",
+                    &json!({"username": other_case, "password": "another password"}),
+                )
+                .await;
+            assert_detail(taken, StatusCode::CONFLICT, "Username already taken").await;
+        }
+        let login = app.log_in("ADA", "ada password").await;
+        assert_eq!(login.status(), StatusCode::OK);
+        let token = login.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let accounts = app
+            .client
+            .get(app.url("/accounts"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            accounts.status(),
+            StatusCode::OK,
+            "the token of user {ada_id}"
+        );
+        drop(ada);
+
+        // The limit (5 failures of a name from an address) counts every case of the name together.
+        for attempt in 0..5 {
+            let case = ["ada", "ADA", "Ada"][attempt % 3];
+            let failed = app.log_in(case, "wrong password").await;
+            assert_eq!(
+                failed.status(),
+                StatusCode::UNAUTHORIZED,
+                "attempt {attempt}"
+            );
+        }
+        let throttled = app.log_in("aDA", "ada password").await;
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    })
+    .await;
+}

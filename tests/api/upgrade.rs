@@ -254,3 +254,62 @@ async fn an_upgrade_that_cannot_complete_changes_nothing_and_start_up_fails() {
     );
     assert_eq!(schema().await, before, "the database is as it was");
 }
+
+/// Names that differ only by case, signed up before names became one whatever their case: the
+/// migration reports them in the log and leaves each signing in by its exact name (the oldest by
+/// any case); none is merged or renamed, and no new one can be made.
+#[tokio::test]
+async fn usernames_that_already_differ_only_by_case_are_reported_and_keep_working() {
+    use migration::MigratorTrait;
+    let url = crate::common::sqlite_database();
+    let db = Database::connect(&url).await.expect("a database");
+    let before = migration::Migrator::migrations().len() as u32 - 1;
+    migration::Migrator::up(&db, Some(before))
+        .await
+        .expect("the schema before the rule");
+    for name in ["ada", "Ada", "ADA"] {
+        let hash = bank_core::authentication::password::hash(
+            &bank_core::domain::Password::parse(&format!("{name} password")).unwrap(),
+        )
+        .await
+        .unwrap();
+        db.execute_unprepared(&format!(
+            "INSERT INTO users (username, password_hash, role, created_at) \
+             VALUES ('{name}', '{hash}', 'customer', '2026-12-01T00:00:00Z')"
+        ))
+        .await
+        .expect("a user of the old rule");
+    }
+
+    let log = upgrade_with_the_binary(&url);
+
+    assert!(
+        log.contains(
+            "usernames that differ only by case: ada signs in by any case, Ada, ADA only by \
+             the exact name; none was changed"
+        ),
+        "{log}"
+    );
+    let app = TestApp::spawn(bank_api::config::Settings {
+        database_url: url,
+        ..crate::helpers::test_settings()
+    })
+    .await;
+    for (login, password) in [
+        ("ada", "ada password"),
+        ("Ada", "Ada password"),
+        ("ADA", "ADA password"),
+        ("aDa", "ada password"),
+    ] {
+        let response = app.log_in(login, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "{login}");
+    }
+    let taken = app
+        .anonymous(
+            reqwest::Method::POST,
+            "/users",
+            Some(&json!({"username": "adA", "password": "another password"})),
+        )
+        .await;
+    assert_detail(taken, StatusCode::CONFLICT, "Username already taken").await;
+}

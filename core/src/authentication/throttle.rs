@@ -40,6 +40,8 @@ pub struct Attempt {
 
 impl Attempt {
     fn new(username: &str, address: Option<IpAddr>) -> Self {
+        // `ADA` and `ada` are one name, and one count.
+        let username = crate::domain::username_key(username);
         Self {
             username: digest(&format!("username:{username}")),
             pair: address.map(|address| digest(&format!("pair:{address}/{username}"))),

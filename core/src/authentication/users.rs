@@ -4,12 +4,13 @@ use std::net::IpAddr;
 
 use entity::user;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
-    TryInsertResult, sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    QueryOrder, Set, TryInsertResult,
+    sea_query::{Condition, Expr},
 };
 
 use super::{Auth, AuthError, Role, password, throttle::Refusal};
-use crate::domain::{Password, UserId, Username};
+use crate::domain::{Password, UserId, Username, username_key};
 
 pub async fn sign_up(
     db: &impl ConnectionTrait,
@@ -20,13 +21,15 @@ pub async fn sign_up(
     let hash = password::hash(password).await?;
     let row = user::ActiveModel {
         username: Set(username.as_str().to_owned()),
+        username_key: Set(Some(username.key())),
         password_hash: Set(hash),
         role: Set(role.as_str().to_owned()),
         created_at: Set(chrono::Utc::now()),
         ..Default::default()
     };
+    // Taken: the name in any case (the oldest of names that differ only by case holds the key).
     let inserted = user::Entity::insert(row)
-        .on_conflict_do_nothing_on([user::Column::Username])
+        .on_conflict_do_nothing_on([user::Column::UsernameKey])
         .exec_without_returning(db)
         .await?;
     if !matches!(inserted, TryInsertResult::Inserted(1)) {
@@ -54,10 +57,7 @@ pub async fn log_in(
         Err(Refusal::Throttled(retry_after)) => return Err(AuthError::Throttled(retry_after)),
         Err(Refusal::Database(error)) => return Err(error.into()),
     };
-    let user = user::Entity::find()
-        .filter(user::Column::Username.eq(username))
-        .one(db)
-        .await?;
+    let user = named(db, username).await?;
     let stored = user.as_ref().map(|user| user.password_hash.clone());
     let verified = password::verify(password, stored).await;
     match user {
@@ -69,27 +69,56 @@ pub async fn log_in(
     }
 }
 
-/// Creates the operator named by `OPERATOR_USERNAME`, or gives that user the operator role and
-/// the password from `OPERATOR_PASSWORD`: one upsert, so replicas starting together cannot trip
-/// over each other.
+/// The user `username` names, in any case. A name that differed from an older one only by case
+/// when names became one whatever their case has no key, and is found by its exact spelling,
+/// which wins over the older name's.
+async fn named(db: &impl ConnectionTrait, username: &str) -> Result<Option<user::Model>, DbErr> {
+    let exact = Expr::col(user::Column::Username).eq(username);
+    let legacy = Condition::all()
+        .add(user::Column::UsernameKey.is_null())
+        .add(exact.clone());
+    user::Entity::find()
+        .filter(
+            Condition::any()
+                .add(user::Column::UsernameKey.eq(username_key(username)))
+                .add(legacy),
+        )
+        .order_by_desc(exact)
+        .one(db)
+        .await
+}
+
+/// Creates the operator named by `OPERATOR_USERNAME`, or gives the user of that name (in any
+/// case) the operator role and the password from `OPERATOR_PASSWORD`. Replicas starting together
+/// may both try: the insert of the one that comes second does nothing, and both set the same
+/// password.
 pub async fn ensure_operator(
     db: &DatabaseConnection,
     username: &Username,
     password: &Password,
 ) -> Result<(), AuthError> {
     let hash = password::hash(password).await?;
-    let operator = user::ActiveModel {
+    let operator = Role::Operator.as_str().to_owned();
+    if let Some(user) = named(db, username.as_str()).await? {
+        let user = user::ActiveModel {
+            id: Set(user.id),
+            password_hash: Set(hash),
+            role: Set(operator),
+            ..Default::default()
+        };
+        user::Entity::update(user).exec(db).await?;
+        return Ok(());
+    }
+    let row = user::ActiveModel {
         username: Set(username.as_str().to_owned()),
+        username_key: Set(Some(username.key())),
         password_hash: Set(hash),
-        role: Set(Role::Operator.as_str().to_owned()),
+        role: Set(operator),
         created_at: Set(chrono::Utc::now()),
         ..Default::default()
     };
-    let keep_the_row = OnConflict::column(user::Column::Username)
-        .update_columns([user::Column::PasswordHash, user::Column::Role])
-        .to_owned();
-    user::Entity::insert(operator)
-        .on_conflict(keep_the_row)
+    user::Entity::insert(row)
+        .on_conflict_do_nothing_on([user::Column::UsernameKey])
         .exec_without_returning(db)
         .await?;
     Ok(())

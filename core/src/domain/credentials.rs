@@ -34,6 +34,17 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name as it is compared: `Ada`, `ADA` and `ada` are one name.
+    pub fn key(&self) -> String {
+        username_key(&self.0)
+    }
+}
+
+/// `name` as usernames are compared, whether or not it is a valid username (a login may give
+/// anything).
+pub fn username_key(name: &str) -> String {
+    name.to_ascii_lowercase()
 }
 
 /// A password: [`Password::MIN_CHARS`] to [`Password::MAX_CHARS`] characters (the upper bound

@@ -12,7 +12,7 @@ mod money;
 mod text;
 
 pub use access::{AccountId, Scope, UserId};
-pub use credentials::{IdempotencyKey, Password, Username};
+pub use credentials::{IdempotencyKey, Password, Username, username_key};
 pub use expiry::{Expiry, MAX_HOLD_SECONDS};
 pub use money::{Amount, MAX_AMOUNT, MAX_BALANCE};
 pub use text::{MAX_TEXT_CHARS, Text};
