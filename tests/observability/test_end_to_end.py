@@ -2,12 +2,14 @@
 the real Prometheus with the shipped configuration, rules and feature flags (only the target
 addresses rewritten for localhost), Alertmanager, and traffic from the simulator. Then every PromQL
 expression in the dashboards and the rule files must return data, every SQL panel query must run,
-as Grafana's read-only role, and return rows, and every exemplar must lead to an exported trace."""
+as Grafana's read-only role, and return rows, every exemplar must lead to an exported trace, and
+promtool must find nothing to lint in a scrape taken under the load."""
 
 import json
 import os
 import re
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -74,6 +76,10 @@ def stack(tmp_path_factory):
     processes.prometheus(tmp / "prometheus.yml", ports["prometheus"], *shipped_prometheus_features())
 
     started = time.time()
+    # A scrape taken halfway through the traffic, for promtool's lint.
+    scrape = threading.Timer(TRAFFIC_SECONDS / 2, lambda: (tmp / "scrape.txt").write_bytes(
+        urllib.request.urlopen(f"http://127.0.0.1:{ports['api']}/metrics", timeout=10).read()))
+    scrape.start()
     simulation = subprocess.run(
         [SIMULATOR, "--target", f"http://127.0.0.1:{ports['api']}", "--rate", "40", "--duration", str(TRAFFIC_SECONDS)],
         capture_output=True, text=True, timeout=TRAFFIC_SECONDS + 60,
@@ -81,6 +87,7 @@ def stack(tmp_path_factory):
     )
     print(simulation.stdout)
     assert simulation.returncode == 0, simulation.stderr
+    scrape.join()
     time.sleep(12)  # two more scrapes and rule evaluations after the last request
 
     yield {"prometheus": f"http://127.0.0.1:{ports['prometheus']}", "database_url": database_url, "tmp": tmp,
@@ -108,6 +115,13 @@ COMPARISON = re.compile(r"(>=|<=|==|!=|>|<)\s*(?=[\d(])")
 # profile `ha` (tests/resilience/test_failover.py gives them data). Their queries must still be
 # valid PromQL, which `instant_query` checks.
 EMPTY_WITHOUT_REPLICA = {("postgres.json", "Replication lag")}
+
+
+def test_promtool_finds_nothing_to_lint_in_a_scrape_taken_under_load(stack):
+    scrape = (stack["tmp"] / "scrape.txt").read_bytes()
+    assert b"http_requests_total" in scrape and b"bank_transactions_total" in scrape
+    lint = subprocess.run(["promtool", "check", "metrics"], input=scrape, capture_output=True, timeout=60)
+    assert (lint.returncode, lint.stdout, lint.stderr) == (0, b"", b""), lint
 
 
 def test_every_dashboard_promql_expression_returns_data(stack):
