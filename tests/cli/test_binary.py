@@ -86,14 +86,15 @@ def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
             assert name in status, status
 
         assert triggers(url) == ["users_changed", "users_emptied"]
-        assert "login_failures" in tables(url)
-        assert "write_id" in columns(url, "idempotency_keys")
+        assert "holds" in tables(url)
+        assert "username_key" in columns(url, "users")
         migrate(url, "down")
-        assert "write_id" not in columns(url, "idempotency_keys"), f"down rolls back the newest migration, {names[-1]}"
-        assert "login_failures" in tables(url), "and only that one"
-        assert "owner_id" in columns(url, "idempotency_keys")
+        assert "username_key" not in columns(url, "users"), f"down rolls back the newest migration, {names[-1]}"
+        assert "holds" in tables(url), "and only that one"
+        migrate(url, "down")
+        assert "holds" not in tables(url) and "held" not in columns(url, "accounts"), names[-2]
         migrate(url, "up")
-        assert "write_id" in columns(url, "idempotency_keys")
+        assert "username_key" in columns(url, "users") and "holds" in tables(url)
     finally:
         drop_postgres_database(url)
 
