@@ -32,11 +32,23 @@ start_postgres() {
 
 # Each test makes its own database; remove those left by earlier runs.
 drop_test_databases() {
+  rm -f "${TMPDIR:-/tmp}"/bank-test-*.db*
   psql -h 127.0.0.1 -U postgres -d test -tAc \
     "SELECT datname FROM pg_database WHERE datname LIKE 'bank\_test\_%' OR datname LIKE 'bank\_e2e\_%'" |
     while read -r name; do
       psql -h 127.0.0.1 -U postgres -d test -qc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)"
     done
+}
+
+# Fails if the Rust tests left a database behind: a SQLite file in the temporary directory or a
+# Postgres database of theirs (tests/common removes each as the test process exits).
+no_test_databases_left() {
+  local files databases
+  files=$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'bank-test-*.db*' | wc -l)
+  databases=$(psql -h 127.0.0.1 -U postgres -d test -tAc \
+    "SELECT count(*) FROM pg_database WHERE datname LIKE 'bank\_test\_%'")
+  echo "left behind: $files SQLite files, $databases Postgres databases"
+  [ "$files" -eq 0 ] && [ "$databases" -eq 0 ]
 }
 
 # A virtualenv in target/ with the given requirements files installed.
