@@ -15,7 +15,7 @@ use bank_core::{
     authentication::{Auth, AuthError, AuthOptions, directory, users},
     database,
     domain::{DomainError, Password, Username},
-    ledger::{self, HoldStatus},
+    ledger,
 };
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use secrecy::ExposeSecret;
@@ -308,15 +308,10 @@ fn background(state: &Data<AppState>) -> Background {
     background.spawn("hold_expiry", move || {
         let state = holds.clone();
         async move {
-            let expired = |released| {
-                let captured = 0;
-                state
-                    .metrics
-                    .count_hold(HoldStatus::Expired, released, captured)
-            };
+            let swept = |swept| state.metrics.record_sweep(swept);
             state
                 .ledger
-                .keep_holds_expiring(HOLD_EXPIRY_PERIOD, expired)
+                .keep_holds_expiring(HOLD_EXPIRY_PERIOD, swept)
                 .await
         }
     });

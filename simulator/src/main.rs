@@ -1,6 +1,6 @@
 //! Traffic simulator: signs up a customer (or logs in as the one given), opens accounts, then
-//! drives a realistic mix of credits, debits, transfers, reads, idempotent retries and a few bad
-//! requests (malformed bodies, unknown accounts, a wrong password, a missing token) at a steady
+//! drives a realistic mix of credits, debits, transfers, holds (captured, voided or left to
+//! expire), reads, idempotent retries and a few bad requests (malformed bodies, unknown accounts, a wrong password, a missing token) at a steady
 //! rate, printing progress, so every dashboard panel has data minutes after start.
 //!
 //! bank-simulate [--target URL] [--rate REQ_PER_SEC] [--duration SECS (0 = until stopped)]
@@ -97,12 +97,13 @@ struct Tally {
 }
 
 impl Tally {
-    fn record(&self, outcome: Result<StatusCode, reqwest::Error>) {
-        let counter = match outcome {
-            Ok(status) if status.is_success() => &self.ok,
-            Ok(status) if status.is_client_error() => &self.client_errors,
-            Ok(_) => &self.server_errors,
-            Err(_) => &self.failed,
+    /// Counts an answer with `status`, or a request that got none (`None`).
+    fn record(&self, status: Option<StatusCode>) {
+        let counter = match status {
+            Some(status) if status.is_success() => &self.ok,
+            Some(status) if status.is_client_error() => &self.client_errors,
+            Some(_) => &self.server_errors,
+            None => &self.failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -131,6 +132,16 @@ struct Request {
     anonymous: bool,
     /// A login form instead of a JSON body.
     form: Option<[(&'static str, String); 2]>,
+    /// What becomes of a hold this request places.
+    then: Option<HoldEnd>,
+}
+
+/// How a hold the simulator places ends: captured in part, voided, or left to expire.
+#[derive(Clone, Copy)]
+enum HoldEnd {
+    Capture(u64),
+    Void,
+    Expire,
 }
 
 fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
@@ -143,6 +154,7 @@ fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
         retry_key: None,
         anonymous: false,
         form: None,
+        then: None,
     };
     let post = |path: &str, body: Value| Request {
         method: Method::POST,
@@ -151,6 +163,7 @@ fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
         retry_key: None,
         anonymous: false,
         form: None,
+        then: None,
     };
     match rng.below(100) {
         0..=27 => post(
@@ -169,6 +182,20 @@ fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
             retry_key: Some(format!("sim-{serial}-{}", rng.below(u64::MAX))),
             ..post("/transactions", json!({"acc_id": a, "credit": 500}))
         },
+        67..=69 if a != b => {
+            let amount = 100 + rng.below(5_000);
+            let then = match rng.below(10) {
+                0..=3 => HoldEnd::Capture(1 + rng.below(amount)),
+                4..=6 => HoldEnd::Void,
+                _ => HoldEnd::Expire,
+            };
+            let body = json!({"from_acc_id": a, "to_acc_id": b, "amount": amount,
+                              "expires_in_seconds": 2 + rng.below(18)});
+            Request {
+                then: Some(then),
+                ..post("/holds", body)
+            }
+        }
         67..=76 => get(format!("/accounts/{a}")),
         77..=84 => get(format!("/accounts/{a}/balance")),
         85..=90 => get(format!("/accounts/{a}/transactions?limit=20")),
@@ -196,12 +223,57 @@ fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
     }
 }
 
+/// Sends `request` and counts its answer; a hold it placed is then captured or voided as
+/// `request.then` says (or left to expire), and that is counted as a request of its own.
+async fn send_and_follow(
+    client: &Client,
+    target: &str,
+    token: &str,
+    request: &Request,
+    tally: &Tally,
+) {
+    tally.sent.fetch_add(1, Ordering::Relaxed);
+    let response = send(client, target, token, request).await;
+    tally.record(response.as_ref().ok().map(reqwest::Response::status));
+    let (Ok(response), Some(then)) = (response, request.then) else {
+        return;
+    };
+    if response.status() != StatusCode::CREATED {
+        return;
+    }
+    let Some(hold) = response
+        .json::<Value>()
+        .await
+        .ok()
+        .and_then(|hold| hold["id"].as_i64())
+    else {
+        return;
+    };
+    let (path, body) = match then {
+        HoldEnd::Capture(amount) => (format!("/holds/{hold}/capture"), json!({"amount": amount})),
+        HoldEnd::Void => (format!("/holds/{hold}/void"), json!({})),
+        HoldEnd::Expire => return,
+    };
+    let follow_up = Request {
+        method: Method::POST,
+        path,
+        body: Some(body),
+        retry_key: None,
+        anonymous: false,
+        form: None,
+        then: None,
+    };
+    tally.sent.fetch_add(1, Ordering::Relaxed);
+    let response = send(client, target, token, &follow_up).await;
+    tally.record(response.ok().as_ref().map(reqwest::Response::status));
+}
+
 async fn send(
     client: &Client,
     target: &str,
     token: &str,
     request: &Request,
-) -> Result<StatusCode, reqwest::Error> {
+) -> Result<reqwest::Response, reqwest::Error> {
     let mut builder = client.request(request.method.clone(), format!("{target}{}", request.path));
     if !request.anonymous {
         builder = builder.bearer_auth(token);
@@ -214,7 +286,7 @@ async fn send(
     if let Some(key) = &request.retry_key {
         builder = builder.header("Idempotency-Key", key);
     }
-    builder.send().await.map(|response| response.status())
+    builder.send().await
 }
 
 /// The simulator's own customer: signed up once, unless credentials were given.
@@ -373,8 +445,7 @@ async fn main() -> ExitCode {
         tokio::spawn(async move {
             let attempts = if request.retry_key.is_some() { 2 } else { 1 };
             for _ in 0..attempts {
-                task_tally.sent.fetch_add(1, Ordering::Relaxed);
-                task_tally.record(send(&client, &target, &token, &request).await);
+                send_and_follow(&client, &target, &token, &request, &task_tally).await;
             }
             drop(permit);
         });

@@ -8,7 +8,7 @@ use std::{sync::Arc, time::SystemTime};
 use actix_web_prom::{ActixMetricsConfiguration, PrometheusMetrics, PrometheusMetricsBuilder};
 use bank_core::{
     authentication::{AuthError, token::Refusal},
-    ledger::{HoldStatus, Movement},
+    ledger::{HoldStatus, Movement, Swept},
 };
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -66,6 +66,8 @@ pub struct Metrics {
     pub money_moved: IntCounterVec,
     pub transfers: IntCounter,
     pub holds: IntCounterVec,
+    pub holds_pending: IntGauge,
+    pub held: IntGauge,
     pub rejections: IntCounterVec,
     pub logins: IntCounterVec,
     pub tokens_refused: IntCounterVec,
@@ -122,6 +124,15 @@ impl Metrics {
                     "Holds placed, and holds ended, by event (placed, captured, voided, expired).",
                 ),
                 &["event"],
+            )?,
+            holds_pending: IntGauge::new(
+                "bank_holds_pending",
+                "Holds pending now, in every account (each replica reports the same total).",
+            )?,
+            held: IntGauge::new(
+                "bank_held_minor_units",
+                "Money pending holds reserve now, in minor units, in every account (each replica \
+                 reports the same total).",
             )?,
             rejections: IntCounterVec::new(
                 Opts::new(
@@ -191,6 +202,8 @@ impl Metrics {
         r.register(Box::new(metrics.money_moved.clone()))?;
         r.register(Box::new(metrics.transfers.clone()))?;
         r.register(Box::new(metrics.holds.clone()))?;
+        r.register(Box::new(metrics.holds_pending.clone()))?;
+        r.register(Box::new(metrics.held.clone()))?;
         r.register(Box::new(metrics.rejections.clone()))?;
         r.register(Box::new(metrics.logins.clone()))?;
         r.register(Box::new(metrics.tokens_refused.clone()))?;
@@ -307,6 +320,14 @@ impl Metrics {
                 .with_label_values(&["capture"])
                 .inc_by(captured.unsigned_abs());
         }
+    }
+
+    /// What a round of the hold sweeper found: holds it released, and what is held now.
+    pub fn record_sweep(&self, swept: Swept) {
+        self.count_hold(HoldStatus::Expired, swept.expired, 0);
+        self.holds_pending
+            .set(i64::try_from(swept.pending).unwrap_or(i64::MAX));
+        self.held.set(swept.held);
     }
 
     /// Counts a login at `POST /token` by its outcome.

@@ -57,6 +57,18 @@ async fn a_hold_lowers_what_may_be_spent_and_a_partial_capture_moves_part_and_re
             (&json!("pending"), &json!(600), &Value::Null)
         );
         assert_eq!(funds(&app, from).await, (1000, 400));
+        // The sweeper reads what is held, each second.
+        let mut held = None;
+        for _ in 0..50 {
+            held = sample(&app.metrics().await, "bank_held_minor_units", &[]);
+            if held == Some(600.0) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(held, Some(600.0));
+        let pending = sample(&app.metrics().await, "bank_holds_pending", &[]);
+        assert_eq!(pending, Some(1.0));
         let id = hold["id"].as_i64().unwrap();
         assert_eq!(app.get_json(&format!("/holds/{id}")).await, hold);
 

@@ -31,7 +31,8 @@ mod writes;
 
 pub use fencing::{FromLedgerRows, Settled, Stored, settle};
 pub use holds::{
-    HoldAction, HoldError, HoldPart, HoldStatus, HoldWrite, HoldWritten, NewHold, hold, holds,
+    HoldAction, HoldError, HoldPart, HoldStatus, HoldWrite, HoldWritten, NewHold, Swept, hold,
+    holds,
 };
 pub use reads::{
     Accounts, Listed, NewAccount, Page, account, account_transactions, accounts, open_account,

@@ -147,6 +147,15 @@ impl From<DbErr> for HoldError {
     }
 }
 
+/// A round of the sweeper: how many holds it released, and how many are pending now, holding how
+/// much money, in every account together.
+#[derive(Clone, Copy, Debug)]
+pub struct Swept {
+    pub expired: u64,
+    pub pending: u64,
+    pub held: i64,
+}
+
 /// A hold as a write left it, or as it stands now when the write is replayed from its key.
 #[derive(Debug)]
 pub struct HoldWritten {
@@ -190,24 +199,31 @@ impl Ledger {
     }
 
     /// Releases pending holds past their expiry every `period`, for as long as it runs, telling
-    /// `expired` how many each pass released; a failed pass ends it. Safe to run on every
-    /// replica at once: each hold expires once.
+    /// `swept` what each round released and what is still held; a failed pass ends it. Safe to
+    /// run on every replica at once: each hold expires once.
     pub async fn keep_holds_expiring(
         &self,
         period: Duration,
-        expired: impl Fn(u64),
+        swept: impl Fn(Swept),
     ) -> Result<(), DbErr> {
         let mut every = tokio::time::interval(period);
         loop {
             every.tick().await;
+            let mut expired = 0;
             // A full pass may leave more behind: go on at once.
             loop {
                 let released = self.expire_holds().await?;
-                expired(released);
+                expired += released;
                 if released < writes::SWEEP {
                     break;
                 }
             }
+            let (pending, held) = reads::pending(&self.db).await?;
+            swept(Swept {
+                expired,
+                pending,
+                held,
+            });
         }
     }
 

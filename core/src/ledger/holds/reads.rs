@@ -2,8 +2,9 @@
 //! else's hold is not found, exactly like a missing one.
 
 use entity::hold;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Statement};
 
+use super::HoldStatus;
 use crate::{
     domain::Scope,
     ledger::{Listed, Page, reads::of_accounts_in},
@@ -31,4 +32,22 @@ pub async fn holds(
     let rows = scoped(scope, hold::Entity::find()).order_by_asc(hold::Column::Id);
     let rows = page.of(rows, hold::Column::Id).all(db).await?;
     Ok(page.listed(rows, |hold| hold.id))
+}
+
+/// How many holds are pending, and what they hold together: one read of the status index.
+pub(super) async fn pending(db: &impl ConnectionTrait) -> Result<(u64, i64), DbErr> {
+    let statement = Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS pending, \
+             CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS held FROM holds WHERE status = '{}'",
+            HoldStatus::Pending.as_str()
+        ),
+    );
+    let row = db
+        .query_one_raw(statement)
+        .await?
+        .ok_or_else(|| DbErr::Custom("no row from a count".into()))?;
+    let pending: i64 = row.try_get("", "pending")?;
+    Ok((pending.unsigned_abs(), row.try_get("", "held")?))
 }
