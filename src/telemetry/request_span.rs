@@ -12,7 +12,7 @@ use tracing::{Span, field::Empty};
 use tracing_actix_web::RootSpanBuilder;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::metrics::{UNMATCHED_ROUTE, UNMEASURED_ROUTES};
+use crate::metrics::UNMEASURED_ROUTES;
 
 /// Given to `TracingLogger`. Route, status and outcome are recorded when the response is known:
 /// the route is matched only after `NormalizePath` has trimmed a trailing slash. `request_id` is
@@ -54,16 +54,19 @@ impl RootSpanBuilder for RequestSpan {
             return;
         };
         let request = response.request();
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| UNMATCHED_ROUTE.into());
         let status = response.status();
+        // A path no route matched has no route: the span is named by its method alone and
+        // carries no `http.route`, as the HTTP conventions say.
+        let name = match request.match_pattern() {
+            Some(route) => {
+                span.record("http.route", route.as_str());
+                format!("{} {route}", request.method())
+            }
+            None => request.method().to_string(),
+        };
         // The OpenTelemetry span has started by now (log lines and statements asked for its
         // ids), and tracing-opentelemetry renames only spans not yet started: rename it directly.
-        span.context()
-            .span()
-            .update_name(format!("{} {route}", request.method()));
-        span.record("http.route", route.as_str());
+        span.context().span().update_name(name);
         span.record("http.response.status_code", i64::from(status.as_u16()));
         // A 4xx is the caller's mistake, not a failure of this server (OpenTelemetry's rule for
         // server spans).

@@ -98,6 +98,14 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
     assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let (failed_trace, _) = trace_response(&failed);
 
+    let lost = client
+        .get(format!("{base}/no/such/route"))
+        .send()
+        .await
+        .expect("GET /no/such/route");
+    assert_eq!(lost.status(), StatusCode::NOT_FOUND);
+    let (_, unmatched_span) = trace_response(&lost);
+
     let metrics = client
         .get(format!("{base}/metrics"))
         .header("accept", "application/openmetrics-text; version=1.0.0")
@@ -125,7 +133,7 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
     );
 
     traces.shutdown().await;
-    let spans = collector.exported_spans(6, Duration::from_secs(10)).await;
+    let spans = collector.exported_spans(7, Duration::from_secs(10)).await;
 
     let server = spans
         .iter()
@@ -158,6 +166,16 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
                 && span.attributes["db.system"].contains("\"sqlite\"")
                 && span.attributes.contains_key("db.statement")),
         "database statements are children of the request span: {statements:#?}"
+    );
+
+    let unmatched = spans
+        .iter()
+        .find(|span| span.span_id == unmatched_span)
+        .expect("the unmatched request's span");
+    assert_eq!(unmatched.name, "GET", "no route: named by the method alone");
+    assert!(
+        !unmatched.attributes.contains_key("http.route"),
+        "no route, no http.route: {unmatched:#?}"
     );
 
     let posting = spans.iter().filter(|span| span.trace_id == posting_trace);
