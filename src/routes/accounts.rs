@@ -108,11 +108,13 @@ impl From<account::Model> for Account {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"account_id": 1, "balance": 12500}))]
+#[schema(example = json!({"account_id": 1, "balance": 12500, "available": 11500}))]
 pub struct Balance {
     pub account_id: i64,
     /// In minor units (cents).
     pub balance: i64,
+    /// What may be spent: the balance less what pending holds reserve.
+    pub available: i64,
 }
 
 /// Open an account
@@ -212,7 +214,7 @@ pub async fn get_balance(
     account_id: web::Path<AccountId>,
 ) -> Result<HttpResponse, AccountReadFailed> {
     let account_id = account_id.into_inner();
-    let balance = state
+    let (balance, held) = state
         .accounts
         .balance(caller.scope(), account_id)
         .await
@@ -221,6 +223,7 @@ pub async fn get_balance(
     Ok(HttpResponse::Ok().json(Balance {
         account_id: account_id.0,
         balance,
+        available: balance - held,
     }))
 }
 

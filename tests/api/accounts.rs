@@ -315,7 +315,10 @@ async fn balance_is_read_from_the_account() {
     on_each_backend(async |app| {
         let id = app.funded_account(12_500).await;
         let body = app.get_json(&format!("/accounts/{id}/balance")).await;
-        assert_eq!(body, json!({"account_id": id, "balance": 12_500}));
+        assert_eq!(
+            body,
+            json!({"account_id": id, "balance": 12_500, "available": 12_500})
+        );
     })
     .await;
 }

@@ -33,13 +33,21 @@ async fn void(app: &TestApp, hold: i64) -> reqwest::Response {
     app.post(&format!("/holds/{hold}/void"), &json!({})).await
 }
 
-/// (balance, available) of an account.
+/// (balance, available) of an account, the same from the account and from its balance.
 async fn funds(app: &TestApp, account: i64) -> (i64, i64) {
-    let account = app.get_json(&format!("/accounts/{account}")).await;
-    (
-        account["balance"].as_i64().unwrap(),
-        account["available"].as_i64().unwrap(),
-    )
+    let read = |body: Value| {
+        (
+            body["balance"].as_i64().unwrap(),
+            body["available"].as_i64().unwrap(),
+        )
+    };
+    let funds = read(app.get_json(&format!("/accounts/{account}")).await);
+    let balance = read(app.get_json(&format!("/accounts/{account}/balance")).await);
+    assert_eq!(
+        funds, balance,
+        "GET /accounts/{account} and its /balance agree"
+    );
+    funds
 }
 
 #[tokio::test]

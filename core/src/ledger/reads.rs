@@ -134,15 +134,18 @@ impl Accounts {
         }
     }
 
-    /// The stored balance: one primary-key read, however long the account's history.
-    pub async fn balance(&self, scope: Scope, id: AccountId) -> Result<Option<i64>, DbErr> {
+    /// The stored balance and what pending holds reserve of it: one primary-key read, however
+    /// long the account's history.
+    pub async fn balance(&self, scope: Scope, id: AccountId) -> Result<Option<(i64, i64)>, DbErr> {
         if self.coalescer.is_some() {
-            return Ok(self.get(scope, id).await?.map(|account| account.balance));
+            let account = self.get(scope, id).await?;
+            return Ok(account.map(|account| (account.balance, account.held)));
         }
         scoped_accounts(scope, account::Entity::find_by_id(id.0))
             .select_only()
             .column(account::Column::Balance)
-            .into_tuple::<i64>()
+            .column(account::Column::Held)
+            .into_tuple::<(i64, i64)>()
             .one(&self.db)
             .await
     }
