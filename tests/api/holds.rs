@@ -64,6 +64,11 @@ async fn a_hold_lowers_what_may_be_spent_and_a_partial_capture_moves_part_and_re
             (&hold["status"], &hold["amount"], &hold["captured"]),
             (&json!("pending"), &json!(600), &Value::Null)
         );
+        let at = |field: &str| {
+            chrono::DateTime::parse_from_rfc3339(hold[field].as_str().unwrap()).unwrap()
+        };
+        let lasts = at("expires_at") - at("created_at");
+        assert_eq!(lasts.num_seconds(), 3600, "an hour unless the client says");
         assert_eq!(funds(&app, from).await, (1000, 400));
         // The sweeper reads what is held, each second.
         let mut held = None;
@@ -352,6 +357,13 @@ async fn hold_writes_are_idempotent_with_a_key() {
         assert_eq!(replayed.status(), StatusCode::OK);
         assert_eq!(replayed.headers()["idempotent-replayed"], "true");
         assert_eq!(funds(&app, to).await, (300, 300), "moved once");
+        let later = app.post_with_key("/holds", "hold-1", &body).await;
+        let later: Value = later.json().await.unwrap();
+        assert_eq!(
+            (&later["id"], &later["status"]),
+            (&json!(hold), &json!("captured")),
+            "a replay answers the hold as it stands now"
+        );
         let other = app
             .post_with_key(&path, "capture-1", &json!({"amount": 1}))
             .await;
