@@ -5,7 +5,9 @@ use bank_core::{
     authentication::Caller,
     domain::{AccountId, Amount, IdempotencyKey},
     idempotency::WriteError,
-    ledger::{self, HoldAction, HoldError, HoldPart, HoldStatus, HoldWrite, HoldWritten},
+    ledger::{
+        self, HoldAction, HoldError, HoldPart, HoldStatus, HoldWrite, HoldWritten, LedgerError,
+    },
 };
 use entity::hold;
 use serde::{Deserialize, Serialize};
@@ -59,12 +61,15 @@ impl From<HoldError> for HoldResolveFailed {
             HoldError::Resolved(HoldStatus::Voided) => HoldConflict::Voided.into(),
             HoldError::Resolved(HoldStatus::Expired) => HoldConflict::Expired.into(),
             HoldError::MoreThanHeld => HoldConflict::MoreThanHeld.into(),
-            HoldError::Ledger(error) => match MoneyWriteFailed::from(error) {
-                MoneyWriteFailed::Refused(refused) => refused.into(),
-                MoneyWriteFailed::Failed(failed) => failed.into(),
-                other => unresolvable(other),
-            },
-            HoldError::Resolved(HoldStatus::Pending) => unresolvable(error),
+            HoldError::Ledger(LedgerError::InsufficientFunds) => {
+                MoneyRefused::InsufficientFunds.into()
+            }
+            HoldError::Ledger(LedgerError::BalanceLimitExceeded) => {
+                MoneyRefused::BalanceLimitExceeded.into()
+            }
+            HoldError::Ledger(LedgerError::Database(error)) => WriteFailed::from(error).into(),
+            HoldError::Ledger(LedgerError::AccountNotFound)
+            | HoldError::Resolved(HoldStatus::Pending) => unresolvable(error),
         }
     }
 }
