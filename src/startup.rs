@@ -32,6 +32,7 @@ use crate::{
     routes::{self, docs, fallback, operations},
     state::AppState,
     telemetry::RequestSpan,
+    webhooks::{Dispatcher, Retries, addresses::Allowed},
 };
 
 /// How often each replica releases the holds past their expiry.
@@ -50,6 +51,8 @@ pub enum StartupError {
     },
     #[error("cannot set up metrics: {0}")]
     Metrics(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot set up webhook delivery: {0}")]
+    Webhooks(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot set up the operator account (OPERATOR_USERNAME): {0}")]
     OperatorCredentials(#[source] DomainError),
     #[error("cannot set up the operator account (OPERATOR_USERNAME): {0}")]
@@ -100,8 +103,20 @@ impl Application {
             metrics,
             auth,
             trusted_proxies: settings.trusted_proxies.clone(),
+            webhook_addresses: Allowed::new(settings.webhook_allowed_networks.clone()),
         });
-        let background = background(&state);
+        let dispatcher = Dispatcher::new(
+            db.clone(),
+            state.webhook_addresses.clone(),
+            routes::webhooks::render,
+            Retries {
+                first: settings.webhook_first_retry,
+                disable_after: i32::try_from(settings.webhook_disable_after).unwrap_or(i32::MAX),
+            },
+            state.metrics.webhooks.clone(),
+        )
+        .map_err(|error| StartupError::Webhooks(Box::new(error)))?;
+        let background = background(&state, dispatcher);
         let metrics_server = match &settings.metrics_address {
             Some(address) => Some(metrics_server(address, state.clone())?),
             None => None,
@@ -292,8 +307,14 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 /// Every task the server runs besides requests.
-fn background(state: &Data<AppState>) -> Background {
+fn background(state: &Data<AppState>, dispatcher: Dispatcher) -> Background {
     let mut background = Background::new(&state.metrics);
+    // Every replica sends the webhooks that are due; a lease keeps each message to one sender.
+    let dispatcher = std::sync::Arc::new(dispatcher);
+    background.spawn("webhook_dispatcher", move || {
+        let dispatcher = dispatcher.clone();
+        async move { dispatcher.run().await }
+    });
     // Each replica remembers its users (no read per request) only while it hears of changes.
     if state.db.get_database_backend() == DbBackend::Postgres {
         let options = state.db.get_postgres_connection_pool().connect_options();

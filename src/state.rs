@@ -6,7 +6,7 @@ use bank_core::{
 };
 use sea_orm::DatabaseConnection;
 
-use crate::metrics::Metrics;
+use crate::{metrics::Metrics, webhooks::addresses::Allowed};
 
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -18,4 +18,6 @@ pub struct AppState {
     pub auth: Auth,
     /// Whose `X-Forwarded-For` names the client a login limit counts.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where webhook endpoints may be registered.
+    pub webhook_addresses: Allowed,
 }

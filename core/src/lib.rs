@@ -8,6 +8,7 @@
 //! - `idempotency`: keys that make a write safe to resend, and settling a write whose
 //!   connection failed before its answer came back.
 //! - `authentication`: passwords, tokens, login limits, and who a token names.
+//! - `webhooks`: endpoints that hear of money events, and the outbox their messages wait in.
 //! - `database`: opening the pool and migrating, and telling an unavailable database from a
 //!   failed statement.
 //!
@@ -18,3 +19,4 @@ pub mod database;
 pub mod domain;
 pub mod idempotency;
 pub mod ledger;
+pub mod webhooks;

@@ -5,5 +5,7 @@ pub mod hold;
 pub mod idempotency_key;
 pub mod ledger_write;
 pub mod login_failure;
+pub mod outbox;
 pub mod transaction;
 pub mod user;
+pub mod webhook_endpoint;

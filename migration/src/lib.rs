@@ -12,6 +12,7 @@ mod m20261202_000001_create_login_failures;
 mod m20261203_000001_idempotency_keys_name_their_write;
 mod m20261203_000002_create_holds;
 mod m20261203_000003_usernames_ignore_case;
+mod m20261203_000004_create_webhooks;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_idempotency_keys_name_their_write::Migration),
             Box::new(m20261203_000002_create_holds::Migration),
             Box::new(m20261203_000003_usernames_ignore_case::Migration),
+            Box::new(m20261203_000004_create_webhooks::Migration),
         ]
     }
 }

@@ -56,6 +56,12 @@ pub(super) struct Environment {
     pub cors_allowed_origins: Vec<String>,
     #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
+    #[serde(deserialize_with = "networks")]
+    pub webhook_allowed_networks: Vec<IpNet>,
+    #[serde(deserialize_with = "milliseconds::<_, 10, 3_600_000>")]
+    pub webhook_first_retry_ms: Duration,
+    #[serde(deserialize_with = "whole::<_, 1, 1000>")]
+    pub webhook_disable_after: u32,
     #[serde(deserialize_with = "boolean")]
     pub otel_sdk_disabled: bool,
     pub otel_traces_exporter: Option<Exporter>,
@@ -97,6 +103,9 @@ impl Default for Environment {
             login_throttle_secs: Duration::from_secs(5 * 60),
             cors_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            webhook_allowed_networks: Vec::new(),
+            webhook_first_retry_ms: Duration::from_secs(5),
+            webhook_disable_after: 20,
             otel_sdk_disabled: false,
             otel_traces_exporter: None,
             otel_exporter_otlp_endpoint: None,
@@ -194,6 +203,13 @@ fn seconds<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
 ) -> Result<Duration, D::Error> {
     let expected = format!("a whole number of seconds from {MIN} to {MAX}");
     within(deserializer, MIN, MAX, expected).map(Duration::from_secs)
+}
+
+fn milliseconds<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
+    let expected = format!("a whole number of milliseconds from {MIN} to {MAX}");
+    within(deserializer, MIN, MAX, expected).map(Duration::from_millis)
 }
 
 fn ratio<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {

@@ -62,6 +62,12 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Load balancers and proxies whose `X-Forwarded-For` names the client; none by default.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Private networks webhooks may be sent into; none by default (server-side request forgery).
+    pub webhook_allowed_networks: Vec<ipnet::IpNet>,
+    /// The pause after a webhook's first failed attempt, doubled after each further one.
+    pub webhook_first_retry: Duration,
+    /// Failed deliveries in a row that disable a webhook endpoint.
+    pub webhook_disable_after: u32,
     /// Where and how traces are exported; `None` (no OTLP endpoint set): no traces at all.
     pub tracing: Option<Tracing>,
 }
@@ -196,6 +202,9 @@ impl Settings {
             login_throttle_window: env.login_throttle_secs,
             cors_allowed_origins: env.cors_allowed_origins,
             trusted_proxies: env.trusted_proxies,
+            webhook_allowed_networks: env.webhook_allowed_networks,
+            webhook_first_retry: env.webhook_first_retry_ms,
+            webhook_disable_after: env.webhook_disable_after,
             tracing,
         })
     }

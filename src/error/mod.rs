@@ -21,9 +21,9 @@ pub use body::{
     ErrorBody, FieldError, Loc, LocItem, NOT_AN_INTEGER, NOT_AN_OBJECT, ValidationErrorBody,
 };
 pub use refusals::{
-    AccountNotFound, BadCredentials, HoldConflict, HoldNotFound, MethodNotAllowed, MoneyRefused,
-    OperatorsOnly, RouteNotFound, SignUpDisabled, Throttled, TransactionNotFound, Unauthenticated,
-    UsernameTaken,
+    AccountNotFound, BadCredentials, EndpointNotFound, HoldConflict, HoldNotFound,
+    MethodNotAllowed, MoneyRefused, OperatorsOnly, RouteNotFound, SignUpDisabled, Throttled,
+    TransactionNotFound, Unauthenticated, UsernameTaken,
 };
 pub use requests::{
     Invalid, KeyReused, PayloadTooLarge, Problems, RequestTimeout, Unreadable, domain_words,

@@ -244,6 +244,18 @@ fixed_answer!(
     }
 );
 
+fixed_answer!(
+    /// 404 for a webhook endpoint that does not exist, or is not the caller's.
+    EndpointNotFound {
+        status: NOT_FOUND,
+        words: "Webhook endpoint not found",
+        rejected: Some("not_found"),
+        log: "no such webhook endpoint in the caller's scope",
+        example: "endpoint_not_found",
+        description: "No webhook endpoint has this id, or not one of the caller's",
+    }
+);
+
 /// 409: a hold cannot be resolved as asked, because it was resolved before (a hold resolves
 /// once) or is asked for more than it holds; nothing was written.
 #[derive(Debug, thiserror::Error)]

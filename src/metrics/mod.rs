@@ -2,6 +2,9 @@
 //! in docs/metrics.md is checked against this registry by a test.
 
 pub mod exposition;
+mod webhooks;
+
+pub use webhooks::WebhookMetrics;
 
 use std::{sync::Arc, time::SystemTime};
 
@@ -75,6 +78,7 @@ pub struct Metrics {
     pub db_query_duration: HistogramVec,
     pub background_failures: IntCounterVec,
     pub background_running: IntGaugeVec,
+    pub webhooks: WebhookMetrics,
     /// `None` when `HTTP_METRICS=false`.
     request_duration: Option<RequestDuration>,
     /// What `/metrics` writes: the histogram above and, through `PrometheusCrate`, the rest.
@@ -182,6 +186,7 @@ impl Metrics {
                 ),
                 &["task"],
             )?,
+            webhooks: WebhookMetrics::new(&registry)?,
             registry,
             request_duration,
             exposition: Arc::new(exposition),

@@ -12,6 +12,7 @@ pub mod operations;
 pub mod transactions;
 pub mod transfers;
 pub mod users;
+pub mod webhooks;
 
 use std::{collections::BTreeMap, marker::PhantomData};
 
@@ -64,6 +65,10 @@ pub fn configure(config: &mut ServiceConfig, optional: Optional) {
         .service(holds::get_hold)
         .service(holds::capture_hold)
         .service(holds::void_hold)
+        .service(webhooks::register_endpoint)
+        .service(webhooks::list_endpoints)
+        .service(webhooks::get_endpoint)
+        .service(webhooks::enable_endpoint)
         .service(
             scope("/batches")
                 .app_data(web::PayloadConfig::new(batches::BODY_LIMIT_BYTES))

@@ -170,7 +170,8 @@ async fn what_the_document_says_needs_a_token_does_and_nothing_else() {
                 let path = path
                     .replace("{account_id}", "1")
                     .replace("{transaction_id}", "1")
-                    .replace("{hold_id}", "1");
+                    .replace("{hold_id}", "1")
+                    .replace("{endpoint_id}", "1");
                 let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
                 let response = app.anonymous(method.clone(), &path, Some(&json!({}))).await;
                 if needs_a_token(&operation) {
@@ -239,6 +240,11 @@ async fn no_protected_operation_lets_a_customer_reach_anothers_data() {
                 )
                 .await;
             let alices_hold = held.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+            // An endpoint of Alice's: Bob must not read it, nor learn its secret.
+            let registered = alice.post("/webhooks", &json!({"url": LOCAL_URL})).await;
+            let alices_endpoint = registered.json::<Value>().await.unwrap()["id"]
+                .as_i64()
+                .unwrap();
             let alices_data = async || {
                 (
                     alice.get_json(&format!("/accounts/{alices}")).await,
@@ -246,6 +252,7 @@ async fn no_protected_operation_lets_a_customer_reach_anothers_data() {
                         .get_json(&format!("/accounts/{alices}/transactions"))
                         .await,
                     alice.get_json("/holds").await,
+                    alice.get_json("/webhooks").await,
                 )
             };
             let before = alices_data().await;
@@ -256,7 +263,13 @@ async fn no_protected_operation_lets_a_customer_reach_anothers_data() {
                 if !needs_a_token(&operation) {
                     continue;
                 }
-                let path = aimed_at(&template, alices, alices_row, alices_hold);
+                let aims = Aims {
+                    account: alices,
+                    ledger_row: alices_row,
+                    hold: alices_hold,
+                    endpoint: alices_endpoint,
+                };
+                let path = aimed_at(&template, aims);
                 let body =
                     operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
                         .as_str()
@@ -286,12 +299,24 @@ async fn no_protected_operation_lets_a_customer_reach_anothers_data() {
     .await;
 }
 
+/// A webhook URL on this machine, which the test servers allow, so no request leaves it.
+const LOCAL_URL: &str = "http://127.0.0.1:9/bank";
+
+/// Alice's things, by id.
+struct Aims {
+    account: i64,
+    ledger_row: i64,
+    hold: i64,
+    endpoint: i64,
+}
+
 /// `template` with its path parameters pointing at Alice's things.
-fn aimed_at(template: &str, account: i64, ledger_row: i64, hold: i64) -> String {
+fn aimed_at(template: &str, aims: Aims) -> String {
     let path = template
-        .replace("{account_id}", &account.to_string())
-        .replace("{transaction_id}", &ledger_row.to_string())
-        .replace("{hold_id}", &hold.to_string());
+        .replace("{account_id}", &aims.account.to_string())
+        .replace("{transaction_id}", &aims.ledger_row.to_string())
+        .replace("{hold_id}", &aims.hold.to_string())
+        .replace("{endpoint_id}", &aims.endpoint.to_string());
     assert!(
         !path.contains('{'),
         "{template}: a path parameter this test cannot aim at another customer's data"
@@ -321,6 +346,7 @@ fn aim(value: &mut Value, name: &str, alices: i64, bobs: i64) {
                 match field.as_str() {
                     "acc_id" | "from_acc_id" => *value = json!(alices),
                     "to_acc_id" => *value = json!(bobs),
+                    "url" => *value = json!(LOCAL_URL),
                     other if other.ends_with("_id") => {
                         panic!("{name}.{other}: an id this test cannot aim")
                     }

@@ -24,3 +24,4 @@ mod tokens;
 mod transactions;
 mod transfers;
 mod upgrade;
+mod webhooks;

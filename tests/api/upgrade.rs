@@ -263,7 +263,10 @@ async fn usernames_that_already_differ_only_by_case_are_reported_and_keep_workin
     use migration::MigratorTrait;
     let url = crate::common::sqlite_database();
     let db = Database::connect(&url).await.expect("a database");
-    let before = migration::Migrator::migrations().len() as u32 - 1;
+    let before = migration::Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261203_000003_usernames_ignore_case")
+        .expect("the usernames migration") as u32;
     migration::Migrator::up(&db, Some(before))
         .await
         .expect("the schema before the rule");

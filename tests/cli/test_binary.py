@@ -85,16 +85,19 @@ def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
         for name in names:
             assert name in status, status
 
-        assert triggers(url) == ["users_changed", "users_emptied"]
-        assert "holds" in tables(url)
+        outbox = ["holds_outbox_created", "holds_outbox_resolved", "ledger_writes_outbox"]
+        assert triggers(url) == [*outbox, "users_changed", "users_emptied"]
+        assert {"holds", "outbox", "webhook_endpoints"} <= set(tables(url))
         assert "username_key" in columns(url, "users")
         migrate(url, "down")
-        assert "username_key" not in columns(url, "users"), f"down rolls back the newest migration, {names[-1]}"
-        assert "holds" in tables(url), "and only that one"
+        assert triggers(url) == ["users_changed", "users_emptied"], f"down rolls back the newest migration, {names[-1]}"
+        assert not {"outbox", "webhook_endpoints"} & set(tables(url)), names[-1]
+        assert "username_key" in columns(url, "users"), "and only that one"
         migrate(url, "down")
-        assert "holds" not in tables(url) and "held" not in columns(url, "accounts"), names[-2]
+        assert "username_key" not in columns(url, "users"), names[-2]
+        assert "holds" in tables(url), "and only that one"
         migrate(url, "up")
-        assert "username_key" in columns(url, "users") and "holds" in tables(url)
+        assert "username_key" in columns(url, "users") and "outbox" in tables(url)
     finally:
         drop_postgres_database(url)
 

@@ -3,12 +3,17 @@ than JSON Schema can say, so that what schemathesis reports is a real defect, no
 
 - A real client sends a fresh Idempotency-Key with each new request. Reusing one key for another
   body is refused with 422 by design (tests/api covers that rule).
+- A webhook endpoint's URL would send the server to resolve and call whatever host was generated;
+  every http(s) URL is pointed at a closed port on this machine instead (allowed by the server's
+  WEBHOOK_ALLOWED_NETWORKS), so no test traffic leaves it. Other strings are kept: the server
+  refuses them before any lookup.
 - A transfer (and a hold) needs two different accounts, a rule across two fields that JSON Schema cannot
   state; such bodies, alone or as a batch's item, are refused with 422 (tested in tests/api) and
   are not generated here. The coverage phase does not pass through `filter_body`: there, only a
   422 whose every problem is that rule (`same_account`) is not counted as a failure.
 """
 
+import re
 import uuid
 
 import schemathesis
@@ -33,8 +38,22 @@ def filter_body(ctx, body):
     return True
 
 
+LOCAL_URL = "http://127.0.0.1:9/hook"
+MAX_URL_CHARS = 2048
+
+
+def is_web_url(url):
+    # As the URL standard reads it: tabs and newlines anywhere, and C0 or spaces around, ignored.
+    url = re.sub(r"[\t\n\r]", "", url).strip("".join(map(chr, range(0x21))))
+    return url.split(":", 1)[0].lower() in ("http", "https")
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    body = case.body
+    if case.path == "/webhooks" and isinstance(body, dict) and isinstance(body.get("url"), str):
+        if len(body["url"]) <= MAX_URL_CHARS and is_web_url(body["url"]):
+            body["url"] = LOCAL_URL
     # Only keys that would pass validation are replaced: malformed keys must still be refused.
     key = (case.headers or {}).get("Idempotency-Key")
     if key is not None and is_valid_key(key):

@@ -64,7 +64,8 @@ class Database:
 def api(request, tmp_path_factory):
     database = Database(request.param, tmp_path_factory.mktemp(request.param))
     server = Api.for_tests(database.url, tmp_path_factory.mktemp("logs") / "api.log",
-                 DIAGNOSTICS_ROUTES="false", CLIENT_TIMEOUT_SECS=CLIENT_TIMEOUT)
+                 DIAGNOSTICS_ROUTES="false", CLIENT_TIMEOUT_SECS=CLIENT_TIMEOUT,
+                 WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8")
     server.database = database
     server.token = server.operator_token()
     yield server

@@ -46,13 +46,13 @@ impl<T> Listed<T> {
 impl Page {
     /// This window of `rows`, a query ordered by `id`, and one row more to tell whether the list
     /// goes on.
-    pub(super) fn of<E: EntityTrait>(self, rows: Select<E>, id: E::Column) -> Select<E> {
+    pub(crate) fn of<E: EntityTrait>(self, rows: Select<E>, id: E::Column) -> Select<E> {
         rows.apply_if(self.after_id, |rows, after| rows.filter(id.gt(after)))
             .offset(self.skip)
             .limit(self.limit + 1)
     }
 
-    pub(super) fn listed<T>(self, mut rows: Vec<T>, id: impl Fn(&T) -> i64) -> Listed<T> {
+    pub(crate) fn listed<T>(self, mut rows: Vec<T>, id: impl Fn(&T) -> i64) -> Listed<T> {
         let more = rows.len() as u64 > self.limit;
         rows.truncate(self.limit as usize);
         let next_after_id = more.then(|| rows.last().map(id)).flatten();

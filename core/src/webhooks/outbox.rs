@@ -1,0 +1,244 @@
+//! The outbox from the dispatcher's side. A message is claimed with a lease (an update that
+//! skips rows another replica has locked), sent, and settled: delivered, or due again later. A
+//! dispatcher that dies mid-send leaves its lease to run out, and the message is sent again: at
+//! least once, never by two replicas at the same time.
+
+use std::collections::HashMap;
+
+use entity::{hold, outbox, transaction, webhook_endpoint};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Statement,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
+};
+
+use super::EventType;
+use crate::ledger::HoldStatus;
+
+/// What a message tells of, read from the rows its change left. Ledger rows never change, and a
+/// hold changes only once after it is placed, so a message says the same on every attempt.
+pub enum Event {
+    Posted(transaction::Model),
+    /// The debit and the credit.
+    Transfer(transaction::Model, transaction::Model),
+    /// The hold as the event left it.
+    Hold(hold::Model),
+}
+
+/// A message claimed for sending, with where it goes.
+pub struct Due {
+    pub message: outbox::Model,
+    pub event_type: EventType,
+    pub endpoint: webhook_endpoint::Model,
+    pub event: Event,
+}
+
+/// Claims up to `limit` due messages of enabled endpoints until `now_ms + lease_ms`.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: u64,
+) -> Result<Vec<Due>, DbErr> {
+    let due = outbox::Entity::find()
+        .select_only()
+        .column(outbox::Column::Id)
+        .inner_join(webhook_endpoint::Entity)
+        .filter(outbox::Column::DeliveredMs.is_null())
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .filter(outbox::Column::NextAttemptMs.lte(now_ms))
+        .filter(outbox::Column::LeaseUntilMs.lte(now_ms))
+        .order_by_asc(outbox::Column::Id)
+        .limit(limit)
+        .into_query()
+        .lock_with_tables_behavior(LockType::Update, [outbox::Entity], LockBehavior::SkipLocked)
+        .to_owned();
+    let messages = outbox::Entity::update_many()
+        .col_expr(outbox::Column::LeaseUntilMs, Expr::val(now_ms + lease_ms))
+        .col_expr(
+            outbox::Column::Attempts,
+            Expr::col(outbox::Column::Attempts).add(1),
+        )
+        .filter(outbox::Column::Id.in_subquery(due))
+        .exec_with_returning(db)
+        .await?;
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let endpoints: HashMap<i64, webhook_endpoint::Model> = webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::Id.is_in(messages.iter().map(|m| m.endpoint_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|endpoint| (endpoint.id, endpoint))
+        .collect();
+    let mut ledger_ids = Vec::new();
+    let mut hold_ids = Vec::new();
+    for message in &messages {
+        if message.event_type.starts_with("hold.") {
+            hold_ids.push(message.subject_id);
+        } else {
+            ledger_ids.extend(
+                [Some(message.subject_id), message.second_id]
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+    }
+    let rows: HashMap<i64, transaction::Model> = transaction::Entity::find()
+        .filter(transaction::Column::Id.is_in(ledger_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row))
+        .collect();
+    let holds: HashMap<i64, hold::Model> = hold::Entity::find()
+        .filter(hold::Column::Id.is_in(hold_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|hold| (hold.id, hold))
+        .collect();
+    let broken = |message: &outbox::Model| {
+        DbErr::Custom(format!(
+            "outbox message {} names {} {} that cannot be read",
+            message.id, message.event_type, message.subject_id
+        ))
+    };
+    messages
+        .into_iter()
+        .map(|message| {
+            let event_type =
+                EventType::parse(&message.event_type).ok_or_else(|| broken(&message))?;
+            let row = |id: Option<i64>| id.and_then(|id| rows.get(&id).cloned());
+            let event = match event_type {
+                EventType::TransactionPosted => row(Some(message.subject_id)).map(Event::Posted),
+                EventType::TransferMade => row(Some(message.subject_id))
+                    .zip(row(message.second_id))
+                    .map(|(debit, credit)| Event::Transfer(debit, credit)),
+                EventType::HoldCreated => holds.get(&message.subject_id).map(|hold| {
+                    Event::Hold(hold::Model {
+                        status: HoldStatus::Pending.as_str().to_owned(),
+                        captured: None,
+                        resolved_at: None,
+                        ..hold.clone()
+                    })
+                }),
+                _ => holds.get(&message.subject_id).cloned().map(Event::Hold),
+            };
+            let endpoint = endpoints.get(&message.endpoint_id).cloned();
+            match (event, endpoint) {
+                (Some(event), Some(endpoint)) => Ok(Due {
+                    message,
+                    event_type,
+                    endpoint,
+                    event,
+                }),
+                _ => Err(broken(&message)),
+            }
+        })
+        .collect()
+}
+
+/// The endpoint answered 2xx: the message is done, and the endpoint's failures are forgotten.
+pub async fn delivered(
+    db: &impl ConnectionTrait,
+    due: &Due,
+    status: u16,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::DeliveredMs, Expr::val(now_ms))
+        .col_expr(outbox::Column::LastStatus, Expr::val(i32::from(status)))
+        .filter(outbox::Column::Id.eq(due.message.id))
+        .exec(db)
+        .await?;
+    webhook_endpoint::Entity::update_many()
+        .col_expr(webhook_endpoint::Column::Failures, Expr::val(0))
+        .filter(webhook_endpoint::Column::Id.eq(due.endpoint.id))
+        .filter(webhook_endpoint::Column::Failures.ne(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A failed attempt, to be made again at `retry_at_ms`.
+pub struct Failed {
+    /// The endpoint's answer, if it gave one.
+    pub status: Option<u16>,
+    pub retry_at_ms: i64,
+    /// The endpoint is disabled when its failures in a row reach this.
+    pub disable_after: i32,
+}
+
+/// Records a failed attempt; whether it disabled the endpoint.
+pub async fn failed(db: &impl ConnectionTrait, due: &Due, failed: Failed) -> Result<bool, DbErr> {
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::NextAttemptMs, Expr::val(failed.retry_at_ms))
+        .col_expr(outbox::Column::LeaseUntilMs, Expr::val(0))
+        .col_expr(
+            outbox::Column::LastStatus,
+            Expr::val(failed.status.map(i32::from)),
+        )
+        .filter(outbox::Column::Id.eq(due.message.id))
+        .exec(db)
+        .await?;
+    let counted = webhook_endpoint::Entity::update_many()
+        .col_expr(
+            webhook_endpoint::Column::Failures,
+            Expr::col(webhook_endpoint::Column::Failures).add(1),
+        )
+        .filter(webhook_endpoint::Column::Id.eq(due.endpoint.id))
+        .exec_with_returning(db)
+        .await?;
+    let reached = counted
+        .first()
+        .is_some_and(|endpoint| endpoint.enabled && endpoint.failures >= failed.disable_after);
+    if !reached {
+        return Ok(false);
+    }
+    let disabled = webhook_endpoint::Entity::update_many()
+        .col_expr(webhook_endpoint::Column::Enabled, Expr::val(false))
+        .col_expr(
+            webhook_endpoint::Column::DisabledAt,
+            Expr::val(chrono::Utc::now()),
+        )
+        .filter(webhook_endpoint::Column::Id.eq(due.endpoint.id))
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .exec(db)
+        .await?;
+    Ok(disabled.rows_affected == 1)
+}
+
+/// The messages not yet delivered, and how long the oldest has waited.
+pub struct Backlog {
+    pub waiting: u64,
+    pub oldest_ms: Option<i64>,
+}
+
+pub async fn backlog(db: &impl ConnectionTrait, now_ms: i64) -> Result<Backlog, DbErr> {
+    let statement = Statement::from_string(
+        db.get_database_backend(),
+        "SELECT CAST(COUNT(*) AS BIGINT) AS waiting, MIN(created_ms) AS oldest \
+         FROM outbox WHERE delivered_ms IS NULL",
+    );
+    let row = db
+        .query_one_raw(statement)
+        .await?
+        .ok_or_else(|| DbErr::Custom("no row from a count".into()))?;
+    let waiting: i64 = row.try_get("", "waiting")?;
+    let oldest: Option<i64> = row.try_get("", "oldest")?;
+    Ok(Backlog {
+        waiting: waiting.unsigned_abs(),
+        oldest_ms: oldest.map(|oldest| Ord::max(now_ms - oldest, 0)),
+    })
+}
+
+/// Forgets the messages delivered before `before_ms`; how many.
+pub async fn prune(db: &impl ConnectionTrait, before_ms: i64) -> Result<u64, DbErr> {
+    let pruned = outbox::Entity::delete_many()
+        .filter(outbox::Column::DeliveredMs.lt(before_ms))
+        .exec(db)
+        .await?;
+    Ok(pruned.rows_affected)
+}

@@ -1,0 +1,354 @@
+//! Webhooks: each money change is one message for each endpoint that asked for it, written with
+//! the change; messages are sent, retried until answered, and an endpoint that keeps failing is
+//! disabled until its owner enables it. Signatures are checked by the Standard Webhooks library
+//! itself, in tests/cli/test_webhooks.py.
+
+use std::{sync::Arc, time::Duration};
+
+use entity::outbox;
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+    sync::Mutex,
+};
+
+use crate::helpers::{
+    TestApp, assert_validation_error, on_each_backend_with, sample, sqlite_settings,
+};
+
+/// A port on this machine where nothing listens: messages to it fail and wait.
+const NOWHERE: &str = "http://127.0.0.1:9/bank";
+
+/// The event types of the messages waiting for `endpoint`, in order.
+async fn messages(app: &TestApp, endpoint: i64) -> Vec<String> {
+    outbox::Entity::find()
+        .filter(outbox::Column::EndpointId.eq(endpoint))
+        .order_by_asc(outbox::Column::Id)
+        .all(&app.db)
+        .await
+        .expect("the outbox")
+        .into_iter()
+        .map(|message| message.event_type)
+        .collect()
+}
+
+fn id(body: &Value) -> i64 {
+    body["id"].as_i64().expect("an id")
+}
+
+#[tokio::test]
+async fn every_change_is_one_message_for_each_endpoint_that_asked() {
+    on_each_backend_with(
+        |settings| settings.webhook_first_retry = Duration::from_secs(3600),
+        async |app: TestApp| {
+            let alice = app.customer("alice").await;
+            let bob = app.customer("bob").await;
+            let everything = app.post("/webhooks", &json!({"url": NOWHERE})).await;
+            assert_eq!(everything.status(), StatusCode::CREATED);
+            let everything = id(&everything.json().await.unwrap());
+            let postings = alice
+                .post(
+                    "/webhooks",
+                    &json!({"url": NOWHERE, "events": ["transaction.posted"]}),
+                )
+                .await;
+            let postings = id(&postings.json().await.unwrap());
+            let bobs_endpoint = bob.post("/webhooks", &json!({"url": NOWHERE})).await;
+            let bobs_endpoint = id(&bobs_endpoint.json().await.unwrap());
+
+            let alices = alice.funded_account(1_000).await;
+            let bobs = bob.funded_account(0).await;
+            let overdraft = alice
+                .post("/transactions", &json!({"acc_id": alices, "debit": 5_000}))
+                .await;
+            assert_eq!(overdraft.status(), StatusCode::CONFLICT);
+            let moved = alice
+                .post(
+                    "/transfers",
+                    &json!({"from_acc_id": alices, "to_acc_id": bobs, "amount": 100}),
+                )
+                .await;
+            assert_eq!(moved.status(), StatusCode::CREATED);
+            let held = alice
+                .post(
+                    "/holds",
+                    &json!({"from_acc_id": alices, "to_acc_id": bobs, "amount": 50}),
+                )
+                .await;
+            let hold = id(&held.json().await.unwrap());
+            let voided = alice.post(&format!("/holds/{hold}/void"), &json!({})).await;
+            assert_eq!(voided.status(), StatusCode::OK);
+            let replayed = alice.post(&format!("/holds/{hold}/void"), &json!({})).await;
+            assert_eq!(replayed.status(), StatusCode::CONFLICT);
+
+            // The refused debit and the refused second void left nothing; the operator's
+            // endpoint hears of every account, Alice's of hers and only what it asked for, and
+            // Bob's of nothing of Alice's, though her money reached his account.
+            assert_eq!(
+                messages(&app, everything).await,
+                [
+                    "transaction.posted",
+                    "transfer.made",
+                    "hold.created",
+                    "hold.voided"
+                ]
+            );
+            assert_eq!(messages(&app, postings).await, ["transaction.posted"]);
+            assert!(messages(&app, bobs_endpoint).await.is_empty());
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn endpoints_are_the_owner_s_and_their_secret_is_shown_once() {
+    on_each_backend_with(
+        |_| {},
+        async |app: TestApp| {
+            let alice = app.customer("alice").await;
+            let bob = app.customer("bob").await;
+            let registered = alice
+                .post(
+                    "/webhooks",
+                    &json!({"url": NOWHERE, "events": ["hold.expired", "transfer.made", "hold.expired"]}),
+                )
+                .await;
+            assert_eq!(registered.status(), StatusCode::CREATED);
+            let registered: Value = registered.json().await.unwrap();
+            assert!(registered["secret"].as_str().unwrap().starts_with("whsec_"));
+            assert_eq!(registered["events"], json!(["transfer.made", "hold.expired"]));
+            assert_eq!(registered["enabled"], true);
+            let endpoint = id(&registered);
+
+            let read = alice.get_json(&format!("/webhooks/{endpoint}")).await;
+            assert_eq!(read["url"], NOWHERE);
+            assert!(read.get("secret").is_none(), "{read}");
+            let listed = alice.get_json("/webhooks").await;
+            assert_eq!(listed.as_array().unwrap().len(), 1);
+            assert!(!listed.to_string().contains("whsec_"));
+
+            let by_bob = bob.get(&format!("/webhooks/{endpoint}")).await;
+            assert_eq!(by_bob.status(), StatusCode::NOT_FOUND);
+            let enabled_by_bob = bob
+                .post(&format!("/webhooks/{endpoint}/enable"), &json!({}))
+                .await;
+            assert_eq!(enabled_by_bob.status(), StatusCode::NOT_FOUND);
+            assert_eq!(bob.get_json("/webhooks").await, json!([]));
+            let by_operator = app.get_json("/webhooks").await;
+            assert_eq!(by_operator.as_array().unwrap().len(), 1);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn urls_that_reach_private_networks_are_refused_unless_allowed() {
+    let settings = sqlite_settings();
+    let app = TestApp::spawn(bank_api::config::Settings {
+        webhook_allowed_networks: Vec::new(),
+        ..settings
+    })
+    .await;
+    for url in [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "ftp://127.0.0.1/",
+        "http://user:secret@127.0.0.1/",
+        "not a url",
+    ] {
+        let refused = app.post("/webhooks", &json!({"url": url})).await;
+        assert_validation_error(refused, &["body", "url"], url).await;
+    }
+    let no_events = app
+        .post("/webhooks", &json!({"url": NOWHERE, "events": []}))
+        .await;
+    assert_validation_error(no_events, &["body", "events"], "no events").await;
+    let seven = json!({"url": NOWHERE, "events": vec!["transfer.made"; 7]});
+    let too_many = app.post("/webhooks", &seven).await;
+    assert_validation_error(too_many, &["body", "events"], "seven events").await;
+    let unknown = app
+        .post(
+            "/webhooks",
+            &json!({"url": NOWHERE, "events": ["money.printed"]}),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// What a receiver was sent: each request's headers (lower-case names) and body.
+type Received = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
+
+/// An HTTP receiver on this machine answering each request with the next of `answers` (the last
+/// one after that), as `(status, extra header)`.
+async fn receiver(answers: Vec<(u16, &'static str)>) -> (String, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let received: Received = Arc::default();
+    let log = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0; 4096];
+            let (head, body) = loop {
+                let read = stream.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..read]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|line| {
+                            line.to_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(str::to_owned)
+                        })
+                        .and_then(|length| length.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length || read == 0 {
+                        break (head.to_owned(), body.to_owned());
+                    }
+                }
+            };
+            let headers = head
+                .lines()
+                .skip(1)
+                .filter_map(|line| line.split_once(": "))
+                .map(|(name, value)| (name.to_lowercase(), value.to_owned()))
+                .collect();
+            let mut log = log.lock().await;
+            let (status, extra) = answers[log.len().min(answers.len() - 1)];
+            log.push((headers, body));
+            let answer = format!(
+                "HTTP/1.1 {status} X\r\n{extra}content-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            stream.write_all(answer.as_bytes()).await.unwrap();
+        }
+    });
+    (url, received)
+}
+
+async fn wait_for(what: &str, check: impl AsyncFn() -> bool) {
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within 10 s");
+}
+
+#[tokio::test]
+async fn messages_are_retried_until_answered_and_honour_retry_after() {
+    let app = TestApp::spawn(bank_api::config::Settings {
+        webhook_first_retry: Duration::from_millis(50),
+        ..sqlite_settings()
+    })
+    .await;
+    let (url, received) = receiver(vec![(500, ""), (503, "retry-after: 2\r\n"), (204, "")]).await;
+    let registered = app.post("/webhooks", &json!({"url": url})).await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let account = app.funded_account(700).await;
+
+    wait_for("three attempts", async || received.lock().await.len() == 3).await;
+    let received = received.lock().await;
+    let header = |attempt: usize, name: &str| {
+        received[attempt]
+            .0
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_else(|| panic!("attempt {attempt} has no {name}"))
+    };
+    // One message, sent three times under one id; each attempt signed when it is sent.
+    assert!((0..3).all(|attempt| header(attempt, "webhook-id") == header(0, "webhook-id")));
+    assert!(header(2, "webhook-signature").starts_with("v1,"));
+    let waited = header(2, "webhook-timestamp").parse::<i64>().unwrap()
+        - header(1, "webhook-timestamp").parse::<i64>().unwrap();
+    assert!(waited >= 2, "Retry-After: 2 was honoured ({waited} s)");
+    let body: Value = serde_json::from_str(&received[2].1).unwrap();
+    assert_eq!(body["type"], "transaction.posted");
+    assert_eq!(body["data"]["acc_id"], account);
+    assert_eq!(body["data"]["credit"], 700);
+    assert_eq!(body["data"]["balance_after"], 700);
+    assert_eq!(
+        received[0].1, received[2].1,
+        "every attempt sends the same body"
+    );
+    drop(received);
+
+    wait_for("the outbox to empty", async || {
+        let metrics = app.metrics().await;
+        sample(&metrics, "bank_outbox_messages_waiting", &[]) == Some(0.0)
+            && sample(
+                &metrics,
+                "bank_webhook_deliveries_total",
+                &[("outcome", "delivered")],
+            ) == Some(1.0)
+    })
+    .await;
+    let metrics = app.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "bank_webhook_deliveries_total",
+            &[("outcome", "failed")]
+        ),
+        Some(2.0)
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_that_keeps_failing_is_disabled_until_its_owner_enables_it() {
+    let app = TestApp::spawn(bank_api::config::Settings {
+        webhook_first_retry: Duration::from_millis(20),
+        webhook_disable_after: 3,
+        ..sqlite_settings()
+    })
+    .await;
+    let (url, received) = receiver(vec![(500, ""), (500, ""), (500, ""), (200, "")]).await;
+    let alice = app.customer("alice").await;
+    let registered = alice.post("/webhooks", &json!({"url": url})).await;
+    let endpoint = id(&registered.json().await.unwrap());
+    alice.funded_account(10).await;
+
+    let path = format!("/webhooks/{endpoint}");
+    wait_for("the endpoint to be disabled", async || {
+        alice.get_json(&path).await["enabled"] == false
+    })
+    .await;
+    let disabled = alice.get_json(&path).await;
+    assert_eq!(disabled["failures"], 3);
+    assert!(disabled["disabled_at"].is_string());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        received.lock().await.len(),
+        3,
+        "nothing is sent while disabled"
+    );
+    assert_eq!(
+        sample(
+            &app.metrics().await,
+            "bank_webhook_endpoints_disabled_total",
+            &[]
+        ),
+        Some(1.0)
+    );
+
+    let enabled = alice.post(&format!("{path}/enable"), &json!({})).await;
+    assert_eq!(enabled.status(), StatusCode::OK);
+    let enabled: Value = enabled.json().await.unwrap();
+    assert_eq!(
+        (enabled["enabled"].clone(), enabled["failures"].clone()),
+        (json!(true), json!(0))
+    );
+    wait_for("the waiting message to arrive", async || {
+        received.lock().await.len() == 4
+    })
+    .await;
+}
