@@ -17,6 +17,7 @@ pub struct WebhookMetrics {
     latency: Histogram,
     waiting: IntGauge,
     oldest: Gauge,
+    lag: Gauge,
     disabled: IntCounter,
 }
 
@@ -40,12 +41,18 @@ impl WebhookMetrics {
             )?,
             waiting: IntGauge::new(
                 "bank_outbox_messages_waiting",
-                "Webhook messages not yet delivered, in every replica's outbox (each replica \
-                 reports the same total).",
+                "Webhook messages of enabled endpoints not yet delivered, in the whole outbox \
+                 (each replica reports the same total).",
             )?,
             oldest: Gauge::new(
                 "bank_outbox_oldest_message_age_seconds",
-                "How long the oldest undelivered webhook message has waited; 0 when none waits.",
+                "How long the oldest undelivered webhook message of an enabled endpoint has \
+                 waited; 0 when none waits.",
+            )?,
+            lag: Gauge::new(
+                "bank_outbox_dispatch_lag_seconds",
+                "How long the message due longest (new, or its retry's time come) has waited \
+                 for a dispatcher to send it; 0 when none is due.",
             )?,
             disabled: IntCounter::new(
                 "bank_webhook_endpoints_disabled_total",
@@ -56,6 +63,7 @@ impl WebhookMetrics {
         registry.register(Box::new(metrics.latency.clone()))?;
         registry.register(Box::new(metrics.waiting.clone()))?;
         registry.register(Box::new(metrics.oldest.clone()))?;
+        registry.register(Box::new(metrics.lag.clone()))?;
         registry.register(Box::new(metrics.disabled.clone()))?;
         for outcome in ["delivered", "failed"] {
             metrics.deliveries.with_label_values(&[outcome]);
@@ -77,6 +85,7 @@ impl WebhookMetrics {
             .set(i64::try_from(backlog.waiting).unwrap_or(i64::MAX));
         self.oldest
             .set(backlog.oldest_ms.unwrap_or(0) as f64 / 1000.0);
+        self.lag.set(backlog.due_ms.unwrap_or(0) as f64 / 1000.0);
     }
 
     pub fn count_disabled(&self) {

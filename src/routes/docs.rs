@@ -7,7 +7,10 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_redoc::{Redoc, Servable};
 
-use super::{Optional, batches::BatchRefused, configure, transactions::PostingNeedsAnAmount};
+use super::{
+    Optional, batches::BatchRefused, configure, transactions::PostingNeedsAnAmount,
+    webhooks::WebhookMessage,
+};
 use crate::error::{ErrorBody, ValidationErrorBody};
 
 /// The OpenAPI document of a server with these routes, collected from their handlers.
@@ -57,8 +60,9 @@ their own accounts; an operator, every account.",
     modifiers(&OAuth2PasswordFlow),
     // Relative: the document describes whichever address serves it.
     servers((url = "/", description = "The server that serves this document")),
-    // The error bodies of the response sets in `responses`, which refer to them by name.
-    components(schemas(ErrorBody, ValidationErrorBody, BatchRefused)),
+    // The error bodies of the response sets in `responses`, which refer to them by name, and
+    // what a webhook endpoint receives (no route answers it, so nothing else would list it).
+    components(schemas(ErrorBody, ValidationErrorBody, BatchRefused, WebhookMessage)),
     tags(
         (name = "users", description = "Sign up, and log in for the bearer token every data route needs"),
         (name = "accounts", description = "Open accounts and read them, their balance and their history"),

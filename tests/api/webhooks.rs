@@ -285,6 +285,7 @@ async fn messages_are_retried_until_answered_and_honour_retry_after() {
     wait_for("the outbox to empty", async || {
         let metrics = app.metrics().await;
         sample(&metrics, "bank_outbox_messages_waiting", &[]) == Some(0.0)
+            && sample(&metrics, "bank_outbox_dispatch_lag_seconds", &[]) == Some(0.0)
             && sample(
                 &metrics,
                 "bank_webhook_deliveries_total",
@@ -338,6 +339,11 @@ async fn an_endpoint_that_keeps_failing_is_disabled_until_its_owner_enables_it()
             &[]
         ),
         Some(1.0)
+    );
+    // Its message waits for its owner, not for a dispatcher: not counted as waiting.
+    assert_eq!(
+        sample(&app.metrics().await, "bank_outbox_messages_waiting", &[]),
+        Some(0.0)
     );
 
     let enabled = alice.post(&format!("{path}/enable"), &json!({})).await;

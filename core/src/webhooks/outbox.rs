@@ -210,27 +210,40 @@ pub async fn failed(db: &impl ConnectionTrait, due: &Due, failed: Failed) -> Res
     Ok(disabled.rows_affected == 1)
 }
 
-/// The messages not yet delivered, and how long the oldest has waited.
+/// The messages of enabled endpoints not yet delivered (those of disabled ones wait for their
+/// owner, not for us): how many, how long the oldest has waited, and how long the one due
+/// longest (new, or its retry's time come) has waited for a dispatcher to send it.
 pub struct Backlog {
     pub waiting: u64,
     pub oldest_ms: Option<i64>,
+    pub due_ms: Option<i64>,
 }
 
 pub async fn backlog(db: &impl ConnectionTrait, now_ms: i64) -> Result<Backlog, DbErr> {
     let statement = Statement::from_string(
         db.get_database_backend(),
-        "SELECT CAST(COUNT(*) AS BIGINT) AS waiting, MIN(created_ms) AS oldest \
-         FROM outbox WHERE delivered_ms IS NULL",
+        format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS waiting, MIN(o.created_ms) AS oldest, \
+             MIN(CASE WHEN o.next_attempt_ms > {now_ms} THEN NULL \
+                      WHEN o.next_attempt_ms > o.created_ms THEN o.next_attempt_ms \
+                      ELSE o.created_ms END) AS due \
+             FROM outbox o JOIN webhook_endpoints e ON e.id = o.endpoint_id \
+             WHERE o.delivered_ms IS NULL AND e.enabled"
+        ),
     );
     let row = db
         .query_one_raw(statement)
         .await?
         .ok_or_else(|| DbErr::Custom("no row from a count".into()))?;
     let waiting: i64 = row.try_get("", "waiting")?;
-    let oldest: Option<i64> = row.try_get("", "oldest")?;
+    let since = |column: &str| -> Result<Option<i64>, DbErr> {
+        let at: Option<i64> = row.try_get("", column)?;
+        Ok(at.map(|at| Ord::max(now_ms - at, 0)))
+    };
     Ok(Backlog {
         waiting: waiting.unsigned_abs(),
-        oldest_ms: oldest.map(|oldest| Ord::max(now_ms - oldest, 0)),
+        oldest_ms: since("oldest")?,
+        due_ms: since("due")?,
     })
 }
 
