@@ -111,7 +111,7 @@ impl Application {
             routes::webhooks::render,
             Retries {
                 first: settings.webhook_first_retry,
-                disable_after: i32::try_from(settings.webhook_disable_after).unwrap_or(i32::MAX),
+                disable_after: settings.webhook_disable_after,
             },
             state.metrics.webhooks.clone(),
         )

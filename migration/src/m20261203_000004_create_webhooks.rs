@@ -122,6 +122,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(WebhookEndpoints::Secret, 64))
                     .col(boolean(WebhookEndpoints::Enabled).default(true))
                     .col(integer(WebhookEndpoints::Failures).default(0))
+                    .col(big_integer_null(WebhookEndpoints::FailingSinceMs))
                     .col(timestamp_with_time_zone(WebhookEndpoints::CreatedAt))
                     .col(timestamp_with_time_zone_null(WebhookEndpoints::DisabledAt))
                     .foreign_key(
@@ -246,6 +247,7 @@ enum WebhookEndpoints {
     Secret,
     Enabled,
     Failures,
+    FailingSinceMs,
     CreatedAt,
     DisabledAt,
 }

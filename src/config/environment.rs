@@ -60,8 +60,8 @@ pub(super) struct Environment {
     pub webhook_allowed_networks: Vec<IpNet>,
     #[serde(deserialize_with = "milliseconds::<_, 10, 3_600_000>")]
     pub webhook_first_retry_ms: Duration,
-    #[serde(deserialize_with = "whole::<_, 1, 1000>")]
-    pub webhook_disable_after: u32,
+    #[serde(deserialize_with = "seconds::<_, 1, 2_592_000>")]
+    pub webhook_disable_after_secs: Duration,
     #[serde(deserialize_with = "boolean")]
     pub otel_sdk_disabled: bool,
     pub otel_traces_exporter: Option<Exporter>,
@@ -105,7 +105,7 @@ impl Default for Environment {
             trusted_proxies: Vec::new(),
             webhook_allowed_networks: Vec::new(),
             webhook_first_retry_ms: Duration::from_secs(5),
-            webhook_disable_after: 20,
+            webhook_disable_after_secs: Duration::from_secs(5 * 24 * 60 * 60),
             otel_sdk_disabled: false,
             otel_traces_exporter: None,
             otel_exporter_otlp_endpoint: None,

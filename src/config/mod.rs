@@ -66,8 +66,8 @@ pub struct Settings {
     pub webhook_allowed_networks: Vec<ipnet::IpNet>,
     /// The pause after a webhook's first failed attempt, doubled after each further one.
     pub webhook_first_retry: Duration,
-    /// Failed deliveries in a row that disable a webhook endpoint.
-    pub webhook_disable_after: u32,
+    /// How long a webhook endpoint's deliveries may fail, none succeeding, before it is disabled.
+    pub webhook_disable_after: Duration,
     /// Where and how traces are exported; `None` (no OTLP endpoint set): no traces at all.
     pub tracing: Option<Tracing>,
 }
@@ -204,7 +204,7 @@ impl Settings {
             trusted_proxies: env.trusted_proxies,
             webhook_allowed_networks: env.webhook_allowed_networks,
             webhook_first_retry: env.webhook_first_retry_ms,
-            webhook_disable_after: env.webhook_disable_after,
+            webhook_disable_after: env.webhook_disable_after_secs,
             tracing,
         })
     }

@@ -104,8 +104,8 @@ pub struct Endpoint {
     pub id: i64,
     pub url: String,
     pub events: Vec<String>,
-    /// `false` once deliveries failed `WEBHOOK_DISABLE_AFTER` times in a row; its messages wait
-    /// until `POST /webhooks/{endpoint_id}/enable`.
+    /// `false` once its deliveries have failed, none succeeding, for `WEBHOOK_DISABLE_AFTER_SECS`
+    /// (5 days unless configured); its messages wait until `POST /webhooks/{endpoint_id}/enable`.
     pub enabled: bool,
     /// Failed deliveries since the last one that succeeded.
     pub failures: i32,

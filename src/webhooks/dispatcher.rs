@@ -22,6 +22,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const LEASE_MS: i64 = 30_000;
 /// The longest pause between attempts, whatever the schedule or `Retry-After` says.
 const LONGEST_PAUSE_MS: i64 = 10 * 60 * 60 * 1000;
+/// How often the outbox's gauges are read.
+const GAUGES_EVERY: Duration = Duration::from_secs(1);
 /// Delivered messages are kept this long, then forgotten.
 const KEPT_MS: i64 = 3 * 24 * 60 * 60 * 1000;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -34,8 +36,8 @@ pub type Render = fn(&Event) -> serde_json::Value;
 pub struct Retries {
     /// The pause after the first failure, doubled after each one after it.
     pub first: Duration,
-    /// Failures in a row that disable an endpoint.
-    pub disable_after: i32,
+    /// How long an endpoint's deliveries may fail, none succeeding, before it is disabled.
+    pub disable_after: Duration,
 }
 
 impl Retries {
@@ -96,14 +98,31 @@ impl Dispatcher {
     /// Sends due messages until the server stops; returns only when the database fails.
     pub async fn run(&self) -> Result<(), DbErr> {
         let mut pruned = Instant::now();
+        let mut gauged: Option<Instant> = None;
         loop {
             let due = webhooks::claim(&self.db, now_ms(), LEASE_MS, BATCH).await?;
             let sent = join_all(due.iter().map(|due| self.send(due))).await;
+            let mut delivered = Vec::new();
             for (due, sent) in due.iter().zip(sent) {
-                self.settle(due, sent).await?;
+                match sent {
+                    Sent::Delivered(status) => delivered.push((due, status)),
+                    Sent::Failed {
+                        status,
+                        retry_after,
+                    } => self.failed(due, status, retry_after).await?,
+                }
             }
-            let backlog = webhooks::backlog(&self.db, now_ms()).await?;
-            self.metrics.record_backlog(&backlog);
+            if !delivered.is_empty() {
+                webhooks::delivered(&self.db, &delivered, now_ms()).await?;
+                for _ in &delivered {
+                    self.metrics.count_delivery(true);
+                }
+            }
+            if gauged.is_none_or(|at| at.elapsed() >= GAUGES_EVERY) {
+                let backlog = webhooks::backlog(&self.db, now_ms()).await?;
+                self.metrics.record_backlog(&backlog);
+                gauged = Some(Instant::now());
+            }
             if pruned.elapsed() >= PRUNE_EVERY {
                 webhooks::prune(&self.db, now_ms() - KEPT_MS).await?;
                 pruned = Instant::now();
@@ -194,34 +213,31 @@ impl Dispatcher {
         }
     }
 
-    async fn settle(&self, due: &Due, sent: Sent) -> Result<(), DbErr> {
-        match sent {
-            Sent::Delivered(status) => {
-                webhooks::delivered(&self.db, due, status, now_ms()).await?;
-                self.metrics.count_delivery(true);
-            }
-            Sent::Failed {
-                status,
-                retry_after,
-            } => {
-                let retry_at_ms =
-                    self.retries
-                        .next_attempt_ms(now_ms(), due.message.attempts, retry_after);
-                let failed = Failed {
-                    status,
-                    retry_at_ms,
-                    disable_after: self.retries.disable_after,
-                };
-                self.metrics.count_delivery(false);
-                if webhooks::failed(&self.db, due, failed).await? {
-                    log::warn!(
-                        "webhook endpoint {} disabled after {} failures in a row",
-                        due.endpoint.id,
-                        self.retries.disable_after
-                    );
-                    self.metrics.count_disabled();
-                }
-            }
+    /// Records a failed attempt: when to try again, and whether the endpoint is now disabled.
+    async fn failed(
+        &self,
+        due: &Due,
+        status: Option<u16>,
+        retry_after: Option<i64>,
+    ) -> Result<(), DbErr> {
+        let now_ms = now_ms();
+        let failed = Failed {
+            status,
+            now_ms,
+            retry_at_ms: self
+                .retries
+                .next_attempt_ms(now_ms, due.message.attempts, retry_after),
+            disable_after_ms: i64::try_from(self.retries.disable_after.as_millis())
+                .unwrap_or(i64::MAX),
+        };
+        self.metrics.count_delivery(false);
+        if webhooks::failed(&self.db, due, failed).await? {
+            log::warn!(
+                "webhook endpoint {} disabled: its deliveries failed for {} s",
+                due.endpoint.id,
+                self.retries.disable_after.as_secs()
+            );
+            self.metrics.count_disabled();
         }
         Ok(())
     }
@@ -235,7 +251,7 @@ mod tests {
     fn pauses_double_up_to_the_longest_and_honour_retry_after() {
         let retries = Retries {
             first: Duration::from_secs(5),
-            disable_after: 20,
+            disable_after: Duration::from_secs(3600),
         };
         assert_eq!(retries.next_attempt_ms(0, 1, None), 5_000);
         assert_eq!(retries.next_attempt_ms(0, 2, None), 10_000);

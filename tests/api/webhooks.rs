@@ -3,7 +3,14 @@
 //! disabled until its owner enables it. Signatures are checked by the Standard Webhooks library
 //! itself, in tests/cli/test_webhooks.py.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::BTreeSet,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use entity::outbox;
 use reqwest::StatusCode;
@@ -184,9 +191,11 @@ async fn urls_that_reach_private_networks_are_refused_unless_allowed() {
 /// What a receiver was sent: each request's headers (lower-case names) and body.
 type Received = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
 
-/// An HTTP receiver on this machine answering each request with the next of `answers` (the last
-/// one after that), as `(status, extra header)`.
-async fn receiver(answers: Vec<(u16, &'static str)>) -> (String, Received) {
+/// An HTTP receiver on this machine answering the `n`th request (from 0) with `answer(n)`, a
+/// status and any extra header lines.
+async fn receiver(
+    answer: impl Fn(usize) -> (u16, &'static str) + Send + 'static,
+) -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let received: Received = Arc::default();
@@ -222,7 +231,7 @@ async fn receiver(answers: Vec<(u16, &'static str)>) -> (String, Received) {
                 .map(|(name, value)| (name.to_lowercase(), value.to_owned()))
                 .collect();
             let mut log = log.lock().await;
-            let (status, extra) = answers[log.len().min(answers.len() - 1)];
+            let (status, extra) = answer(log.len());
             log.push((headers, body));
             let answer = format!(
                 "HTTP/1.1 {status} X\r\n{extra}content-length: 0\r\nconnection: close\r\n\r\n"
@@ -250,7 +259,8 @@ async fn messages_are_retried_until_answered_and_honour_retry_after() {
         ..sqlite_settings()
     })
     .await;
-    let (url, received) = receiver(vec![(500, ""), (503, "retry-after: 2\r\n"), (204, "")]).await;
+    let answers = [(500, ""), (503, "retry-after: 2\r\n"), (204, "")];
+    let (url, received) = receiver(move |n| answers[n.min(2)]).await;
     let registered = app.post("/webhooks", &json!({"url": url})).await;
     assert_eq!(registered.status(), StatusCode::CREATED);
     let account = app.funded_account(700).await;
@@ -304,48 +314,81 @@ async fn messages_are_retried_until_answered_and_honour_retry_after() {
     );
 }
 
+/// The webhook ids a receiver was sent, each once.
+async fn distinct_ids(received: &Received) -> BTreeSet<String> {
+    let received = received.lock().await;
+    let id = |headers: &Vec<(String, String)>| {
+        headers
+            .iter()
+            .find(|(name, _)| name == "webhook-id")
+            .map(|(_, value)| value.clone())
+            .expect("a webhook-id")
+    };
+    received.iter().map(|(headers, _)| id(headers)).collect()
+}
+
 #[tokio::test]
-async fn an_endpoint_that_keeps_failing_is_disabled_until_its_owner_enables_it() {
+async fn an_endpoint_failing_for_long_is_disabled_until_its_owner_enables_it() {
+    const POSTINGS: usize = 30;
     let app = TestApp::spawn(bank_api::config::Settings {
         webhook_first_retry: Duration::from_millis(20),
-        webhook_disable_after: 3,
+        webhook_disable_after: Duration::from_secs(3),
         ..sqlite_settings()
     })
     .await;
-    let (url, received) = receiver(vec![(500, ""), (500, ""), (500, ""), (200, "")]).await;
+    let failing = Arc::new(AtomicBool::new(true));
+    let down = failing.clone();
+    let (url, received) = receiver(move |_| {
+        if down.load(Ordering::SeqCst) {
+            (500, "")
+        } else {
+            (204, "")
+        }
+    })
+    .await;
     let alice = app.customer("alice").await;
     let registered = alice.post("/webhooks", &json!({"url": url})).await;
     let endpoint = id(&registered.json().await.unwrap());
-    alice.funded_account(10).await;
+    let account = alice.funded_account(0).await;
+    for _ in 0..POSTINGS {
+        let posted = alice
+            .post("/transactions", &json!({"acc_id": account, "credit": 1}))
+            .await;
+        assert_eq!(posted.status(), StatusCode::CREATED);
+    }
 
+    // Many failures in its first moments down do not disable it: time does.
     let path = format!("/webhooks/{endpoint}");
+    wait_for("every message to fail once", async || {
+        alice.get_json(&path).await["failures"].as_u64() >= Some(POSTINGS as u64)
+    })
+    .await;
+    assert_eq!(alice.get_json(&path).await["enabled"], true);
     wait_for("the endpoint to be disabled", async || {
         alice.get_json(&path).await["enabled"] == false
     })
     .await;
     let disabled = alice.get_json(&path).await;
-    assert_eq!(disabled["failures"], 3);
     assert!(disabled["disabled_at"].is_string());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = received.lock().await.len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         received.lock().await.len(),
-        3,
+        sent,
         "nothing is sent while disabled"
     );
+    let metrics = app.metrics().await;
     assert_eq!(
-        sample(
-            &app.metrics().await,
-            "bank_webhook_endpoints_disabled_total",
-            &[]
-        ),
+        sample(&metrics, "bank_webhook_endpoints_disabled_total", &[]),
         Some(1.0)
     );
-    // Its message waits for its owner, not for a dispatcher: not counted as waiting.
+    // Its messages wait for its owner, not for a dispatcher: not counted as waiting.
     assert_eq!(
-        sample(&app.metrics().await, "bank_outbox_messages_waiting", &[]),
+        sample(&metrics, "bank_outbox_messages_waiting", &[]),
         Some(0.0)
     );
 
+    failing.store(false, Ordering::SeqCst);
     let enabled = alice.post(&format!("{path}/enable"), &json!({})).await;
     assert_eq!(enabled.status(), StatusCode::OK);
     let enabled: Value = enabled.json().await.unwrap();
@@ -353,8 +396,8 @@ async fn an_endpoint_that_keeps_failing_is_disabled_until_its_owner_enables_it()
         (enabled["enabled"].clone(), enabled["failures"].clone()),
         (json!(true), json!(0))
     );
-    wait_for("the waiting message to arrive", async || {
-        received.lock().await.len() == 4
+    wait_for("every waiting message to arrive", async || {
+        distinct_ids(&received).await.len() == POSTINGS
     })
     .await;
 }

@@ -2,9 +2,7 @@
 least once, through a stretch of failures, and every message's signature verifies with
 `standardwebhooks`, the Standard Webhooks reference library from PyPI, which nobody here wrote."""
 
-import http.server
 import json
-import threading
 import time
 
 import pytest
@@ -12,44 +10,16 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from bank_testkit.http import bearer, request
 from bank_testkit.processes import Api
+from bank_testkit.webhooks import Receiver
 
 FAILING_FIRST = 4
 
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """Answers 500 to its first `FAILING_FIRST` requests, then 204; keeps every request."""
-
-    def __init__(self):
-        self.received = []
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server_address[1]}/bank-events"
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["content-length"]))
-        with self.server.lock:
-            self.server.received.append((dict(self.headers), body))
-            status = 500 if len(self.server.received) <= FAILING_FIRST else 204
-        self.send_response(status)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture()
 def receiver():
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = Receiver(fail_first=FAILING_FIRST)
     yield server
-    server.shutdown()
+    server.close()
 
 
 @pytest.fixture()
@@ -72,8 +42,7 @@ def created(api, token, path, body):
 
 def test_every_change_arrives_signed_through_a_stretch_of_failures(api, receiver):
     token = api.customer_token("ada")
-    endpoint = created(api, token, "/webhooks", {"url": receiver.url})
-    secret = endpoint["secret"]
+    secret = created(api, token, "/webhooks", {"url": receiver.url})["secret"]
 
     account = created(api, token, "/accounts", {"first_name": "Ada", "last_name": "L", "address": "London"})["id"]
     other = created(api, token, "/accounts", {"first_name": "Ada", "last_name": "L", "address": "Paris"})["id"]
@@ -88,30 +57,26 @@ def test_every_change_arrives_signed_through_a_stretch_of_failures(api, receiver
         created(api, token, f"/holds/{hold['id']}/{action}", {})
         expected += [("hold.created", hold["id"]), (event, hold["id"])]
 
-    def delivered():
-        with receiver.lock:
-            return list(receiver.received)
-
     deadline = time.monotonic() + 30
-    while len({headers["webhook-id"] for headers, _ in delivered()[FAILING_FIRST:]}) < len(expected):
-        assert time.monotonic() < deadline, f"{len(delivered())} requests: {delivered()}"
+    while len({headers["webhook-id"] for headers, _ in receiver.requests()[FAILING_FIRST:]}) < len(expected):
+        assert time.monotonic() < deadline, f"{len(receiver.requests())} requests: {receiver.requests()}"
         time.sleep(0.1)
 
     verifier = Webhook(secret)
     arrived = set()
-    for headers, body in delivered():
+    for headers, body in receiver.requests():
         message = verifier.verify(body, headers)
         data = message["data"]
         subject = data["from_transaction"]["id"] if message["type"] == "transfer.made" else data["id"]
         arrived.add((message["type"], subject))
     assert arrived == set(expected), "every change arrived, and nothing else"
 
-    ids = [headers["webhook-id"] for headers, _ in delivered()]
+    ids = [headers["webhook-id"] for headers, _ in receiver.requests()]
     duplicates = len(ids) - len(set(ids))
     print(f"{len(expected)} events, {len(ids)} requests, {duplicates} repeats after {FAILING_FIRST} failures")
     assert duplicates >= FAILING_FIRST, "the failed attempts were sent again"
 
-    headers, body = delivered()[-1]
+    headers, body = receiver.requests()[-1]
     tampered = json.dumps({**json.loads(body), "type": "transfer.made"}).encode()
     with pytest.raises(WebhookVerificationError):
         verifier.verify(tampered, headers)

@@ -1,7 +1,7 @@
 //! Endpoints within the caller's scope: a customer's own, or every one for an operator. Anyone
 //! else's endpoint is not found, exactly like a missing one.
 
-use entity::webhook_endpoint;
+use entity::{outbox, webhook_endpoint};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set, sea_query::Expr,
@@ -44,6 +44,7 @@ pub async fn register(
         secret: Set(new.secret),
         enabled: Set(true),
         failures: Set(0),
+        failing_since_ms: Set(None),
         created_at: Set(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6)),
         disabled_at: Set(None),
         ..Default::default()
@@ -74,7 +75,8 @@ pub async fn endpoints(
     Ok(page.listed(rows, |endpoint| endpoint.id))
 }
 
-/// Sends to the endpoint again, its failures forgotten; the messages that waited go first.
+/// Sends to the endpoint again, its failures forgotten; the messages that waited are due at once
+/// (oldest first), whenever their next retry would have been.
 pub async fn enable(
     db: &impl ConnectionTrait,
     scope: Scope,
@@ -84,9 +86,22 @@ pub async fn enable(
         .col_expr(webhook_endpoint::Column::Enabled, Expr::val(true))
         .col_expr(webhook_endpoint::Column::Failures, Expr::val(0))
         .col_expr(
+            webhook_endpoint::Column::FailingSinceMs,
+            Expr::val(None::<i64>),
+        )
+        .col_expr(
             webhook_endpoint::Column::DisabledAt,
             Expr::val(None::<chrono::DateTime<chrono::Utc>>),
         )
         .filter(webhook_endpoint::Column::Id.eq(id));
-    Ok(scoped(scope, update).exec_with_returning(db).await?.pop())
+    let Some(enabled) = scoped(scope, update).exec_with_returning(db).await?.pop() else {
+        return Ok(None);
+    };
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::NextAttemptMs, Expr::val(0))
+        .filter(outbox::Column::EndpointId.eq(enabled.id))
+        .filter(outbox::Column::DeliveredMs.is_null())
+        .exec(db)
+        .await?;
+    Ok(Some(enabled))
 }

@@ -140,38 +140,51 @@ pub async fn claim(
         .collect()
 }
 
-/// The endpoint answered 2xx: the message is done, and the endpoint's failures are forgotten.
+/// The endpoints answered these messages 2xx (with the status beside each): the messages are
+/// done, and their endpoints' failures are forgotten. A few statements for a whole pass.
 pub async fn delivered(
     db: &impl ConnectionTrait,
-    due: &Due,
-    status: u16,
+    delivered: &[(&Due, u16)],
     now_ms: i64,
 ) -> Result<(), DbErr> {
-    outbox::Entity::update_many()
-        .col_expr(outbox::Column::DeliveredMs, Expr::val(now_ms))
-        .col_expr(outbox::Column::LastStatus, Expr::val(i32::from(status)))
-        .filter(outbox::Column::Id.eq(due.message.id))
-        .exec(db)
-        .await?;
+    let mut by_status: HashMap<u16, Vec<i64>> = HashMap::new();
+    for (due, status) in delivered {
+        by_status.entry(*status).or_default().push(due.message.id);
+    }
+    for (status, ids) in by_status {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::DeliveredMs, Expr::val(now_ms))
+            .col_expr(outbox::Column::LastStatus, Expr::val(i32::from(status)))
+            .filter(outbox::Column::Id.is_in(ids))
+            .exec(db)
+            .await?;
+    }
+    let endpoints: Vec<i64> = delivered.iter().map(|(due, _)| due.endpoint.id).collect();
     webhook_endpoint::Entity::update_many()
         .col_expr(webhook_endpoint::Column::Failures, Expr::val(0))
-        .filter(webhook_endpoint::Column::Id.eq(due.endpoint.id))
+        .col_expr(
+            webhook_endpoint::Column::FailingSinceMs,
+            Expr::val(None::<i64>),
+        )
+        .filter(webhook_endpoint::Column::Id.is_in(endpoints))
         .filter(webhook_endpoint::Column::Failures.ne(0))
         .exec(db)
         .await?;
     Ok(())
 }
 
-/// A failed attempt, to be made again at `retry_at_ms`.
+/// A failed attempt at `now_ms`, to be made again at `retry_at_ms`.
 pub struct Failed {
     /// The endpoint's answer, if it gave one.
     pub status: Option<u16>,
+    pub now_ms: i64,
     pub retry_at_ms: i64,
-    /// The endpoint is disabled when its failures in a row reach this.
-    pub disable_after: i32,
+    /// The endpoint is disabled once its deliveries have failed, none succeeding, this long.
+    pub disable_after_ms: i64,
 }
 
-/// Records a failed attempt; whether it disabled the endpoint.
+/// Records a failed attempt; whether it disabled the endpoint. Time decides, not a count: a busy
+/// endpoint fails many messages in its first second down, a quiet one few in a day.
 pub async fn failed(db: &impl ConnectionTrait, due: &Due, failed: Failed) -> Result<bool, DbErr> {
     outbox::Entity::update_many()
         .col_expr(outbox::Column::NextAttemptMs, Expr::val(failed.retry_at_ms))
@@ -188,12 +201,17 @@ pub async fn failed(db: &impl ConnectionTrait, due: &Due, failed: Failed) -> Res
             webhook_endpoint::Column::Failures,
             Expr::col(webhook_endpoint::Column::Failures).add(1),
         )
+        .col_expr(
+            webhook_endpoint::Column::FailingSinceMs,
+            Expr::col(webhook_endpoint::Column::FailingSinceMs).if_null(failed.now_ms),
+        )
         .filter(webhook_endpoint::Column::Id.eq(due.endpoint.id))
         .exec_with_returning(db)
         .await?;
-    let reached = counted
-        .first()
-        .is_some_and(|endpoint| endpoint.enabled && endpoint.failures >= failed.disable_after);
+    let reached = counted.first().is_some_and(|endpoint| {
+        let since = endpoint.failing_since_ms.unwrap_or(failed.now_ms);
+        endpoint.enabled && failed.now_ms - since >= failed.disable_after_ms
+    });
     if !reached {
         return Ok(false);
     }

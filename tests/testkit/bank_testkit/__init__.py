@@ -11,6 +11,7 @@ virtualenvs as a package (`pip install -e ./tests/testkit`, which every requirem
 - `dashboards`: the shipped dashboards' and rules' queries, for running them against the real
   parts (needs PyYAML);
 - `monitoring`: the real Prometheus and Alertmanager;
+- `webhooks`: an endpoint that keeps what it is sent, and what each message tells of;
 - `cluster`: the compose profile `ha` as processes (etcd, Patroni, HAProxy), for the failover
   suite and the configuration checks.
 """
