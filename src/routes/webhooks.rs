@@ -140,7 +140,14 @@ pub struct RegisteredEndpoint {
 
 /// What every message's body is: the event's type, when it happened, and what it says.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"type": "transaction.posted", "timestamp": "2026-11-24T09:30:00.123Z", "data": {"id": 7, "acc_id": 1, "credit": 1000, "debit": 0, "balance_after": 1000, "created_at": "2026-11-24T09:30:00.123456Z"}}))]
+// One example per kind of `data`: a posting, a transfer, a hold placed, a hold captured (voided
+// and expired holds look like the captured one, with their own `status` and no `captured`).
+#[schema(examples(
+    json!({"type": "transaction.posted", "timestamp": "2026-11-24T09:30:00.123Z", "data": {"id": 7, "acc_id": 1, "credit": 1000, "debit": 0, "balance_after": 1000, "created_at": "2026-11-24T09:30:00.123456Z"}}),
+    json!({"type": "transfer.made", "timestamp": "2026-11-24T09:31:00.456Z", "data": {"from_transaction": {"id": 8, "acc_id": 1, "credit": 0, "debit": 250, "balance_after": 750, "created_at": "2026-11-24T09:31:00.456789Z"}, "to_transaction": {"id": 9, "acc_id": 2, "credit": 250, "debit": 0, "balance_after": 250, "created_at": "2026-11-24T09:31:00.456789Z"}}}),
+    json!({"type": "hold.created", "timestamp": "2026-11-24T09:32:00.000Z", "data": {"id": 3, "from_acc_id": 1, "to_acc_id": 2, "amount": 500, "captured": null, "status": "pending", "expires_at": "2026-11-24T10:32:00Z", "created_at": "2026-11-24T09:32:00Z", "resolved_at": null}}),
+    json!({"type": "hold.captured", "timestamp": "2026-11-24T09:40:00.000Z", "data": {"id": 3, "from_acc_id": 1, "to_acc_id": 2, "amount": 500, "captured": 300, "status": "captured", "expires_at": "2026-11-24T10:32:00Z", "created_at": "2026-11-24T09:32:00Z", "resolved_at": "2026-11-24T09:40:00Z"}}),
+))]
 pub struct WebhookMessage {
     #[serde(rename = "type")]
     pub event_type: EventName,

@@ -12,6 +12,7 @@ use std::{
     time::Duration,
 };
 
+use bank_api::routes::webhooks::WebhookMessage;
 use entity::outbox;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -282,6 +283,7 @@ async fn messages_are_retried_until_answered_and_honour_retry_after() {
         - header(1, "webhook-timestamp").parse::<i64>().unwrap();
     assert!(waited >= 2, "Retry-After: 2 was honoured ({waited} s)");
     let body: Value = serde_json::from_str(&received[2].1).unwrap();
+    serde_json::from_value::<WebhookMessage>(body.clone()).expect("the documented schema");
     assert_eq!(body["type"], "transaction.posted");
     assert_eq!(body["data"]["acc_id"], account);
     assert_eq!(body["data"]["credit"], 700);
@@ -400,4 +402,26 @@ async fn an_endpoint_failing_for_long_is_disabled_until_its_owner_enables_it() {
         distinct_ids(&received).await.len() == POSTINGS
     })
     .await;
+}
+
+/// The document's example messages are messages: each is read by the type the schema is made of.
+#[tokio::test]
+async fn the_documented_message_examples_are_what_endpoints_receive() {
+    let app = TestApp::spawn(sqlite_settings()).await;
+    let doc = app.get_json("/openapi.json").await;
+    let examples = doc["components"]["schemas"]["WebhookMessage"]["examples"]
+        .as_array()
+        .expect("examples")
+        .clone();
+    let mut types = BTreeSet::new();
+    for example in examples {
+        let message: WebhookMessage =
+            serde_json::from_value(example.clone()).unwrap_or_else(|e| panic!("{example}: {e}"));
+        assert_eq!(
+            serde_json::to_value(&message).unwrap()["type"],
+            example["type"]
+        );
+        types.insert(example["type"].as_str().unwrap().to_owned());
+    }
+    assert!(types.len() >= 4, "{types:?}");
 }
