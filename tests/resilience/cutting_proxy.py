@@ -6,13 +6,20 @@ the next message that ends a write (the simple-query `COMMIT` a transaction ends
 connection going back to its pool), then either forwards it and cuts the connection before
 Postgres's answer comes back (the write is applied, and the client cannot know), or cuts it
 without forwarding (the write never reaches the database). It can then refuse new connections for
-a while, so the client cannot ask the database what happened."""
+a while, so the client cannot ask the database what happened.
+
+Only a ledger write counts: a statement that calls the grouped function or writes
+`ledger_writes`, found by the text of each statement a connection runs (named prepared statements
+are remembered from their `Parse`). The server's background work (the hold sweeper, the webhook
+dispatcher) shares the pool, and its statements must not be mistaken for the write under test."""
 
 import socket
 import struct
 import threading
 import time
 
+# What the statements of a ledger write contain, and nothing else the server sends does.
+LEDGER_WRITES = (b"bank_apply_", b"ledger_writes")
 SSL_REQUEST = 80877103
 GSS_REQUEST = 80877104
 
@@ -59,6 +66,7 @@ class CuttingProxy:
 
     def _client_to_server(self, client, server):
         buffer, started, executed = b"", False, False
+        statements = Statements()
         try:
             while data := client.recv(65536):
                 buffer += data
@@ -66,7 +74,8 @@ class CuttingProxy:
                     message, buffer, started = self._next(buffer, started)
                     if message is None:
                         break
-                    ends_a_write = self._ends_a_write(message, executed)
+                    wrote = statements.read(message)
+                    ends_a_write = self._ends_a_write(message, executed) if wrote else None
                     executed = message[:1] == b"E" or (executed and message[:1] != b"S")
                     if self._cuts_before(ends_a_write, server, client):
                         return
@@ -136,3 +145,39 @@ class CuttingProxy:
             except OSError:
                 pass
             end.close()
+
+
+class Statements:
+    """What one connection's client runs, message by message: whether a ledger write has been
+    executed since the end of the last write (a `Sync` outside a transaction, or a `COMMIT`)."""
+
+    def __init__(self):
+        self.prepared = {}
+        self.current = b""
+        self.in_transaction = False
+        self.wrote = False
+
+    def read(self, message):
+        """Whether a ledger write ran before this message, which may end it."""
+        kind, body = message[:1], message[5:]
+        wrote = self.wrote
+        if kind == b"P":
+            name, rest = body.split(b"\0", 1)
+            self.current = rest.split(b"\0", 1)[0]
+            self.prepared[name] = self.current
+        elif kind == b"B":
+            statement = body.split(b"\0", 2)[1]
+            self.current = self.prepared.get(statement, self.current)
+        elif kind == b"E":
+            self.wrote = self.wrote or any(marker in self.current for marker in LEDGER_WRITES)
+        elif kind == b"Q":
+            text = body.lstrip().upper()
+            if text.startswith(b"BEGIN"):
+                self.in_transaction = True
+            elif text.startswith((b"COMMIT", b"ROLLBACK")):
+                self.in_transaction, self.wrote = False, False
+            elif any(marker.upper() in text for marker in LEDGER_WRITES):
+                self.wrote = True
+        elif kind == b"S" and not self.in_transaction:
+            self.wrote = False
+        return wrote

@@ -8,7 +8,8 @@ connection before the answer comes back (or cuts it before the message gets ther
 refuse new connections for longer than the API may spend settling. A posting, keyed or not, is one
 statement (the ledger's grouped call), so its last message is the `Sync` after it; an atomic
 batch is a transaction, whose last message is its `COMMIT`. Access control is off here:
-no user lookup shares the one connection, so the write is the only statement the proxy sees."""
+no user lookup shares the one connection; the proxy picks the write out of what the server's
+background work sends on it."""
 
 import time
 import urllib.parse
