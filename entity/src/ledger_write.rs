@@ -15,6 +15,8 @@ pub struct Model {
     pub second_transaction_id: Option<i64>,
     /// The hold a write created, captured or voided.
     pub hold_id: Option<i64>,
+    /// The W3C `traceparent` of the request that wrote it, when traces were on.
+    pub traceparent: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

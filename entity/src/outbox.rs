@@ -20,6 +20,8 @@ pub struct Model {
     pub attempts: i32,
     pub delivered_ms: Option<i64>,
     pub last_status: Option<i32>,
+    /// The W3C `traceparent` of the request that made the change, which the delivery links to.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

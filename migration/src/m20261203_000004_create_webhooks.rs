@@ -5,6 +5,9 @@
 //! stored exactly when its change commits, whichever path wrote it (the grouped function, a step
 //! by step write, the expiry sweeper), and nothing is written when nobody listens.
 //!
+//! A message carries the `traceparent` of the request that made its change (stored with the
+//! write in `ledger_writes`), so the delivery's span links to that request's trace.
+//!
 //! Times in the outbox are milliseconds since the epoch, read from the database's clock, so the
 //! dispatcher compares them the same way on SQLite and Postgres.
 
@@ -17,8 +20,9 @@ pub struct Migration;
 /// One message per endpoint that wants `{type}` about account `{account}`: the endpoint's
 /// owner's account, or any account for an operator's endpoint (no owner).
 const ENQUEUE: &str = "
-INSERT INTO outbox (endpoint_id, event_type, subject_id, second_id, created_ms, next_attempt_ms)
-SELECT e.id, {type}, {subject}, {second}, {now}, 0
+INSERT INTO outbox (endpoint_id, event_type, subject_id, second_id, created_ms, next_attempt_ms,
+                    traceparent)
+SELECT e.id, {type}, {subject}, {second}, {now}, 0, {trace}
 FROM webhook_endpoints e
 WHERE (e.owner_id IS NULL
        OR e.owner_id = (SELECT a.owner_id FROM accounts a WHERE a.id = {account}))
@@ -31,8 +35,23 @@ const WRITE_TYPE: &str = "(CASE WHEN NEW.second_transaction_id IS NULL THEN 'tra
 const WRITE_ACCOUNT: &str =
     "(SELECT t.acc_id FROM transactions t WHERE t.id = NEW.first_transaction_id)";
 
+/// A hold's messages are written before its write is (the hold's row comes first), so the write
+/// lends them its `traceparent` afterwards: the message of the hold's event as it now stands.
+const TRACE_HOLD: &str = "
+UPDATE outbox SET traceparent = NEW.traceparent
+WHERE subject_id = NEW.hold_id AND traceparent IS NULL AND delivered_ms IS NULL
+  AND event_type = (SELECT CASE WHEN h.status = 'pending' THEN 'hold.created'
+                                ELSE 'hold.' || h.status END
+                    FROM holds h WHERE h.id = NEW.hold_id);";
+
 fn enqueue(event_type: &str, subject: &str, second: &str, account: &str, now: &str) -> String {
+    let trace = if subject == "NEW.id" {
+        "NULL"
+    } else {
+        "NEW.traceparent"
+    };
     ENQUEUE
+        .replace("{trace}", trace)
         .replace("{type}", event_type)
         .replace("{subject}", subject)
         .replace("{second}", second)
@@ -68,6 +87,14 @@ fn postgres() -> Vec<String> {
         "CREATE TRIGGER holds_outbox_created AFTER INSERT ON holds FOR EACH ROW \
          EXECUTE FUNCTION bank_outbox_hold()"
             .into(),
+        format!(
+            "CREATE OR REPLACE FUNCTION bank_outbox_hold_trace() RETURNS trigger \
+             LANGUAGE plpgsql AS $$ BEGIN {TRACE_HOLD} RETURN NULL; END $$"
+        ),
+        "CREATE TRIGGER ledger_writes_outbox_trace AFTER INSERT ON ledger_writes FOR EACH ROW \
+         WHEN (NEW.hold_id IS NOT NULL AND NEW.traceparent IS NOT NULL) \
+         EXECUTE FUNCTION bank_outbox_hold_trace()"
+            .into(),
         "CREATE TRIGGER holds_outbox_resolved AFTER UPDATE OF status ON holds FOR EACH ROW \
          WHEN (NEW.status <> OLD.status) EXECUTE FUNCTION bank_outbox_hold()"
             .into(),
@@ -99,6 +126,10 @@ fn sqlite() -> Vec<String> {
         format!(
             "CREATE TRIGGER holds_outbox_created AFTER INSERT ON holds FOR EACH ROW \
              BEGIN {created} END"
+        ),
+        format!(
+            "CREATE TRIGGER ledger_writes_outbox_trace AFTER INSERT ON ledger_writes FOR EACH ROW \
+             WHEN NEW.hold_id IS NOT NULL AND NEW.traceparent IS NOT NULL BEGIN {TRACE_HOLD} END"
         ),
         format!(
             "CREATE TRIGGER holds_outbox_resolved AFTER UPDATE OF status ON holds FOR EACH ROW \
@@ -161,6 +192,7 @@ impl MigrationTrait for Migration {
                     .col(integer(Outbox::Attempts).default(0))
                     .col(big_integer_null(Outbox::DeliveredMs))
                     .col(integer_null(Outbox::LastStatus))
+                    .col(string_len_null(Outbox::Traceparent, 55))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_outbox_endpoint_id")
@@ -183,6 +215,14 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(LedgerWrites::Table)
+                    .add_column(string_len_null(LedgerWrites::Traceparent, 55))
+                    .to_owned(),
+            )
+            .await?;
         let db = manager.get_connection();
         let triggers = match db.get_database_backend() {
             DbBackend::Postgres => postgres(),
@@ -198,6 +238,7 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         for trigger in [
             "ledger_writes_outbox ON ledger_writes",
+            "ledger_writes_outbox_trace ON ledger_writes",
             "holds_outbox_created ON holds",
             "holds_outbox_resolved ON holds",
         ] {
@@ -213,12 +254,21 @@ impl MigrationTrait for Migration {
         if db.get_database_backend() == DbBackend::Postgres {
             db.execute_unprepared(
                 "DROP FUNCTION IF EXISTS bank_outbox_write(); \
-                 DROP FUNCTION IF EXISTS bank_outbox_hold();",
+                 DROP FUNCTION IF EXISTS bank_outbox_hold(); \
+                 DROP FUNCTION IF EXISTS bank_outbox_hold_trace();",
             )
             .await?;
         }
         manager
             .drop_table(Table::drop().table(Outbox::Table).if_exists().to_owned())
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(LedgerWrites::Table)
+                    .drop_column(LedgerWrites::Traceparent)
+                    .to_owned(),
+            )
             .await?;
         manager
             .drop_table(
@@ -229,6 +279,12 @@ impl MigrationTrait for Migration {
             )
             .await
     }
+}
+
+#[derive(DeriveIden)]
+enum LedgerWrites {
+    Table,
+    Traceparent,
 }
 
 #[derive(DeriveIden)]
@@ -266,4 +322,5 @@ enum Outbox {
     Attempts,
     DeliveredMs,
     LastStatus,
+    Traceparent,
 }

@@ -18,12 +18,10 @@ pub async fn trace_response(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let mut res = next.call(req).await?;
-    if let Some(trace) = telemetry::current_trace() {
-        let flags = if trace.sampled { "01" } else { "00" };
-        let value = format!("00-{}-{}-{flags}", trace.trace_id, trace.span_id);
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            res.headers_mut().insert(TRACE_RESPONSE, value);
-        }
+    if let Some(trace) = telemetry::current_trace()
+        && let Ok(value) = HeaderValue::from_str(&trace.traceparent())
+    {
+        res.headers_mut().insert(TRACE_RESPONSE, value);
     }
     Ok(res)
 }

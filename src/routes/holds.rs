@@ -27,6 +27,7 @@ use crate::{
         schemas,
     },
     state::AppState,
+    telemetry,
 };
 
 failures! {
@@ -142,6 +143,7 @@ impl NewHold {
             action: HoldAction::Create(new),
             scope: caller.scope(),
             claim: super::claim(caller, key, Self::OPERATION, self),
+            trace: telemetry::current_traceparent(),
         })
     }
 
@@ -296,6 +298,7 @@ async fn resolve(
         action,
         scope: caller.scope(),
         claim: super::claim(caller, key, operation, &fingerprinted),
+        trace: telemetry::current_traceparent(),
     };
     let (hold, replayed) = written(state, state.ledger.hold(write).await?)?;
     Ok(super::resolved(hold, replayed))

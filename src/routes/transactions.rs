@@ -25,6 +25,7 @@ use crate::{
         schemas,
     },
     state::AppState,
+    telemetry,
 };
 
 failures! {
@@ -182,6 +183,7 @@ impl NewTransaction {
             movement: Movement::Post(posting),
             scope: caller.scope(),
             claim: super::claim(caller, key, Self::OPERATION, self),
+            trace: telemetry::current_traceparent(),
         })
     }
 

@@ -14,6 +14,7 @@ use crate::{
     error::Invalid,
     extract::{ApiJson, Authenticated, IdempotencyKeyHeader, schemas},
     state::AppState,
+    telemetry,
 };
 
 /// The body of `POST /transfers`.
@@ -42,6 +43,7 @@ impl NewTransfer {
             movement: Movement::Transfer(transfer),
             scope: caller.scope(),
             claim: super::claim(caller, key, Self::OPERATION, self),
+            trace: telemetry::current_traceparent(),
         })
     }
 

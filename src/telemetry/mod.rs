@@ -30,6 +30,45 @@ pub struct TraceIds {
     pub sampled: bool,
 }
 
+impl TraceIds {
+    /// The W3C `traceparent` (and `traceresponse`) form: `00-{trace id}-{span id}-{flags}`.
+    pub fn traceparent(&self) -> String {
+        let flags = if self.sampled { "01" } else { "00" };
+        format!("00-{}-{}-{flags}", self.trace_id, self.span_id)
+    }
+}
+
+/// The `traceparent` of the span being executed now, if it is a trace that is exported: what a
+/// write is stored with, so the webhooks it causes can link to it.
+pub fn current_traceparent() -> Option<String> {
+    current_trace()
+        .filter(|trace| trace.sampled)
+        .map(|trace| trace.traceparent())
+}
+
+/// A span context from a stored `traceparent`, to link a span to it.
+pub fn remote_context(traceparent: &str) -> Option<opentelemetry::trace::SpanContext> {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    let mut parts = traceparent.split('-');
+    let (Some("00"), Some(trace), Some(span), Some(_flags), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let context = SpanContext::new(
+        TraceId::from_hex(trace).ok()?,
+        SpanId::from_hex(span).ok()?,
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    context.is_valid().then_some(context)
+}
+
 pub fn current_trace() -> Option<TraceIds> {
     // Without a subscriber there are no spans: skip the lookups, on every log line and request.
     if !tracing::dispatcher::has_been_set() {

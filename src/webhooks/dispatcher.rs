@@ -8,9 +8,11 @@ use futures_util::future::join_all;
 use reqwest::{Client, header};
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::time::Instant;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{addresses::Allowed, signing};
-use crate::metrics::WebhookMetrics;
+use crate::{metrics::WebhookMetrics, telemetry};
 
 /// How often an idle dispatcher looks for due messages.
 const POLL: Duration = Duration::from_millis(250);
@@ -101,7 +103,11 @@ impl Dispatcher {
         let mut gauged: Option<Instant> = None;
         loop {
             let due = webhooks::claim(&self.db, now_ms(), LEASE_MS, BATCH).await?;
-            let sent = join_all(due.iter().map(|due| self.send(due))).await;
+            let sent = join_all(due.iter().map(|due| {
+                let span = delivery_span(due);
+                self.send(due).instrument(span)
+            }))
+            .await;
             let mut delivered = Vec::new();
             for (due, sent) in due.iter().zip(sent) {
                 match sent {
@@ -184,6 +190,11 @@ impl Dispatcher {
             .send()
             .await;
         self.metrics.observe_latency(started.elapsed());
+        if let Ok(answer) = &answer {
+            tracing::Span::current().record("http.response.status_code", answer.status().as_u16());
+        } else {
+            tracing::Span::current().record("error.type", "transport");
+        }
         match answer {
             Ok(answer) if answer.status().is_success() => Sent::Delivered(answer.status().as_u16()),
             Ok(answer) => {
@@ -241,6 +252,32 @@ impl Dispatcher {
         }
         Ok(())
     }
+}
+
+/// The span a delivery runs in: a client span of its own trace, linked to the span of the
+/// request whose change the message tells of, so a trace leads from that request to each of its
+/// webhooks and back. The URL is not recorded: it may carry a customer's token.
+fn delivery_span(due: &Due) -> tracing::Span {
+    let span = tracing::info_span!(
+        "POST",
+        otel.kind = "client",
+        http.request.method = "POST",
+        http.response.status_code = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+        "webhook.id" = format!("msg_{}", due.message.id),
+        "webhook.event" = due.event_type.as_str(),
+        "webhook.endpoint_id" = due.endpoint.id,
+        "webhook.attempt" = due.message.attempts,
+    );
+    if let Some(request) = due
+        .message
+        .traceparent
+        .as_deref()
+        .and_then(telemetry::remote_context)
+    {
+        span.add_link(request);
+    }
+    span
 }
 
 #[cfg(test)]

@@ -291,6 +291,7 @@ async fn a_write_is_settled_as_applied_or_fenced_off_for_good() {
             first_transaction_id: sea_orm::Set(Some(row["id"].as_i64().unwrap())),
             second_transaction_id: sea_orm::Set(None),
             hold_id: sea_orm::Set(None),
+            traceparent: sea_orm::Set(None),
             created_at: sea_orm::Set(chrono::Utc::now()),
         })
         .exec(&app.db)

@@ -425,3 +425,74 @@ async fn the_documented_message_examples_are_what_endpoints_receive() {
     }
     assert!(types.len() >= 4, "{types:?}");
 }
+
+/// Each message carries the `traceparent` its write was made under, whichever path wrote it:
+/// a posting and a transfer (grouped on Postgres), a hold placed and captured.
+#[tokio::test]
+async fn every_message_carries_the_trace_of_the_request_that_made_its_change() {
+    use bank_core::{
+        domain::{AccountId, Scope},
+        ledger::{self, HoldAction, HoldWrite, Ledger, Movement, Posting, Transfer, Write},
+    };
+    on_each_backend_with(
+        |settings| settings.webhook_first_retry = Duration::from_secs(3600),
+        async |app: TestApp| {
+            let endpoint = app.post("/webhooks", &json!({"url": NOWHERE})).await;
+            let endpoint = id(&endpoint.json().await.unwrap());
+            let (one, other) = (app.create_account().await, app.create_account().await);
+            let ledger = Ledger::new(app.db.clone(), true, Duration::from_secs(2));
+            let trace = |n: u8| Some(format!("00-{:032x}-{:016x}-01", n, n));
+            let write = |movement, n| Write {
+                movement,
+                scope: Scope::All,
+                claim: None,
+                trace: trace(n),
+            };
+            let posting = Posting::new(AccountId(one), 1_000, 0).unwrap();
+            ledger
+                .write(write(Movement::Post(posting), 1))
+                .await
+                .unwrap();
+            let transfer = Transfer::new(AccountId(one), AccountId(other), 100).unwrap();
+            ledger
+                .write(write(Movement::Transfer(transfer), 2))
+                .await
+                .unwrap();
+            let new = ledger::NewHold::new(AccountId(one), AccountId(other), 50, 3600).unwrap();
+            let hold = |action, n| HoldWrite {
+                action,
+                scope: Scope::All,
+                claim: None,
+                trace: trace(n),
+            };
+            let placed = ledger.hold(hold(HoldAction::Create(new), 3)).await.unwrap();
+            let capture = HoldAction::Capture {
+                hold: placed.hold.id,
+                amount: None,
+            };
+            ledger.hold(hold(capture, 4)).await.unwrap();
+
+            let traced: Vec<(String, Option<String>)> = outbox::Entity::find()
+                .filter(outbox::Column::EndpointId.eq(endpoint))
+                .order_by_asc(outbox::Column::Id)
+                .all(&app.db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|message| (message.event_type, message.traceparent))
+                .collect();
+            let expected: Vec<(String, Option<String>)> = [
+                "transaction.posted",
+                "transfer.made",
+                "hold.created",
+                "hold.captured",
+            ]
+            .into_iter()
+            .zip(1..)
+            .map(|(event, n)| (event.to_owned(), trace(n)))
+            .collect();
+            assert_eq!(traced, expected);
+        },
+    )
+    .await;
+}

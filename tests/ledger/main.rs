@@ -566,6 +566,7 @@ impl Backend {
             movement,
             scope: self.scope(operation.by()),
             claim: self.claim(case, sent),
+            trace: None,
         };
         let balances = |rows: Vec<entity::transaction::Model>| {
             rows.iter().map(|row| row.balance_after).collect()
@@ -607,6 +608,7 @@ impl Backend {
             action,
             scope: self.scope(sent.operation.by()),
             claim: self.claim(case, sent),
+            trace: None,
         };
         let outcome = match self.ledger.hold(write).await {
             Ok(HoldWritten {

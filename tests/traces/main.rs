@@ -31,6 +31,7 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
         port: 0,
         auth_required: false,
         diagnostics_routes: true,
+        webhook_allowed_networks: vec!["127.0.0.0/8".parse().expect("a network")],
         tracing: Some(Tracing {
             endpoint: collector.endpoint(),
             service_name: "bank-api-test".into(),
@@ -60,6 +61,27 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
     let (trace_id, server_span) = trace_response(&opened);
     assert_eq!(trace_id, CALLER_TRACE, "the caller's trace is continued");
     let account: serde_json::Value = opened.json().await.expect("JSON");
+
+    // A webhook endpoint hears of the posting below; its delivery links to the posting's trace.
+    let hooks = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let hook_url = format!("http://{}/hook", hooks.local_addr().expect("an address"));
+    let registered = client
+        .post(format!("{base}/webhooks"))
+        .json(&json!({ "url": hook_url, "events": ["transaction.posted"] }))
+        .send()
+        .await
+        .expect("POST /webhooks");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let delivered = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut stream, _) = hooks.accept().await.expect("a delivery");
+        let mut request = [0; 8192];
+        let _ = stream.read(&mut request).await;
+        let answer = "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n";
+        stream.write_all(answer.as_bytes()).await.expect("answered");
+    });
 
     // A caller that does not trace: a new trace is started and sampled.
     let posted = client
@@ -132,8 +154,28 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
         "an unsampled trace is no exemplar"
     );
 
+    tokio::time::timeout(Duration::from_secs(10), delivered)
+        .await
+        .expect("the webhook was delivered in time")
+        .expect("the receiver ran");
+    // The delivery's span ends once its answer is read: give it a moment before shutting down.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     traces.shutdown().await;
-    let spans = collector.exported_spans(7, Duration::from_secs(10)).await;
+    // The spans arrive in batches (the background work's statements fill the first ones): take
+    // them until the last request's and the delivery's are in.
+    let mut spans = Vec::new();
+    for _ in 0..20 {
+        spans.extend(
+            collector
+                .exported_spans(1, Duration::from_millis(500))
+                .await,
+        );
+        let has = |id: &str| spans.iter().any(|span: &ExportedSpan| span.span_id == id);
+        let delivery = spans.iter().any(|span| span.kind == "SPAN_KIND_CLIENT");
+        if has(&server_span) && has(&unmatched_span) && delivery {
+            break;
+        }
+    }
 
     let server = spans
         .iter()
@@ -183,6 +225,25 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
         posting.count() >= 2,
         "the posting's request span and its statements"
     );
+    let delivery = spans
+        .iter()
+        .find(|span| span.kind == "SPAN_KIND_CLIENT" && span.name == "POST")
+        .unwrap_or_else(|| panic!("the webhook delivery's span in {spans:#?}"));
+    assert_ne!(delivery.trace_id, posting_trace, "a trace of its own");
+    assert!(
+        delivery
+            .links
+            .iter()
+            .any(|link| link.trace_id == posting_trace),
+        "linked to the request that made the change: {delivery:#?}"
+    );
+    assert!(delivery.attributes["webhook.event"].contains("transaction.posted"));
+    assert!(delivery.attributes["http.response.status_code"].contains("204"));
+    assert!(
+        !format!("{:?}", delivery.attributes).contains(&hook_url),
+        "the endpoint's URL may carry a secret: not traced"
+    );
+
     let failure = spans
         .iter()
         .find(|span| span.trace_id == failed_trace && span.kind == "SPAN_KIND_SERVER")
@@ -201,8 +262,10 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
         assert!(
             span.name.starts_with("sea_orm.")
                 || span.name.starts_with("ledger.")
-                || span.kind == "SPAN_KIND_SERVER",
-            "only request, ledger and statement spans; the exporter does not trace itself: {span:#?}"
+                || span.kind == "SPAN_KIND_SERVER"
+                || span.kind == "SPAN_KIND_CLIENT",
+            "only request, ledger, statement and webhook delivery spans; the exporter does not \
+             trace itself: {span:#?}"
         );
         let attributes = format!("{:?}", span.attributes);
         assert!(

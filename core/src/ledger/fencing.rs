@@ -20,12 +20,14 @@ pub(super) async fn remember(
     write_id: Uuid,
     rows: &[transaction::Model],
     hold: Option<i64>,
+    trace: Option<String>,
 ) -> Result<(), DbErr> {
     ledger_write::Entity::insert(ledger_write::ActiveModel {
         write_id: Set(write_id),
         first_transaction_id: Set(rows.first().map(|row| row.id)),
         second_transaction_id: Set(rows.get(1).map(|row| row.id)),
         hold_id: Set(hold),
+        traceparent: Set(trace),
         created_at: Set(now()),
     })
     .exec_without_returning(txn)
@@ -95,6 +97,7 @@ async fn fence<T: Stored>(db: &DatabaseConnection, write_id: Uuid) -> Result<Set
         first_transaction_id: Set(None),
         second_transaction_id: Set(None),
         hold_id: Set(None),
+        traceparent: Set(None),
         created_at: Set(now()),
     };
     let inserted = ledger_write::Entity::insert(fence)

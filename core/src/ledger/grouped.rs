@@ -163,6 +163,7 @@ impl Function {
             column(items, |item| {
                 claim(item).map_or(String::new(), |c| c.before_owners.clone())
             }),
+            column(items, |item| item.write.trace.clone().unwrap_or_default()),
             Value::from(super::now()),
         ];
         let placeholders: Vec<String> = (1..=values.len()).map(|n| format!("${n}")).collect();
@@ -256,7 +257,8 @@ pub(super) fn retry_alone(error: &DbErr) -> bool {
 const SIGNATURE: &str = "(
     transfers bool[], froms int8[], tos int8[], credits int8[], debits int8[],
     anys bool[], owners int8[], write_ids uuid[],
-    key_owners int8[], keys text[], fingerprints text[], before_owners text[], at timestamptz)
+    key_owners int8[], keys text[], fingerprints text[], before_owners text[], traceparents text[],
+    at timestamptz)
 RETURNS TABLE (item int4, outcome text, tx_id int8, tx_acc int8, tx_credit int8, tx_debit int8,
     tx_balance int8, tx_at timestamptz, body text)
 LANGUAGE plpgsql";
@@ -354,8 +356,9 @@ BEGIN
         IF NOT transfers[i] THEN
             INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
                 VALUES (froms[i], credits[i], debits[i], v_balance, at) RETURNING id INTO v_id;
-            INSERT INTO ledger_writes (write_id, first_transaction_id, second_transaction_id, created_at)
-                VALUES (write_ids[i], v_id, NULL, at);
+            INSERT INTO ledger_writes (write_id, first_transaction_id, second_transaction_id, created_at,
+                                       traceparent)
+                VALUES (write_ids[i], v_id, NULL, at, NULLIF(traceparents[i], ''));
             RETURN QUERY SELECT i, 'applied'::text, v_id, froms[i], credits[i], debits[i], v_balance,
                 at, NULL::text;
         ELSE
@@ -369,8 +372,9 @@ BEGIN
                 RETURNING balance INTO v_balance;
             INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
                 VALUES (tos[i], debits[i], 0, v_balance, at) RETURNING id INTO v_id2;
-            INSERT INTO ledger_writes (write_id, first_transaction_id, second_transaction_id, created_at)
-                VALUES (write_ids[i], v_id, v_id2, at);
+            INSERT INTO ledger_writes (write_id, first_transaction_id, second_transaction_id, created_at,
+                                       traceparent)
+                VALUES (write_ids[i], v_id, v_id2, at, NULLIF(traceparents[i], ''));
             RETURN QUERY SELECT i, 'applied'::text, v_id2, tos[i], debits[i], 0::int8, v_balance,
                 at, NULL::text;
         END IF;

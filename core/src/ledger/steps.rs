@@ -42,7 +42,7 @@ pub(super) async fn write(
         Err(LedgerError::Database(error)) => return Err(error),
         Err(refused) => return Ok(ItemOutcome::Refused(refused)),
     };
-    fencing::remember(&txn, item.write_id, &rows, None).await?;
+    fencing::remember(&txn, item.write_id, &rows, None, item.write.trace.clone()).await?;
     txn.commit().await?;
     Ok(ItemOutcome::Applied(rows))
 }

@@ -31,12 +31,14 @@ pub enum Movement {
     Transfer(Transfer),
 }
 
-/// One write: what moves, on behalf of whom, and the idempotency key it is claimed under.
+/// One write: what moves, on behalf of whom, the idempotency key it is claimed under, and the
+/// W3C `traceparent` of the request that asked for it (stored with it, for its webhooks).
 #[derive(Debug)]
 pub struct Write {
     pub movement: Movement,
     pub scope: Scope,
     pub claim: Option<Claim>,
+    pub trace: Option<String>,
 }
 
 /// What a write came to.

@@ -118,12 +118,14 @@ pub enum HoldAction {
     },
 }
 
-/// One write of a hold: what is done, on behalf of whom, and the key it is claimed under.
+/// One write of a hold: what is done, on behalf of whom, the key it is claimed under, and the
+/// `traceparent` of the request that asked for it.
 #[derive(Debug)]
 pub struct HoldWrite {
     pub action: HoldAction,
     pub scope: Scope,
     pub claim: Option<Claim>,
+    pub trace: Option<String>,
 }
 
 /// Why a hold was not made or resolved as asked, in words for logs.

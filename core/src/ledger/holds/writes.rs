@@ -59,7 +59,7 @@ pub(super) async fn write(
         Err(HoldError::Ledger(LedgerError::Database(error))) => return Err(error),
         Err(refused) => return Ok(Outcome::Refused(refused)),
     };
-    fencing::remember(&txn, write_id, &rows, Some(hold.id)).await?;
+    fencing::remember(&txn, write_id, &rows, Some(hold.id), write.trace.clone()).await?;
     txn.commit().await?;
     Ok(Outcome::Done(hold))
 }
