@@ -85,7 +85,7 @@ def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
         for name in names:
             assert name in status, status
 
-        outbox = ["holds_outbox_created", "holds_outbox_resolved", "ledger_writes_outbox"]
+        outbox = ["holds_outbox_created", "holds_outbox_resolved", "ledger_writes_outbox", "ledger_writes_outbox_trace"]
         assert triggers(url) == [*outbox, "users_changed", "users_emptied"]
         assert {"holds", "outbox", "webhook_endpoints"} <= set(tables(url))
         assert "username_key" in columns(url, "users")
