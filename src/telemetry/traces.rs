@@ -9,7 +9,11 @@ use opentelemetry_sdk::{
     trace::{Sampler as SdkSampler, SdkTracerProvider},
 };
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::{Layer, filter::Targets, layer::SubscriberExt};
+use tracing_subscriber::{
+    Layer,
+    filter::{self, FilterExt, Targets},
+    layer::SubscriberExt,
+};
 
 use crate::config::{Sampler, Tracing};
 
@@ -56,7 +60,14 @@ impl Traces {
                 Targets::new()
                     .with_target("bank_api", LevelFilter::INFO)
                     .with_target("bank_core", LevelFilter::INFO)
-                    .with_target("sea_orm", LevelFilter::INFO),
+                    .with_target("sea_orm", LevelFilter::INFO)
+                    // A statement outside any span is background polling (the hold sweeper, the
+                    // webhook dispatcher looking for work): a trace of its own several times a
+                    // second per replica would bury the requests' traces.
+                    .and(filter::dynamic_filter_fn(|metadata, context| {
+                        !metadata.target().starts_with("sea_orm")
+                            || context.lookup_current().is_some()
+                    })),
             );
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(spans))?;
         global::set_text_map_propagator(TraceContextPropagator::new());

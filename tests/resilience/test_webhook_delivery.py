@@ -17,7 +17,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from bank_testkit.http import bearer, request
-from bank_testkit.postgres import PrivatePostgres, psql
+from bank_testkit.postgres import PrivatePostgres, drop_postgres_database, new_postgres_database, psql
 from bank_testkit.processes import Api
 from bank_testkit.webhooks import Receiver, subjects
 
@@ -134,3 +134,47 @@ def test_no_ledger_change_is_lost_through_a_killed_dispatcher_a_restarted_databa
     finally:
         server["api"].stop()
         receiver.close()
+
+
+def sent_by(api):
+    """How many webhooks this replica's dispatcher has delivered."""
+    status, text = request("GET", f"{api.url}/metrics")
+    assert status == 200
+    line = next(line for line in text.splitlines() if line.startswith('bank_webhook_deliveries_total{outcome="delivered"}'))
+    return float(line.split()[-1])
+
+
+def test_two_replicas_share_the_outbox_and_never_send_a_message_twice(tmp_path):
+    """Both replicas' dispatchers claim from one outbox: each message is sent once, by one."""
+    url = new_postgres_database("bank_test_webhooks")
+    receiver = Receiver()
+    replicas = []
+    try:
+        replicas = [Api.for_tests(url, tmp_path / f"replica-{n}.log", WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8")
+                    for n in (1, 2)]
+        token = replicas[0].operator_token()
+        status, _ = request("POST", f"{replicas[0].url}/webhooks", {"url": receiver.url}, headers=bearer(token))
+        assert status == 201
+        status, account = request("POST", f"{replicas[1].url}/accounts",
+                                  {"first_name": "W", "last_name": "H", "address": "A"}, headers=bearer(token))
+        items = [{"kind": "posting", "acc_id": account["id"], "credit": 1}] * 1000
+        for _ in range(3):
+            status, _ = request("POST", f"{replicas[0].url}/batches", {"items": items}, headers=bearer(token), timeout=60)
+            assert status == 200
+
+        deadline = time.monotonic() + 60
+        while len(receiver.requests()) < 3000 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # anything sent twice would arrive by now
+        ids = collections.Counter(headers["webhook-id"] for headers, _ in receiver.requests())
+        shares = [sent_by(replica) for replica in replicas]
+        print(f"\n3000 messages from one outbox: {len(ids)} distinct arrived, {sum(ids.values())} requests; "
+              f"the replicas sent {shares[0]:.0f} and {shares[1]:.0f}")
+        assert len(ids) == 3000, "every message arrived"
+        assert sum(ids.values()) == 3000, "none was sent twice"
+        assert all(share > 0 for share in shares), "both replicas sent some"
+    finally:
+        for replica in replicas:
+            replica.stop()
+        receiver.close()
+        drop_postgres_database(url)

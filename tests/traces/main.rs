@@ -267,6 +267,10 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
             "only request, ledger, statement and webhook delivery spans; the exporter does not \
              trace itself: {span:#?}"
         );
+        assert!(
+            !span.name.starts_with("sea_orm.") || !span.parent_span_id.is_empty(),
+            "a statement outside a request (background polling) is not a trace: {span:#?}"
+        );
         let attributes = format!("{:?}", span.attributes);
         assert!(
             !attributes.contains(SECRET_NAME) && !attributes.contains(&SECRET_AMOUNT.to_string()),
