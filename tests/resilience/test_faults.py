@@ -6,12 +6,8 @@ machine's shared server is never touched."""
 import collections
 import itertools
 import json
-import pathlib
-import shutil
 import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -20,25 +16,11 @@ import pytest
 
 from bank_testkit.http import bearer, request
 from bank_testkit.ledger import ledger_rows
-from bank_testkit.postgres import PrivatePostgres
 from bank_testkit.processes import Api
 
 OUTAGE_SECONDS = 6
 LOAD_CLIENTS = 8
 ACQUIRE_TIMEOUT = 2
-
-
-@pytest.fixture()
-def database():
-    # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
-    directory = pathlib.Path(tempfile.mkdtemp(prefix="bank-pg-"))
-    postgres = PrivatePostgres(directory)
-    yield postgres
-    try:
-        postgres.stop()
-    except subprocess.CalledProcessError:
-        pass
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 OUTCOME_UNKNOWN_PREFIX = "The outcome of this write is unknown"

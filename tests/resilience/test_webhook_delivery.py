@@ -6,18 +6,13 @@ at least once; repeats are counted and printed; and every request's signature ve
 
 import collections
 import itertools
-import pathlib
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 
-import pytest
 from standardwebhooks.webhooks import Webhook
 
 from bank_testkit.http import bearer, request
-from bank_testkit.postgres import PrivatePostgres, drop_postgres_database, new_postgres_database, psql
+from bank_testkit.postgres import drop_postgres_database, new_postgres_database, psql
 from bank_testkit.processes import Api
 from bank_testkit.webhooks import Receiver, subjects
 
@@ -25,19 +20,6 @@ CLIENTS = 8
 ACCOUNTS = 8
 # A killed dispatcher's claims run out after 30 s (its lease), then another sends them again.
 ARRIVAL_DEADLINE = 90
-
-
-@pytest.fixture()
-def database():
-    # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
-    directory = pathlib.Path(tempfile.mkdtemp(prefix="bank-pg-"))
-    postgres = PrivatePostgres(directory)
-    yield postgres
-    try:
-        postgres.stop()
-    except subprocess.CalledProcessError:
-        pass
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 class Mover(threading.Thread):
