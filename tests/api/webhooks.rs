@@ -496,3 +496,45 @@ async fn every_message_carries_the_trace_of_the_request_that_made_its_change() {
     )
     .await;
 }
+
+/// A redirect is an answer, not a delivery: it is not followed (it could lead anywhere,
+/// a private address included), and the message is tried again later.
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let app = TestApp::spawn(bank_api::config::Settings {
+        webhook_first_retry: Duration::from_secs(3600),
+        ..sqlite_settings()
+    })
+    .await;
+    let (elsewhere, followed) = receiver(|_| (204, "")).await;
+    let location: &'static str = format!("location: {elsewhere}\r\n").leak();
+    let (url, received) = receiver(move |_| (302, location)).await;
+    let registered = app.post("/webhooks", &json!({"url": url})).await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    app.funded_account(5).await;
+
+    wait_for("the attempt", async || received.lock().await.len() == 1).await;
+    wait_for("the failure to be counted", async || {
+        let metrics = app.metrics().await;
+        sample(
+            &metrics,
+            "bank_webhook_deliveries_total",
+            &[("outcome", "failed")],
+        ) == Some(1.0)
+    })
+    .await;
+    assert!(
+        followed.lock().await.is_empty(),
+        "the redirect was not followed"
+    );
+    let message = outbox::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the message");
+    assert_eq!(
+        (message.delivered_ms, message.last_status),
+        (None, Some(302)),
+        "it waits to be tried again"
+    );
+}
