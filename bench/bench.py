@@ -304,10 +304,13 @@ class Bench:
                                       long_account, f"after_id={after}&limit=100"), api)
         api.stop(timeout=60)
 
-        print("what features cost: write grouping, the request metrics, access control, tracing", flush=True)
+        print("what features cost: write grouping, the request metrics, access control, the request limit, tracing",
+              flush=True)
         self.cost_of("write grouping", {"GROUP_WRITES": "false"}, [routes.POSTING, routes.TRANSFER])
         self.cost_of("the request metrics", {"HTTP_METRICS": "false"}, [routes.ACCOUNT, routes.Route("GET /ping", "")])
         self.cost_of("access control", {"AUTH_REQUIRED": "false"}, [routes.ACCOUNT, routes.POSTING])
+        # Counted for every request (the load never reaches it), against not counted at all.
+        self.cost_of("the request limit", {"RATE_LIMIT_PER_SECOND": "0"}, [routes.ACCOUNT, routes.POSTING])
         receiver = Receiver()
         traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
         measured = [routes.ACCOUNT, routes.POSTING]

@@ -37,6 +37,8 @@ use crate::{
 
 /// How often each replica releases the holds past their expiry.
 const HOLD_EXPIRY_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often each replica forgets the clients that are back to a full request count.
+const RATE_LIMIT_SWEEP_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long in-flight requests get to finish after SIGTERM or SIGINT.
 const SHUTDOWN_GRACE_SECS: u64 = 30;
 
@@ -102,6 +104,9 @@ impl Application {
             db: db.clone(),
             metrics,
             auth,
+            rate_limits: settings
+                .rate_limit_per_second
+                .map(|limit| std::sync::Arc::new(middleware::RateLimits::new(limit))),
             trusted_proxies: settings.trusted_proxies.clone(),
             webhook_addresses: Allowed::new(settings.webhook_allowed_networks.clone()),
         });
@@ -132,7 +137,7 @@ impl Application {
             metrics: settings.metrics_address.is_none(),
             diagnostics: settings.diagnostics_routes,
         };
-        let api = docs::document(optional);
+        let api = docs::document(optional, settings.rate_limit_per_second);
         let allowed = Data::new(fallback::AllowedMethods::from_openapi(&api));
         let server = HttpServer::new(move || {
             App::new()
@@ -150,12 +155,15 @@ impl Application {
                 .service(docs::redoc_init)
                 .service(docs::redoc_style)
                 // The Python original's clients call `/accounts/` and the docs say `/accounts`:
-                // both are answered directly, without a redirect. Nothing the API answers, its
-                // errors included, may be kept by a cache: it carries customer data and tokens.
+                // both are answered directly, without a redirect. Each client's requests are
+                // counted against its limit (429 beyond it) before any route runs. Nothing the API
+                // answers, its errors and 429s included, may be kept by a cache: it carries
+                // customer data and tokens.
                 .service(
                     scope("")
                         .configure(|config| routes::configure(config, optional))
                         .wrap(NormalizePath::trim())
+                        .wrap(from_fn(middleware::rate_limit))
                         .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store"))),
                 )
                 .default_service(web::to(fallback::no_route))
@@ -278,7 +286,8 @@ fn metrics_server(address: &str, state: Data<AppState>) -> Result<(u16, Server),
 }
 
 /// Browser pages of these origins may call the API with a bearer token; the headers a client
-/// reads (the next page's link, the request id, a replay, when to retry) are exposed to them.
+/// reads (the next page's link, the request id, a replay, when to retry, what its limit leaves)
+/// are exposed to them.
 /// A request from any other origin is served without CORS headers, so the browser blocks it,
 /// while clients that are not browsers are unaffected.
 fn cors(origins: &[String]) -> Cors {
@@ -287,6 +296,8 @@ fn cors(origins: &[String]) -> Cors {
         "x-request-id",
         "idempotent-replayed",
         "retry-after",
+        "ratelimit",
+        "ratelimit-policy",
         "traceresponse",
         "www-authenticate",
     ];
@@ -336,6 +347,15 @@ fn background(state: &Data<AppState>, dispatcher: Dispatcher) -> Background {
                 .await
         }
     });
+    // Clients whose request count is full again are forgotten, so memory follows the clients
+    // of the last minute, not every address ever seen.
+    if let Some(limits) = &state.rate_limits {
+        let limits = limits.clone();
+        background.spawn("rate_limit_sweeper", move || {
+            let limits = limits.clone();
+            async move { limits.keep_forgetting(RATE_LIMIT_SWEEP_PERIOD).await }
+        });
+    }
     // Every replica forgets the ended windows of failed logins, so the table holds only the
     // current ones; one replica doing it would be enough.
     let state = state.clone();

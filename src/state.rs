@@ -6,7 +6,7 @@ use bank_core::{
 };
 use sea_orm::DatabaseConnection;
 
-use crate::{metrics::Metrics, webhooks::addresses::Allowed};
+use crate::{metrics::Metrics, middleware::RateLimits, webhooks::addresses::Allowed};
 
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -16,7 +16,9 @@ pub struct AppState {
     pub ledger: Ledger,
     pub metrics: Metrics,
     pub auth: Auth,
-    /// Whose `X-Forwarded-For` names the client a login limit counts.
+    /// Each client's requests; `None` when `RATE_LIMIT_PER_SECOND=0`.
+    pub rate_limits: Option<std::sync::Arc<RateLimits>>,
+    /// Whose `X-Forwarded-For` names the client a login or request limit counts.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where webhook endpoints may be registered.
     pub webhook_addresses: Allowed,

@@ -52,6 +52,8 @@ pub(super) struct Environment {
     pub signup_enabled: bool,
     #[serde(deserialize_with = "seconds::<_, 1, 86_400>")]
     pub login_throttle_secs: Duration,
+    #[serde(deserialize_with = "whole::<_, 0, 1_000_000>")]
+    pub rate_limit_per_second: u32,
     #[serde(deserialize_with = "origins")]
     pub cors_allowed_origins: Vec<String>,
     #[serde(deserialize_with = "networks")]
@@ -101,6 +103,8 @@ impl Default for Environment {
             operator_password: None,
             signup_enabled: true,
             login_throttle_secs: Duration::from_secs(5 * 60),
+            // Stripe's own limit for live traffic: no person or honest integration meets it.
+            rate_limit_per_second: 100,
             cors_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             webhook_allowed_networks: Vec::new(),

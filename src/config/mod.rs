@@ -9,7 +9,7 @@ mod environment;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::BTreeMap, fmt, time::Duration};
+use std::{collections::BTreeMap, fmt, num::NonZeroU32, time::Duration};
 
 use bank_core::database::DatabaseOptions;
 use figment::{Figment, error::Kind, providers::Serialized};
@@ -58,6 +58,9 @@ pub struct Settings {
     pub signup_enabled: bool,
     /// How long failed logins are remembered for throttling.
     pub login_throttle_window: Duration,
+    /// Requests each client (user, or address without a token) may send a second, in bursts of
+    /// as many; `None` (`RATE_LIMIT_PER_SECOND=0`): no limit.
+    pub rate_limit_per_second: Option<NonZeroU32>,
     /// Browser origins allowed to call the API (CORS); none by default.
     pub cors_allowed_origins: Vec<String>,
     /// Load balancers and proxies whose `X-Forwarded-For` names the client; none by default.
@@ -200,6 +203,7 @@ impl Settings {
             operator,
             signup_enabled: env.signup_enabled,
             login_throttle_window: env.login_throttle_secs,
+            rate_limit_per_second: NonZeroU32::new(env.rate_limit_per_second),
             cors_allowed_origins: env.cors_allowed_origins,
             trusted_proxies: env.trusted_proxies,
             webhook_allowed_networks: env.webhook_allowed_networks,

@@ -72,6 +72,7 @@ fn every_variable_is_read() {
         ("OPERATOR_PASSWORD", "00000000012"),
         ("SIGNUP_ENABLED", "false"),
         ("LOGIN_THROTTLE_SECS", "7"),
+        ("RATE_LIMIT_PER_SECOND", "250"),
         (
             "CORS_ALLOWED_ORIGINS",
             "https://app.example.com, http://127.0.0.1:5173",
@@ -104,6 +105,7 @@ fn every_variable_is_read() {
     );
     assert!(!settings.signup_enabled);
     assert_eq!(settings.login_throttle_window, Duration::from_secs(7));
+    assert_eq!(settings.rate_limit_per_second, NonZeroU32::new(250));
     assert_eq!(
         settings.cors_allowed_origins,
         ["https://app.example.com", "http://127.0.0.1:5173"]
@@ -114,6 +116,21 @@ fn every_variable_is_read() {
         .map(|n| n.to_string())
         .collect();
     assert_eq!(proxies, ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]);
+}
+
+/// On by default, at a rate no person meets; `0` is the benchmark's way to switch it off.
+#[test]
+fn requests_are_limited_unless_the_limit_is_zero() {
+    assert_eq!(
+        Settings::default().rate_limit_per_second,
+        NonZeroU32::new(100)
+    );
+    let off = settings(&[("RATE_LIMIT_PER_SECOND", "0")]).expect("0 is allowed");
+    assert_eq!(off.rate_limit_per_second, None);
+    for bad in ["-1", "1000001", "lots", "1.5"] {
+        let error = settings(&[("RATE_LIMIT_PER_SECOND", bad)]).expect_err(bad);
+        assert_eq!(error.variable, "RATE_LIMIT_PER_SECOND", "{bad}");
+    }
 }
 
 #[test]

@@ -22,8 +22,8 @@ pub use body::{
 };
 pub use refusals::{
     AccountNotFound, BadCredentials, EndpointNotFound, HoldConflict, HoldNotFound,
-    MethodNotAllowed, MoneyRefused, OperatorsOnly, RouteNotFound, SignUpDisabled, Throttled,
-    TransactionNotFound, Unauthenticated, UsernameTaken,
+    MethodNotAllowed, MoneyRefused, OperatorsOnly, OverRequestLimit, RouteNotFound, SignUpDisabled,
+    Throttled, TransactionNotFound, Unauthenticated, UsernameTaken,
 };
 pub use requests::{
     Invalid, KeyReused, PayloadTooLarge, Problems, RequestTimeout, Unreadable, domain_words,

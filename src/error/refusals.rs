@@ -7,15 +7,35 @@ use actix_web::{
     http::{StatusCode, header},
 };
 use bank_core::{authentication::token::Refusal, domain::MAX_BALANCE};
-use utoipa::openapi::{HeaderBuilder, ObjectBuilder, Type};
+use utoipa::openapi::{HeaderBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
 
 use super::{Answer, Responses, answers_http, detail, documented, fixed_answer};
 
-/// A response header, for the document.
-fn header(description: &str) -> utoipa::openapi::Header {
+/// The longest wait a `Retry-After` asks for: a login throttle's whole window, at most a day
+/// (`LOGIN_THROTTLE_SECS`).
+const LONGEST_RETRY_AFTER_SECS: i64 = 86_400;
+
+/// A response header whose value is one of `values`, for the document.
+fn one_of(description: &str, values: &[&str]) -> utoipa::openapi::Header {
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()));
     HeaderBuilder::new()
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .schema(Some(schema))
         .description(Some(description))
+        .build()
+}
+
+/// `Retry-After` as this server writes it: whole seconds.
+pub(crate) fn retry_after() -> utoipa::openapi::Header {
+    let seconds = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(1))
+        .maximum(Some(LONGEST_RETRY_AFTER_SECS));
+    HeaderBuilder::new()
+        .schema(Some(seconds))
+        .description(Some("Seconds to wait"))
         .build()
 }
 
@@ -79,19 +99,20 @@ impl Answer for Unauthenticated {
                 refused.words(),
             ),
         ]);
-        with_documented_header(&mut responses, "WWW-Authenticate", "`Bearer`");
+        let challenge = one_of("The scheme a token must use", &["Bearer"]);
+        with_documented_header(&mut responses, "WWW-Authenticate", challenge);
         responses
     }
 }
 answers_http!(Unauthenticated);
 
 /// Adds a header to the one documented response of `responses`.
-fn with_documented_header(responses: &mut Responses, name: &str, description: &str) {
+fn with_documented_header(responses: &mut Responses, name: &str, header: utoipa::openapi::Header) {
     for response in responses.values_mut() {
         if let utoipa::openapi::RefOr::T(response) = response {
             response
                 .headers
-                .insert(name.to_owned(), header(description).into());
+                .insert(name.to_owned(), header.clone().into());
         }
     }
 }
@@ -160,7 +181,46 @@ impl Answer for Throttled {
             "throttled",
             Self::WORDS,
         );
-        with_documented_header(&mut responses, "Retry-After", "Seconds to wait");
+        with_documented_header(&mut responses, "Retry-After", retry_after());
+        responses
+    }
+}
+
+/// 429 with `Retry-After`: the client sent more requests than its limit lets through.
+#[derive(Debug, thiserror::Error)]
+#[error("over the request limit of {per_second} a second; retry after {retry_after} s")]
+pub struct OverRequestLimit {
+    pub per_second: u32,
+    pub retry_after: u64,
+}
+
+impl Answer for OverRequestLimit {
+    fn status(&self) -> StatusCode {
+        StatusCode::TOO_MANY_REQUESTS
+    }
+
+    fn respond(&self) -> HttpResponse {
+        let words = format!(
+            "Too many requests: at most {} a second per client. Retry after {} s",
+            self.per_second, self.retry_after
+        );
+        let mut response = with_header(self.status(), "retry-after", self.retry_after, &words);
+        response
+            .extensions_mut()
+            .insert(super::Rejected("throttled"));
+        response
+    }
+
+    fn responses() -> Responses {
+        let mut responses = documented(
+            StatusCode::TOO_MANY_REQUESTS,
+            "This client (the user of the bearer token, else the address) sent more requests \
+             than its limit, which `RateLimit-Policy` states on every answer; retry after \
+             `Retry-After` seconds",
+            "over_request_limit",
+            "Too many requests: at most 100 a second per client. Retry after 1 s",
+        );
+        with_documented_header(&mut responses, "Retry-After", retry_after());
         responses
     }
 }
@@ -387,7 +447,11 @@ impl Answer for MethodNotAllowed {
             "method_not_allowed",
             "Method Not Allowed",
         );
-        with_documented_header(&mut responses, "Allow", "The methods the path answers");
+        let allow = one_of(
+            "The methods the path answers",
+            &["GET", "POST", "GET, POST"],
+        );
+        with_documented_header(&mut responses, "Allow", allow);
         responses
     }
 }

@@ -1,8 +1,11 @@
 //! The `Caller` a data route asks for: a request without a valid bearer token never reaches the
 //! handler. It is answered 401 with `WWW-Authenticate: Bearer`, and the reason is counted.
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web::Data};
-use bank_core::authentication::{AuthError, Caller, caller, token::Refusal};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, http::header, web::Data};
+use bank_core::{
+    authentication::{AuthError, Caller, caller, token::Refusal},
+    domain::UserId,
+};
 use futures_util::future::LocalBoxFuture;
 
 use crate::{
@@ -27,6 +30,11 @@ pub fn bearer(value: &[u8]) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// What a bearer token said when the request limiter verified it, so it is verified once per
+/// request.
+#[derive(Clone, Copy)]
+pub struct VerifiedToken(pub Result<UserId, Refusal>);
+
 /// The caller a data route acts for. An extractor of the web crate for a type of the core, so it
 /// is a wrapper the handlers take apart: `Authenticated(caller): Authenticated`.
 pub struct Authenticated(pub Caller);
@@ -37,6 +45,7 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<Data<AppState>>().cloned();
+        let verified = req.extensions().get::<VerifiedToken>().map(|token| token.0);
         let token = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -49,7 +58,7 @@ impl FromRequest for Authenticated {
             let refused = match token {
                 None => Refusal::Missing,
                 Some(None) => Refusal::Malformed,
-                Some(Some(token)) => match caller::identify(&state.db, &state.auth, &token).await {
+                Some(Some(token)) => match identify(&state, verified, &token).await {
                     Ok(caller) => return Ok(Self(caller)),
                     Err(AuthError::Token(refusal)) => refusal,
                     Err(AuthError::Database(error)) => {
@@ -61,6 +70,20 @@ impl FromRequest for Authenticated {
             state.metrics.count_refused_token(refused);
             Err(Unauthenticated(refused).into())
         })
+    }
+}
+
+/// The caller a token names, verifying it unless that was done already.
+async fn identify(
+    state: &AppState,
+    verified: Option<Result<UserId, Refusal>>,
+    token: &str,
+) -> Result<Caller, AuthError> {
+    match verified {
+        Some(user) => {
+            caller::of_user(&state.db, &state.auth, user.map_err(AuthError::Token)?).await
+        }
+        None => caller::identify(&state.db, &state.auth, token).await,
     }
 }
 

@@ -1,4 +1,4 @@
-//! The client's address, as login limits count it. It is the connection's peer, unless the peer
+//! The client's address, as login and request limits count it. It is the connection's peer, unless the peer
 //! is one of `TRUSTED_PROXIES`: then it is the right-most address in `X-Forwarded-For` that is not
 //! a trusted proxy, since each proxy appends the address it heard from and only the entries added
 //! by trusted proxies can be believed. Without trusted proxies the header is ignored, so a client
@@ -23,6 +23,13 @@ impl FromRequest for ClientAddress {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self::of(req)))
+    }
+}
+
+impl ClientAddress {
+    /// For middleware, which sees the request before any extractor does.
+    pub fn of(req: &HttpRequest) -> Self {
         let trusted = req
             .app_data::<Data<AppState>>()
             .map(|state| state.trusted_proxies.as_slice())
@@ -32,7 +39,7 @@ impl FromRequest for ClientAddress {
             .get_all(FORWARDED_FOR)
             .filter_map(|value| value.to_str().ok());
         let peer = req.peer_addr().map(|address| address.ip());
-        ready(Ok(Self(peer.map(|peer| client(peer, forwarded, trusted)))))
+        Self(peer.map(|peer| client(peer, forwarded, trusted)))
     }
 }
 

@@ -22,7 +22,7 @@ mod path;
 pub mod schemas;
 
 pub use body::{ApiJson, BodyRejected, BodyTimeout, FormBody};
-pub use caller::{Authenticated, CallerRejected, MaybeCaller};
+pub use caller::{Authenticated, CallerRejected, MaybeCaller, VerifiedToken, bearer};
 pub use client_address::ClientAddress;
 pub use idempotency_key::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, IdempotencyKeyHeader};
 pub use pagination::Pagination;

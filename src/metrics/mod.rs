@@ -74,6 +74,7 @@ pub struct Metrics {
     pub rejections: IntCounterVec,
     pub logins: IntCounterVec,
     pub tokens_refused: IntCounterVec,
+    pub throttled: IntCounterVec,
     pub requests_in_flight: IntGauge,
     pub db_query_duration: HistogramVec,
     pub background_failures: IntCounterVec,
@@ -160,6 +161,14 @@ impl Metrics {
                 ),
                 &["reason"],
             )?,
+            throttled: IntCounterVec::new(
+                Opts::new(
+                    "bank_requests_throttled_total",
+                    "Requests answered 429 because their client was over its request limit, by \
+                     how the client was known (user, address).",
+                ),
+                &["client"],
+            )?,
             requests_in_flight: IntGauge::new(
                 "http_requests_in_flight",
                 "HTTP requests being served right now.",
@@ -212,6 +221,11 @@ impl Metrics {
         r.register(Box::new(metrics.rejections.clone()))?;
         r.register(Box::new(metrics.logins.clone()))?;
         r.register(Box::new(metrics.tokens_refused.clone()))?;
+        r.register(Box::new(metrics.throttled.clone()))?;
+        // Both series from the start: a panel of throttled requests shows 0, not "no data".
+        for client in ["user", "address"] {
+            metrics.throttled.with_label_values(&[client]);
+        }
         r.register(Box::new(metrics.requests_in_flight.clone()))?;
         r.register(Box::new(metrics.db_query_duration.clone()))?;
         r.register(Box::new(metrics.background_failures.clone()))?;
@@ -356,6 +370,11 @@ impl Metrics {
             Refusal::UnknownUser => "unknown_user",
         };
         self.tokens_refused.with_label_values(&[label]).inc();
+    }
+
+    /// Counts a request turned away by the request limit; `client` is `user` or `address`.
+    pub fn count_throttled(&self, client: &str) {
+        self.throttled.with_label_values(&[client]).inc();
     }
 
     fn record_transfer(&self, amount: i64) {

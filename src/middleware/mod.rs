@@ -8,11 +8,13 @@
 //! - `request_metrics`: the latency histogram (with the trace as exemplar), the in-flight gauge
 //!   and the count of refused requests.
 //! - `json_errors`: the `{"detail": ...}` body for errors made outside our handlers.
+//! - `rate_limit`: each client's share of requests, told in `RateLimit` fields; 429 beyond it.
 //! - `security_headers`: what a browser may do with an answer (no sniffing, no framing, the
 //!   docs pages' Content-Security-Policy).
 
 mod access_log;
 mod json_errors;
+mod rate_limit;
 mod request_id;
 mod request_metrics;
 mod security_headers;
@@ -20,6 +22,7 @@ mod trace_response;
 
 pub use access_log::access_log;
 pub use json_errors::json_detail;
+pub use rate_limit::{RateLimits, UNLIMITED_PATHS, rate_limit};
 pub use request_id::{REQUEST_ID, RequestId, request_id};
 pub use request_metrics::request_metrics;
 pub use security_headers::{DATA_POLICY, DOCS_POLICY, security_headers};

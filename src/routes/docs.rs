@@ -2,8 +2,13 @@
 //! Both work offline: Swagger UI's files come with `utoipa-swagger-ui`'s `vendored` feature,
 //! ReDoc's bundle is compiled in by `build.rs`.
 
+use std::num::NonZeroU32;
+
 use actix_web::{App, HttpResponse, get, http::header};
-use utoipa::{Modify, OpenApi};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::{HeaderBuilder, ObjectBuilder, RefOr, Type, path::Operation, path::PathItem},
+};
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_redoc::{Redoc, Servable};
 
@@ -11,10 +16,14 @@ use super::{
     Optional, batches::BatchRefused, configure, transactions::PostingNeedsAnAmount,
     webhooks::WebhookMessage,
 };
-use crate::error::{ErrorBody, ValidationErrorBody};
+use crate::{
+    error::{Answer, ErrorBody, OverRequestLimit, ValidationErrorBody, merge},
+    middleware::UNLIMITED_PATHS,
+};
 
-/// The OpenAPI document of a server with these routes, collected from their handlers.
-pub fn document(optional: Optional) -> utoipa::openapi::OpenApi {
+/// The OpenAPI document of a server with these routes, collected from their handlers;
+/// `rate_limit` the requests a second each client may send (`RATE_LIMIT_PER_SECOND`), if limited.
+pub fn document(optional: Optional, rate_limit: Option<NonZeroU32>) -> utoipa::openapi::OpenApi {
     let (_, mut api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
@@ -22,7 +31,23 @@ pub fn document(optional: Optional) -> utoipa::openapi::OpenApi {
         .split_for_parts();
     PostingNeedsAnAmount.modify(&mut api);
     PublicOperations.modify(&mut api);
+    if let Some(per_second) = rate_limit {
+        RateLimited(per_second).modify(&mut api);
+    }
     api
+}
+
+/// Every operation of a path.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// An operation that declares no security is public, and says so (`security: []`), so that a
@@ -31,16 +56,53 @@ struct PublicOperations;
 
 impl Modify for PublicOperations {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                operation.security.get_or_insert_with(Vec::new);
+        for operation in openapi.paths.paths.values_mut().flat_map(operations) {
+            operation.security.get_or_insert_with(Vec::new);
+        }
+    }
+}
+
+/// `"per-client";r=1000000;t=1` and its like are under 32 characters.
+const RATE_LIMIT_FIELD_MAX_LEN: usize = 64;
+
+/// Each limited operation may answer 429, and every answer of it says where the client stands.
+struct RateLimited(NonZeroU32);
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let header = |description: &str, example: &str| {
+            HeaderBuilder::new()
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .max_length(Some(RATE_LIMIT_FIELD_MAX_LEN)),
+                ))
+                .description(Some(description))
+                .example(Some(example.into()))
+                .build()
+        };
+        let policy = header(
+            "The client's limit (IETF draft RateLimit fields): `q` requests per `w` seconds",
+            &format!("\"per-client\";q={};w=1", self.0),
+        );
+        let state = header(
+            "What the client has left (`r`) and the seconds until its count is full again (`t`)",
+            &format!("\"per-client\";r={};t=1", self.0.get() - 1),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if UNLIMITED_PATHS.contains(&path.as_str()) {
+                continue;
+            }
+            for operation in operations(item) {
+                let documented = std::mem::take(&mut operation.responses.responses);
+                operation.responses.responses = merge([documented, OverRequestLimit::responses()]);
+                for response in operation.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        let headers = &mut response.headers;
+                        headers.insert("RateLimit-Policy".into(), policy.clone().into());
+                        headers.insert("RateLimit".into(), state.clone().into());
+                    }
+                }
             }
         }
     }

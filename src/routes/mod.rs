@@ -35,7 +35,10 @@ use utoipa::{
 };
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
-use crate::{error::WriteFailed, extract::IDEMPOTENT_REPLAYED};
+use crate::{
+    error::WriteFailed,
+    extract::{IDEMPOTENT_REPLAYED, Pagination},
+};
 
 /// The routes a server has besides those every server has.
 #[derive(Clone, Copy)]
@@ -161,9 +164,15 @@ pub struct PageOf<T>(PhantomData<T>);
 
 impl<T: ToSchema> IntoResponses for PageOf<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let rows = ArrayBuilder::new().items(Ref::from_schema_name(T::name()));
+        let rows = ArrayBuilder::new()
+            .items(Ref::from_schema_name(T::name()))
+            .max_items(Some(Pagination::MAX_LIMIT as usize));
+        // A path of a few ids, two numbers and `rel="next"`: well under this.
+        let link = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(512));
         let link = HeaderBuilder::new()
-            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .schema(Some(link))
             .description(Some(
                 "Present when the list goes on: the URL of the next page, this path with \
                  `after_id` (the last id of this page) and `limit`, as \

@@ -18,6 +18,7 @@ mod logins;
 mod metrics;
 mod open_access;
 mod operations;
+mod rate_limits;
 mod security;
 mod startup;
 mod tokens;

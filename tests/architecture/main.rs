@@ -48,10 +48,13 @@ fn the_core_crate_depends_on_nothing_of_the_web() {
 /// is not a test, in the web crate, and none in the core.
 #[test]
 fn each_client_facing_message_is_written_once() {
-    let api = docs::document(Optional {
-        metrics: true,
-        diagnostics: true,
-    });
+    let api = docs::document(
+        Optional {
+            metrics: true,
+            diagnostics: true,
+        },
+        std::num::NonZeroU32::new(100),
+    );
     let document = serde_json::to_value(&api).expect("the document is JSON");
     let mut words = BTreeSet::new();
     collect_words(&document["paths"], &mut words);

@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -136,3 +138,26 @@ def test_sigterm_gives_a_request_in_flight_30_seconds_then_stops(binaries):
     # Measured loosely (this is a grace period, not a benchmark): it waited for the request, and
     # not for the client's 120 s.
     assert 25 <= waited <= 60, f"exited {waited:.1f} s after SIGTERM"
+
+
+def test_rate_limit_per_second_is_on_by_default_and_set_by_the_variable(binaries):
+    """The shipped limit is 100 a second per client; the variable sets it. Requests are sent back
+    to back from one address without a token, faster than either limit refills."""
+    for settings, per_second in (({}, 100), ({"RATE_LIMIT_PER_SECOND": "5"}, 5)):
+        url = f"{binaries(**settings).url}/accounts"
+        started, answers = time.monotonic(), []
+        for _ in range(per_second * 3):
+            try:
+                with urllib.request.urlopen(url, timeout=10) as answer:
+                    answers.append((answer.status, answer.headers))
+            except urllib.error.HTTPError as error:
+                answers.append((error.code, error.headers))
+        elapsed = time.monotonic() - started
+        statuses = [status for status, _ in answers]
+        assert statuses[0] == 401, "the first is heard (and refused for its missing token)"
+        assert statuses.count(401) <= per_second + elapsed * per_second + 1, (elapsed, statuses)
+        assert 429 in statuses, (settings, elapsed)
+        status, headers = answers[statuses.index(429)]
+        assert headers["RateLimit-Policy"] == f'"per-client";q={per_second};w=1'
+        assert headers["RateLimit"] == f'"per-client";r=0;t={headers["Retry-After"]}'
+        assert int(headers["Retry-After"]) >= 1

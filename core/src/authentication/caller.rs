@@ -65,6 +65,15 @@ pub async fn identify(
     token: &str,
 ) -> Result<Caller, AuthError> {
     let user_id = auth.tokens.verify(token).map_err(AuthError::Token)?;
+    of_user(db, auth, user_id).await
+}
+
+/// The user a verified token names, as they are now (`identify`, once the token is verified).
+pub async fn of_user(
+    db: &impl ConnectionTrait,
+    auth: &Auth,
+    user_id: UserId,
+) -> Result<Caller, AuthError> {
     let caller = |role| Caller {
         user_id: Some(user_id),
         role,

@@ -103,16 +103,21 @@ class Api(Process):
 
     @classmethod
     def for_tests(cls, database_url, log_path, port=None, **settings):
-        """On `database_url`, with this environment, JSON logs and the test operator and key."""
-        env = dict(os.environ, HOST="127.0.0.1", DATABASE_URL=database_url, LOG_FORMAT="json", **AUTH_ENV)
+        """On `database_url`, with this environment, JSON logs and the test operator and key, and no
+        request limit: the suites load one server from one address as one operator, far past what a
+        client may send (`tests/cli/test_rate_limits.py` tries the shipped limit)."""
+        env = dict(os.environ, HOST="127.0.0.1", DATABASE_URL=database_url, LOG_FORMAT="json", **AUTH_ENV,
+                   RATE_LIMIT_PER_SECOND="0")
         env.update({key: str(value) for key, value in settings.items()})
         return cls(env, log_path, port=port)
 
     @classmethod
     def for_bench(cls, binary, database_url, log_path, **settings):
-        """The shipped defaults (access log included), tokens that outlast a run, ready once
-        `/ready` answers; polled every 2 ms, since start-to-ready is measured."""
-        env = dict(os.environ, HOST="127.0.0.1", DATABASE_URL=database_url, TOKEN_TTL_SECS="86400", **AUTH_ENV)
+        """The shipped defaults (access log included), tokens that outlast a run, a request limit
+        that is counted but never reached (the load comes from one address), ready once `/ready`
+        answers; polled every 2 ms, since start-to-ready is measured."""
+        env = dict(os.environ, HOST="127.0.0.1", DATABASE_URL=database_url, TOKEN_TTL_SECS="86400", **AUTH_ENV,
+                   RATE_LIMIT_PER_SECOND="1000000")
         env.pop("RUST_LOG", None)
         env.update({key: str(value) for key, value in settings.items()})
         return cls(env, log_path, binary=binary, ready="/ready", interval=0.002)
