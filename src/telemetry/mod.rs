@@ -1,7 +1,9 @@
 //! What the service tells its operators besides metrics: log lines (env_logger, `logs`), traces
-//! (OpenTelemetry over OTLP, `traces`), the span every request runs in (`request_span`), and the
-//! trace and span ids that tie a request's log lines, its exemplar and its trace together.
+//! (OpenTelemetry over OTLP, `traces`), the span every request runs in (`request_span`), the
+//! stable database conventions for SeaORM's statement spans (`conventions`), and the trace and
+//! span ids that tie a request's log lines, its exemplar and its trace together.
 
+mod conventions;
 mod logs;
 mod request_span;
 mod traces;

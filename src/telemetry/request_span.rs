@@ -5,14 +5,17 @@ use actix_web::{
     Error,
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
-    http::header::HeaderMap,
+    http::{
+        Version,
+        header::{self, HeaderMap},
+    },
 };
 use opentelemetry::{global, propagation::Extractor, trace::TraceContextExt};
 use tracing::{Span, field::Empty};
 use tracing_actix_web::RootSpanBuilder;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::metrics::UNMEASURED_ROUTES;
+use crate::{extract::ClientAddress, metrics::UNMEASURED_ROUTES};
 
 /// Given to `TracingLogger`. Route, status and outcome are recorded when the response is known:
 /// the route is matched only after `NormalizePath` has trimmed a trailing slash. `request_id` is
@@ -26,6 +29,15 @@ impl RootSpanBuilder for RequestSpan {
         if UNMEASURED_ROUTES.contains(&request.path()) {
             return Span::none();
         }
+        let connection = request.connection_info();
+        let (host, port) = server(connection.host(), connection.scheme());
+        let user_agent = request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|agent| agent.to_str().ok());
+        let client = ClientAddress::of(request.request())
+            .0
+            .map(|ip| ip.to_string());
         let span = tracing::info_span!(
             "HTTP request",
             otel.kind = "server",
@@ -34,6 +46,12 @@ impl RootSpanBuilder for RequestSpan {
             http.route = Empty,
             http.response.status_code = Empty,
             url.path = request.path(),
+            url.scheme = connection.scheme(),
+            server.address = host,
+            server.port = port,
+            network.protocol.version = protocol(request.version()),
+            user_agent.original = user_agent,
+            client.address = client,
             request_id = Empty,
             "error.type" = Empty,
         );
@@ -74,6 +92,30 @@ impl RootSpanBuilder for RequestSpan {
             span.record("otel.status_code", "ERROR");
             span.record("error.type", status.as_str());
         }
+    }
+}
+
+/// The host and port the client asked for (`Host`, or the proxy's `Forwarded` when trusted
+/// by actix-web's connection info), the port implied by the scheme when none is written.
+fn server<'a>(host: &'a str, scheme: &str) -> (&'a str, i64) {
+    let default = if scheme == "https" { 443 } else { 80 };
+    match host.rsplit_once(':') {
+        // `[::1]:8888`, `127.0.0.1:8888`; a bare IPv6 address has colons but no port.
+        Some((name, port)) if !name.ends_with(':') => match port.parse() {
+            Ok(port) => (name.trim_start_matches('[').trim_end_matches(']'), port),
+            Err(_) => (host, default),
+        },
+        _ => (host, default),
+    }
+}
+
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
     }
 }
 

@@ -15,6 +15,7 @@ use tracing_subscriber::{
     layer::SubscriberExt,
 };
 
+use super::conventions::StableConventions;
 use crate::config::{Sampler, Tracing};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +40,7 @@ impl Traces {
             .with_endpoint(&settings.endpoint)
             .build()?;
         let provider = SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
+            .with_batch_exporter(StableConventions(exporter))
             .with_sampler(sdk_sampler(settings.sampler))
             .with_resource(
                 Resource::builder()

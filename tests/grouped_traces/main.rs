@@ -115,7 +115,7 @@ fn statements_under(
         .iter()
         .filter(|child| child.parent_span_id == span.span_id)
     {
-        if child.name.starts_with("sea_orm.") {
+        if child.attributes.contains_key("db.system.name") {
             found += 1;
         }
         let (below, through) = statements_under(child, spans, by_id);

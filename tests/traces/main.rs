@@ -44,7 +44,8 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
     };
     let traces = telemetry::init(&settings).expect("the trace pipeline starts");
     let app = Application::build(settings).await.expect("the app starts");
-    let base = format!("http://127.0.0.1:{}", app.port());
+    let port = app.port();
+    let base = format!("http://127.0.0.1:{port}");
     tokio::spawn(app.run_until_stopped());
     let client = Client::new();
 
@@ -53,6 +54,7 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
         .post(format!("{base}/accounts"))
         .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
         .header("x-request-id", "trace-test-1")
+        .header("user-agent", "trace-test/1.0")
         .json(&json!({ "first_name": SECRET_NAME, "last_name": "Lovelace", "address": "London" }))
         .send()
         .await
@@ -188,10 +190,19 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
     );
     assert_eq!(server.kind, "SPAN_KIND_SERVER");
     assert_eq!(server.name, "POST /accounts");
+    // The stable HTTP server conventions: every required and recommended attribute this
+    // request has.
     for (key, value) in [
         ("http.route", "\"/accounts\""),
         ("http.request.method", "\"POST\""),
         ("http.response.status_code", "IntValue(201)"),
+        ("url.path", "\"/accounts\""),
+        ("url.scheme", "\"http\""),
+        ("server.address", "\"127.0.0.1\""),
+        ("server.port", &format!("IntValue({port})")),
+        ("network.protocol.version", "\"1.1\""),
+        ("user_agent.original", "\"trace-test/1.0\""),
+        ("client.address", "\"127.0.0.1\""),
         ("request_id", "\"trace-test-1\""),
     ] {
         let attribute = server.attributes.get(key).map(String::as_str).unwrap_or("");
@@ -201,12 +212,13 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
         .iter()
         .filter(|span| span.parent_span_id == server_span)
         .collect();
+    // The stable database conventions: `{operation} {table}`, and the stable attribute names.
     assert!(
-        statements
-            .iter()
-            .any(|span| span.name.starts_with("sea_orm.")
-                && span.attributes["db.system"].contains("\"sqlite\"")
-                && span.attributes.contains_key("db.statement")),
+        statements.iter().any(|span| span.name == "INSERT accounts"
+            && span.attributes["db.system.name"].contains("\"sqlite\"")
+            && span.attributes["db.operation.name"].contains("\"INSERT\"")
+            && span.attributes["db.collection.name"].contains("\"accounts\"")
+            && span.attributes.contains_key("db.query.text")),
         "database statements are children of the request span: {statements:#?}"
     );
 
@@ -259,8 +271,23 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
         "the caller chose not to sample"
     );
     for span in &spans {
+        let statement = span.attributes.contains_key("db.system.name");
+        for deprecated in DEPRECATED_ATTRIBUTES {
+            assert!(
+                !span.attributes.contains_key(deprecated),
+                "{deprecated} is deprecated: {span:#?}"
+            );
+        }
+        if statement {
+            for required in ["db.operation.name", "db.query.text"] {
+                assert!(
+                    span.attributes.contains_key(required),
+                    "{required}: {span:#?}"
+                );
+            }
+        }
         assert!(
-            span.name.starts_with("sea_orm.")
+            statement
                 || span.name.starts_with("ledger.")
                 || span.kind == "SPAN_KIND_SERVER"
                 || span.kind == "SPAN_KIND_CLIENT",
@@ -268,7 +295,7 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
              trace itself: {span:#?}"
         );
         assert!(
-            !span.name.starts_with("sea_orm.") || !span.parent_span_id.is_empty(),
+            !statement || !span.parent_span_id.is_empty(),
             "a statement outside a request (background polling) is not a trace: {span:#?}"
         );
         let attributes = format!("{:?}", span.attributes);
@@ -278,6 +305,25 @@ async fn a_request_continues_the_callers_trace_with_a_span_per_statement_and_exe
         );
     }
 }
+
+/// Attribute names the semantic conventions replaced with stable ones (`db.system` is
+/// `db.system.name`, `http.method` is `http.request.method`...): none may be exported.
+const DEPRECATED_ATTRIBUTES: [&str; 14] = [
+    "db.system",
+    "db.statement",
+    "db.operation",
+    "db.name",
+    "http.method",
+    "http.status_code",
+    "http.url",
+    "http.target",
+    "http.scheme",
+    "http.user_agent",
+    "net.peer.name",
+    "net.peer.ip",
+    "net.host.name",
+    "net.host.port",
+];
 
 /// The trace and span ids from a `traceresponse: 00-{trace}-{span}-01` header.
 fn trace_response(response: &Response) -> (String, String) {
