@@ -70,6 +70,20 @@ install_redocly() {
   fi
 }
 
+# Spectral and its OWASP API Security Top 10 ruleset, pinned, beside Redocly.
+SPECTRAL_VERSION=6.16.3
+SPECTRAL_OWASP_VERSION=2.0.1
+install_spectral() {
+  local prefix=$PWD/target/tools/node
+  if [ "$("$prefix/node_modules/.bin/spectral" --version 2>/dev/null)" != "$SPECTRAL_VERSION" ] ||
+    ! grep -qs "\"version\": \"$SPECTRAL_OWASP_VERSION\"" \
+      "$prefix/node_modules/@stoplight/spectral-owasp-ruleset/package.json"; then
+    command -v npm >/dev/null || apt_install npm
+    npm install --silent --no-audit --no-fund --prefix "$prefix" "@stoplight/spectral-cli@$SPECTRAL_VERSION" \
+      "@stoplight/spectral-owasp-ruleset@$SPECTRAL_OWASP_VERSION"
+  fi
+}
+
 # oha, the open-loop load generator the benchmark measures latency with, from crates.io at a
 # pinned version, into target/tools so a clean clone builds its own.
 OHA_VERSION=1.16.0

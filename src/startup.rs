@@ -257,6 +257,7 @@ fn authentication(settings: &Settings) -> Auth {
     Auth::new(AuthOptions {
         signing_key: settings.jwt_secret.as_ref(),
         token_ttl: settings.token_ttl,
+        refresh_token_ttl: settings.refresh_token_ttl,
         throttle_window: settings.login_throttle_window,
         required: settings.auth_required,
         signup_enabled: settings.signup_enabled,
@@ -356,6 +357,13 @@ fn background(state: &Data<AppState>, dispatcher: Dispatcher) -> Background {
             async move { limits.keep_forgetting(RATE_LIMIT_SWEEP_PERIOD).await }
         });
     }
+    // Every replica forgets the refresh tokens past their expiry; one replica doing it would be
+    // enough.
+    let sessions = state.clone();
+    background.spawn("refresh_token_sweeper", move || {
+        let state = sessions.clone();
+        async move { state.auth.sessions.keep_swept(&state.db).await }
+    });
     // Every replica forgets the ended windows of failed logins, so the table holds only the
     // current ones; one replica doing it would be enough.
     let state = state.clone();

@@ -6,6 +6,7 @@ pub mod idempotency_key;
 pub mod ledger_write;
 pub mod login_failure;
 pub mod outbox;
+pub mod refresh_token;
 pub mod transaction;
 pub mod user;
 pub mod webhook_endpoint;

@@ -13,6 +13,7 @@ mod m20261203_000001_idempotency_keys_name_their_write;
 mod m20261203_000002_create_holds;
 mod m20261203_000003_usernames_ignore_case;
 mod m20261203_000004_create_webhooks;
+mod m20261204_000001_create_refresh_tokens;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_create_holds::Migration),
             Box::new(m20261203_000003_usernames_ignore_case::Migration),
             Box::new(m20261203_000004_create_webhooks::Migration),
+            Box::new(m20261204_000001_create_refresh_tokens::Migration),
         ]
     }
 }

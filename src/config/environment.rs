@@ -46,6 +46,8 @@ pub(super) struct Environment {
     pub jwt_secret: Option<SecretString>,
     #[serde(deserialize_with = "seconds::<_, 60, 86_400>")]
     pub token_ttl_secs: Duration,
+    #[serde(deserialize_with = "seconds::<_, 60, 7_776_000>")]
+    pub refresh_token_ttl_secs: Duration,
     pub operator_username: Option<String>,
     pub operator_password: Option<SecretString>,
     #[serde(deserialize_with = "boolean")]
@@ -99,6 +101,7 @@ impl Default for Environment {
             auth_required: true,
             jwt_secret: None,
             token_ttl_secs: Duration::from_secs(15 * 60),
+            refresh_token_ttl_secs: Duration::from_secs(7 * 24 * 60 * 60),
             operator_username: None,
             operator_password: None,
             signup_enabled: true,

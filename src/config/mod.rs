@@ -52,6 +52,8 @@ pub struct Settings {
     /// start, so tokens die with the process.
     pub jwt_secret: Option<SecretString>,
     pub token_ttl: Duration,
+    /// How long a refresh token may wait to be exchanged for the next.
+    pub refresh_token_ttl: Duration,
     /// Created or updated at start-up with the operator role.
     pub operator: Option<(String, SecretString)>,
     /// `POST /users` is open to anyone; `false` leaves user creation to operators.
@@ -200,6 +202,7 @@ impl Settings {
             auth_required: env.auth_required,
             jwt_secret,
             token_ttl: env.token_ttl_secs,
+            refresh_token_ttl: env.refresh_token_ttl_secs,
             operator,
             signup_enabled: env.signup_enabled,
             login_throttle_window: env.login_throttle_secs,

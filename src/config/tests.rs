@@ -68,6 +68,7 @@ fn every_variable_is_read() {
         ("AUTH_REQUIRED", "false"),
         ("JWT_SECRET", "0123456789012345678901234567890123"),
         ("TOKEN_TTL_SECS", "60"),
+        ("REFRESH_TOKEN_TTL_SECS", "3600"),
         ("OPERATOR_USERNAME", "root"),
         ("OPERATOR_PASSWORD", "00000000012"),
         ("SIGNUP_ENABLED", "false"),
@@ -98,6 +99,7 @@ fn every_variable_is_read() {
         Some("0123456789012345678901234567890123")
     );
     assert_eq!(settings.token_ttl, Duration::from_secs(60));
+    assert_eq!(settings.refresh_token_ttl, Duration::from_secs(3600));
     let (name, password) = settings.operator.expect("an operator");
     assert_eq!(
         (name.as_str(), password.expose_secret()),

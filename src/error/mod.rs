@@ -18,10 +18,11 @@ mod requests;
 mod server;
 
 pub use body::{
-    ErrorBody, FieldError, Loc, LocItem, NOT_AN_INTEGER, NOT_AN_OBJECT, ValidationErrorBody,
+    ErrorBody, FieldError, Loc, LocItem, MAX_PROBLEMS, NOT_AN_INTEGER, NOT_AN_OBJECT,
+    ValidationErrorBody, problems_schema, words_schema,
 };
 pub use refusals::{
-    AccountNotFound, BadCredentials, EndpointNotFound, HoldConflict, HoldNotFound,
+    AccountNotFound, BadCredentials, BadRefreshToken, EndpointNotFound, HoldConflict, HoldNotFound,
     MethodNotAllowed, MoneyRefused, OperatorsOnly, OverRequestLimit, RouteNotFound, SignUpDisabled,
     Throttled, TransactionNotFound, Unauthenticated, UsernameTaken,
 };
@@ -59,7 +60,7 @@ pub struct Rejected(pub &'static str);
 /// `{"detail": words}` at `status`, marked with the reason the client was refused, if it was.
 fn detail(status: StatusCode, words: &str, reason: Option<&'static str>) -> HttpResponse {
     let mut response = HttpResponse::build(status).json(ErrorBody {
-        detail: words.to_owned(),
+        detail: body::cut(words, body::MAX_WORDS_CHARS),
     });
     if let Some(reason) = reason {
         response.extensions_mut().insert(Rejected(reason));

@@ -52,7 +52,7 @@ impl Answer for Invalid {
 
     fn respond(&self) -> HttpResponse {
         let mut response = HttpResponse::UnprocessableEntity().json(ValidationErrorBody {
-            detail: self.0.clone(),
+            detail: self.0.iter().take(super::MAX_PROBLEMS).cloned().collect(),
         });
         response
             .extensions_mut()

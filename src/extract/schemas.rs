@@ -4,8 +4,8 @@
 use utoipa::openapi::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type, schema::SchemaType};
 
 use bank_core::domain::{
-    DomainError, IdempotencyKey, MAX_AMOUNT, MAX_HOLD_SECONDS, MAX_TEXT_CHARS, Password, Text,
-    Username,
+    DomainError, IdempotencyKey, MAX_AMOUNT, MAX_BALANCE, MAX_HOLD_SECONDS, MAX_TEXT_CHARS,
+    Password, Text, Username,
 };
 
 use crate::{error::domain_words, extract::Pagination};
@@ -136,3 +136,69 @@ pub fn page_limit() -> Object {
     .default(Some(Pagination::DEFAULT_LIMIT.into()))
     .build()
 }
+
+/// A row's id (account, ledger row, hold, user, endpoint): ids start at 1.
+pub fn row_id() -> Object {
+    integer("The row's id.".into(), 1, i64::MAX).build()
+}
+
+/// An account a request names: any id is heard, and one that names no account of the caller's
+/// is answered as not found (404, or in a batch that item's 404).
+pub fn account_ref() -> Object {
+    integer("An account's id.".into(), i64::MIN, i64::MAX).build()
+}
+
+/// An account an answer names.
+pub fn account_id() -> Object {
+    integer("An account's id.".into(), 1, i64::MAX).build()
+}
+
+/// A balance, or what may be spent of it: up to the highest balance an account may hold, and
+/// below zero only on an account upgraded overdrawn from the Python original (whose balances
+/// were any 64-bit number).
+pub fn balance() -> Object {
+    integer(
+        format!("In minor units (cents), at most {MAX_BALANCE}."),
+        i64::MIN,
+        MAX_BALANCE,
+    )
+    .build()
+}
+
+/// What a ledger row moved in or out: any amount on a row upgraded from the Python original.
+pub fn row_amount() -> Object {
+    integer(
+        "Minor units (cents); 0 on the side the row did not move.".into(),
+        0,
+        i64::MAX,
+    )
+    .build()
+}
+
+/// What a captured hold moved: null until it is captured.
+pub fn captured_amount() -> Object {
+    minor_units("The amount captured, or null while none is", 1)
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .build()
+}
+
+/// An instant as the server writes it, RFC 3339 in UTC (`2026-11-24T09:30:00.123456789Z` at most).
+pub fn timestamp() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .max_length(Some(TIMESTAMP_MAX_LEN))
+        .build()
+}
+
+/// A timestamp, or null while the event it marks has not happened.
+pub fn optional_timestamp() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .max_length(Some(TIMESTAMP_MAX_LEN))
+        .build()
+}
+
+/// RFC 3339 with nanoseconds and an offset: `2026-11-24T09:30:00.123456789+00:00`.
+const TIMESTAMP_MAX_LEN: usize = 35;

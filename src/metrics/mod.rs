@@ -10,7 +10,7 @@ use std::{sync::Arc, time::SystemTime};
 
 use actix_web_prom::{ActixMetricsConfiguration, PrometheusMetrics, PrometheusMetricsBuilder};
 use bank_core::{
-    authentication::{AuthError, token::Refusal},
+    authentication::{AuthError, sessions::Refused, token::Refusal},
     ledger::{HoldStatus, Movement, Swept},
 };
 use prometheus::{
@@ -36,6 +36,8 @@ const QUERY_BUCKETS: &[f64] = &[
 ];
 /// Routes left out of the request metrics: scrapes and probes would drown the real traffic.
 pub const UNMEASURED_ROUTES: [&str; 3] = ["/metrics", "/health", "/ready"];
+/// What becomes of refresh tokens, as `bank_refresh_tokens_total` counts it.
+const REFRESH_OUTCOMES: [&str; 4] = ["rotated", "refused", "reused", "revoked"];
 /// The one `endpoint` label value for every path no route matched, so scans cannot grow the series.
 pub const UNMATCHED_ROUTE: &str = "<unmatched>";
 /// actix-web-prom always times requests into a histogram of its own and cannot be told not to;
@@ -75,6 +77,7 @@ pub struct Metrics {
     pub logins: IntCounterVec,
     pub tokens_refused: IntCounterVec,
     pub throttled: IntCounterVec,
+    pub refresh_tokens: IntCounterVec,
     pub requests_in_flight: IntGauge,
     pub db_query_duration: HistogramVec,
     pub background_failures: IntCounterVec,
@@ -169,6 +172,15 @@ impl Metrics {
                 ),
                 &["client"],
             )?,
+            refresh_tokens: IntCounterVec::new(
+                Opts::new(
+                    "bank_refresh_tokens_total",
+                    "Refresh tokens, by what became of them: rotated (exchanged for the next), \
+                     refused (unknown, expired or revoked), reused (sent a second time: its \
+                     session is revoked), revoked (logged out).",
+                ),
+                &["outcome"],
+            )?,
             requests_in_flight: IntGauge::new(
                 "http_requests_in_flight",
                 "HTTP requests being served right now.",
@@ -222,9 +234,14 @@ impl Metrics {
         r.register(Box::new(metrics.logins.clone()))?;
         r.register(Box::new(metrics.tokens_refused.clone()))?;
         r.register(Box::new(metrics.throttled.clone()))?;
-        // Both series from the start: a panel of throttled requests shows 0, not "no data".
+        r.register(Box::new(metrics.refresh_tokens.clone()))?;
+        // Every series from the start: a panel of throttled requests or of sessions shows 0, not
+        // "no data".
         for client in ["user", "address"] {
             metrics.throttled.with_label_values(&[client]);
+        }
+        for outcome in REFRESH_OUTCOMES {
+            metrics.refresh_tokens.with_label_values(&[outcome]);
         }
         r.register(Box::new(metrics.requests_in_flight.clone()))?;
         r.register(Box::new(metrics.db_query_duration.clone()))?;
@@ -370,6 +387,22 @@ impl Metrics {
             Refusal::UnknownUser => "unknown_user",
         };
         self.tokens_refused.with_label_values(&[label]).inc();
+    }
+
+    /// Counts an exchange of a refresh token at `POST /token` by its outcome.
+    pub fn count_refresh<T>(&self, exchanged: &Result<T, AuthError>) {
+        let outcome = match exchanged {
+            Ok(_) => "rotated",
+            Err(AuthError::Refresh(Refused::Reused)) => "reused",
+            Err(AuthError::Refresh(_)) => "refused",
+            Err(_) => return,
+        };
+        self.refresh_tokens.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts a session ended by `POST /token/revoke`.
+    pub fn count_revoked(&self) {
+        self.refresh_tokens.with_label_values(&["revoked"]).inc();
     }
 
     /// Counts a request turned away by the request limit; `client` is `user` or `address`.

@@ -80,16 +80,20 @@ impl NewAccount {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": 1, "first_name": "Ada", "last_name": "Lovelace", "address": "12 St James's Square, London", "balance": 0, "available": 0, "created_at": "2026-11-24T09:30:00.123456Z"}))]
 pub struct Account {
+    #[schema(schema_with = schemas::row_id)]
     pub id: i64,
     pub first_name: String,
     pub last_name: String,
     pub address: String,
     /// Current balance in minor units (cents). Never negative, except on an account upgraded
     /// overdrawn from the Python original, which may receive money but not pay out below zero.
+    #[schema(schema_with = schemas::balance)]
     pub balance: i64,
     /// What may be spent: the balance less what pending holds reserve. Debits, transfers and new
     /// holds may not take it below zero.
+    #[schema(schema_with = schemas::balance)]
     pub available: i64,
+    #[schema(schema_with = schemas::timestamp)]
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -110,10 +114,13 @@ impl From<account::Model> for Account {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"account_id": 1, "balance": 12500, "available": 11500}))]
 pub struct Balance {
+    #[schema(schema_with = schemas::account_id)]
     pub account_id: i64,
     /// In minor units (cents).
+    #[schema(schema_with = schemas::balance)]
     pub balance: i64,
     /// What may be spent: the balance less what pending holds reserve.
+    #[schema(schema_with = schemas::balance)]
     pub available: i64,
 }
 

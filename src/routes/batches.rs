@@ -25,7 +25,7 @@ use super::{
 use crate::{
     error::{
         Answer, FieldError, Invalid, Loc, LocItem, MoneyRefused, Rejected, Responses, WriteFailed,
-        failures,
+        failures, problems_schema, words_schema,
     },
     extract::{ApiJson, Authenticated, BodyRejected, CallerRejected, schemas},
     state::AppState,
@@ -56,6 +56,7 @@ pub struct NewBatch {
 pub enum BatchItem {
     /// A credit or debit on one account, as `POST /transactions` takes it.
     Posting {
+        #[schema(schema_with = schemas::account_ref)]
         acc_id: i64,
         #[serde(default)]
         #[schema(schema_with = schemas::credit)]
@@ -70,7 +71,9 @@ pub enum BatchItem {
     },
     /// Money from one account to another, as `POST /transfers` takes it.
     Transfer {
+        #[schema(schema_with = schemas::account_ref)]
         from_acc_id: i64,
+        #[schema(schema_with = schemas::account_ref)]
         to_acc_id: i64,
         #[schema(schema_with = schemas::transfer_amount)]
         amount: i64,
@@ -153,6 +156,7 @@ fn at(index: usize, mut problem: FieldError) -> FieldError {
     }},
 ]}))]
 pub struct BatchResults {
+    #[schema(max_items = 1000)]
     pub results: Vec<ItemResult>,
 }
 
@@ -163,6 +167,7 @@ pub struct ItemResult {
     /// with another request; 503 certainly not applied, 500 outcome unknown (settle it by its
     /// key); in a refused atomic batch, 424 for an item that was fine but was not applied with
     /// the others.
+    #[schema(minimum = 200, maximum = 599)]
     pub status: u16,
     /// A posting's ledger row.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -223,10 +228,10 @@ impl ItemResult {
 
 /// FastAPI's two shapes of `detail`: words, or the list of a 422.
 fn detail() -> utoipa::openapi::Schema {
-    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Ref, Type, schema::OneOfBuilder};
+    use utoipa::openapi::schema::OneOfBuilder;
     OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::String))
-        .item(ArrayBuilder::new().items(Ref::from_schema_name("FieldError")))
+        .item(words_schema())
+        .item(problems_schema())
         .into()
 }
 
@@ -238,9 +243,11 @@ fn wrap<T>((value, replayed): (T, bool)) -> (Option<T>, bool) {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchRefused {
     /// Why nothing was applied.
+    #[schema(schema_with = words_schema)]
     pub detail: String,
     /// Each item's own refusal, or 424 for an item that was fine but was not applied with the
     /// others.
+    #[schema(max_items = 1000)]
     pub results: Vec<ItemResult>,
 }
 

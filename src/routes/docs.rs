@@ -7,7 +7,10 @@ use std::num::NonZeroU32;
 use actix_web::{App, HttpResponse, get, http::header};
 use utoipa::{
     Modify, OpenApi,
-    openapi::{HeaderBuilder, ObjectBuilder, RefOr, Type, path::Operation, path::PathItem},
+    openapi::{
+        HeaderBuilder, KnownFormat, ObjectBuilder, RefOr, SchemaFormat, Type, path::Operation,
+        path::PathItem,
+    },
 };
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_redoc::{Redoc, Servable};
@@ -17,7 +20,7 @@ use super::{
     webhooks::WebhookMessage,
 };
 use crate::{
-    error::{Answer, ErrorBody, OverRequestLimit, ValidationErrorBody, merge},
+    error::{Answer, ErrorBody, FieldError, LocItem, OverRequestLimit, ValidationErrorBody, merge},
     middleware::UNLIMITED_PATHS,
 };
 
@@ -31,6 +34,15 @@ pub fn document(optional: Optional, rate_limit: Option<NonZeroU32>) -> utoipa::o
         .split_for_parts();
     PostingNeedsAnAmount.modify(&mut api);
     PublicOperations.modify(&mut api);
+    RowIds.modify(&mut api);
+    // The API is for callers outside the operator's network (OWASP API9: know what is exposed).
+    for server in api.servers.iter_mut().flatten() {
+        server.extensions = Some(
+            utoipa::openapi::extensions::ExtensionsBuilder::new()
+                .add("x-internal", false)
+                .build(),
+        );
+    }
     if let Some(per_second) = rate_limit {
         RateLimited(per_second).modify(&mut api);
     }
@@ -65,17 +77,44 @@ impl Modify for PublicOperations {
 /// `"per-client";r=1000000;t=1` and its like are under 32 characters.
 const RATE_LIMIT_FIELD_MAX_LEN: usize = 64;
 
+/// A path's `{..._id}` names a row, whose ids start at 1; any other number is refused as no row
+/// is (404), so the bounds say what can be found.
+struct RowIds;
+
+impl Modify for RowIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        let id = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(1))
+            .maximum(Some(i64::MAX))
+            .build();
+        let operations = openapi.paths.paths.values_mut().flat_map(operations);
+        let parameters = operations.flat_map(|operation| operation.parameters.iter_mut().flatten());
+        for parameter in parameters {
+            let RefOr::T(parameter) = parameter else {
+                continue;
+            };
+            if parameter.parameter_in == ParameterIn::Path && parameter.name.ends_with("_id") {
+                parameter.schema = Some(id.clone().into());
+            }
+        }
+    }
+}
+
 /// Each limited operation may answer 429, and every answer of it says where the client stands.
 struct RateLimited(NonZeroU32);
 
 impl Modify for RateLimited {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let header = |description: &str, example: &str| {
+        let header = |description: &str, pattern: &str, example: &str| {
             HeaderBuilder::new()
                 .schema(Some(
                     ObjectBuilder::new()
                         .schema_type(Type::String)
-                        .max_length(Some(RATE_LIMIT_FIELD_MAX_LEN)),
+                        .max_length(Some(RATE_LIMIT_FIELD_MAX_LEN))
+                        .pattern(Some(pattern)),
                 ))
                 .description(Some(description))
                 .example(Some(example.into()))
@@ -83,10 +122,12 @@ impl Modify for RateLimited {
         };
         let policy = header(
             "The client's limit (IETF draft RateLimit fields): `q` requests per `w` seconds",
+            r#"^"per-client";q=[0-9]+;w=1$"#,
             &format!("\"per-client\";q={};w=1", self.0),
         );
         let state = header(
             "What the client has left (`r`) and the seconds until its count is full again (`t`)",
+            r#"^"per-client";r=[0-9]+;t=[0-9]+$"#,
             &format!("\"per-client\";r={};t=1", self.0.get() - 1),
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
@@ -121,10 +162,10 @@ their own accounts; an operator, every account.",
     ),
     modifiers(&OAuth2PasswordFlow),
     // Relative: the document describes whichever address serves it.
-    servers((url = "/", description = "The server that serves this document")),
+    servers((url = "/", description = "The server that serves this document, in production, staging or development alike")),
     // The error bodies of the response sets in `responses`, which refer to them by name, and
     // what a webhook endpoint receives (no route answers it, so nothing else would list it).
-    components(schemas(ErrorBody, ValidationErrorBody, BatchRefused, WebhookMessage)),
+    components(schemas(ErrorBody, ValidationErrorBody, FieldError, LocItem, BatchRefused, WebhookMessage)),
     tags(
         (name = "users", description = "Sign up, and log in for the bearer token every data route needs"),
         (name = "accounts", description = "Open accounts and read them, their balance and their history"),
@@ -146,13 +187,22 @@ struct OAuth2PasswordFlow;
 impl utoipa::Modify for OAuth2PasswordFlow {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
-        let flow = Flow::Password(Password::new("/token", Scopes::new()));
+        let flow = Flow::Password(Password::with_refresh_url(
+            "/token",
+            Scopes::new(),
+            "/token",
+        ));
+        // RFC8725 (JWT best current practices) in the words linters look for.
+        let description = "Bearer tokens from `POST /token`: JWTs made as RFC8725 advises, \
+            signed with HS256 and checked with HS256 only (`alg: none` and every other algorithm \
+            refused), `exp` required and checked without leeway, valid `TOKEN_TTL_SECS` (15 \
+            minutes by default), renewed at the same URL with the refresh token beside them";
         openapi
             .components
             .get_or_insert_with(Default::default)
             .add_security_scheme(
                 "OAuth2PasswordBearer",
-                SecurityScheme::OAuth2(OAuth2::new([flow])),
+                SecurityScheme::OAuth2(OAuth2::with_description([flow], description)),
             );
     }
 }

@@ -114,8 +114,10 @@ impl From<HoldError> for MoneyWriteFailed {
 #[schema(example = json!({"from_acc_id": 1, "to_acc_id": 2, "amount": 1000, "expires_in_seconds": 3600}))]
 pub struct NewHold {
     /// The account the money is reserved on.
+    #[schema(schema_with = schemas::account_ref)]
     pub from_acc_id: i64,
     /// The account a capture pays; must differ from `from_acc_id`.
+    #[schema(schema_with = schemas::account_ref)]
     pub to_acc_id: i64,
     #[schema(schema_with = schemas::hold_amount)]
     pub amount: i64,
@@ -198,18 +200,26 @@ impl From<HoldStatus> for Status {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": 3, "from_acc_id": 1, "to_acc_id": 2, "amount": 1000, "captured": null, "status": "pending", "expires_at": "2026-11-24T10:30:00.123456Z", "created_at": "2026-11-24T09:30:00.123456Z", "resolved_at": null}))]
 pub struct Hold {
+    #[schema(schema_with = schemas::row_id)]
     pub id: i64,
+    #[schema(schema_with = schemas::account_id)]
     pub from_acc_id: i64,
+    #[schema(schema_with = schemas::account_id)]
     pub to_acc_id: i64,
     /// What it reserves, minor units.
+    #[schema(schema_with = schemas::hold_amount)]
     pub amount: i64,
     /// What a capture moved; the rest was released. `null` unless captured.
+    #[schema(schema_with = schemas::captured_amount)]
     pub captured: Option<i64>,
     pub status: Status,
     /// When it releases its money by itself if still pending.
+    #[schema(schema_with = schemas::timestamp)]
     pub expires_at: chrono::DateTime<chrono::Utc>,
+    #[schema(schema_with = schemas::timestamp)]
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When it was captured, voided or expired.
+    #[schema(schema_with = schemas::optional_timestamp)]
     pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 

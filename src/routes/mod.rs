@@ -54,6 +54,7 @@ pub fn configure(config: &mut ServiceConfig, optional: Optional) {
     config
         .service(users::create_user)
         .service(users::create_token)
+        .service(users::revoke_token)
         .service(accounts::create_account)
         .service(accounts::list_accounts)
         .service(accounts::get_account)

@@ -23,12 +23,14 @@ failures! {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"ping": "pong"}))]
 pub struct Pong {
+    #[schema(pattern = "^pong$", max_length = 4)]
     pub ping: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"status": "ok"}))]
 pub struct Status {
+    #[schema(pattern = "^(ok|ready)$", max_length = 5)]
     pub status: String,
 }
 

@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bank_core::{
     authentication::Caller,
-    domain::{AccountId, IdempotencyKey},
+    domain::{AccountId, IdempotencyKey, MAX_AMOUNT},
     idempotency::WriteError,
     ledger::{self, LedgerError, Movement, PostingPart, Write},
 };
@@ -11,7 +11,10 @@ use entity::transaction;
 use serde::{Deserialize, Serialize};
 use utoipa::{
     Modify, ToSchema,
-    openapi::{AllOfBuilder, ObjectBuilder, RefOr, Schema, Type, schema::AnyOfBuilder},
+    openapi::{
+        AllOfBuilder, KnownFormat, ObjectBuilder, RefOr, Schema, SchemaFormat, Type,
+        schema::AnyOfBuilder,
+    },
 };
 
 use super::PageOf;
@@ -90,6 +93,7 @@ failures! {
 #[schema(example = json!({"acc_id": 1, "credit": 2500, "debit": 0}))]
 pub struct NewTransaction {
     /// The account to post to.
+    #[schema(schema_with = schemas::account_ref)]
     pub acc_id: i64,
     #[serde(default)]
     #[schema(schema_with = schemas::credit)]
@@ -124,7 +128,9 @@ fn needs_an_amount(schema: &mut RefOr<Schema>) {
     let at_least_one = |field: &str| {
         let positive = ObjectBuilder::new()
             .schema_type(Type::Integer)
-            .minimum(Some(1));
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(1))
+            .maximum(Some(MAX_AMOUNT));
         ObjectBuilder::new()
             .property(field, positive)
             .required(field)
@@ -148,14 +154,20 @@ fn needs_an_amount(schema: &mut RefOr<Schema>) {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": 7, "acc_id": 1, "credit": 2500, "debit": 0, "balance_after": 12500, "created_at": "2026-11-24T09:31:00.654321Z"}))]
 pub struct Transaction {
+    #[schema(schema_with = schemas::row_id)]
     pub id: i64,
+    #[schema(schema_with = schemas::account_id)]
     pub acc_id: i64,
     /// Money in, minor units.
+    #[schema(schema_with = schemas::row_amount)]
     pub credit: i64,
     /// Money out, minor units.
+    #[schema(schema_with = schemas::row_amount)]
     pub debit: i64,
     /// The account's balance right after this row, minor units.
+    #[schema(schema_with = schemas::balance)]
     pub balance_after: i64,
+    #[schema(schema_with = schemas::timestamp)]
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 

@@ -21,8 +21,10 @@ use crate::{
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[schema(example = json!({"from_acc_id": 1, "to_acc_id": 2, "amount": 1000}))]
 pub struct NewTransfer {
+    #[schema(schema_with = schemas::account_ref)]
     pub from_acc_id: i64,
     /// Must differ from `from_acc_id`.
+    #[schema(schema_with = schemas::account_ref)]
     pub to_acc_id: i64,
     #[schema(schema_with = schemas::transfer_amount)]
     pub amount: i64,

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::{PageOf, holds::Hold, transactions::Transaction, transfers::TransferReceipt};
 use crate::{
     error::{DatabaseFailed, EndpointNotFound, Invalid, Loc, failures},
-    extract::{ApiJson, Authenticated, BodyRejected, CallerRejected, Pagination},
+    extract::{ApiJson, Authenticated, BodyRejected, CallerRejected, Pagination, schemas},
     routes::transactions::ListFailed,
     state::AppState,
     webhooks::signing,
@@ -101,15 +101,21 @@ pub struct NewEndpoint {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": 1, "url": "https://example.com/hooks/bank", "events": ["hold.captured", "transaction.posted"], "enabled": true, "failures": 0, "created_at": "2026-11-24T09:30:00.123456Z", "disabled_at": null}))]
 pub struct Endpoint {
+    #[schema(schema_with = schemas::row_id)]
     pub id: i64,
+    #[schema(format = "uri", max_length = 2048)]
     pub url: String,
+    #[schema(value_type = Vec<EventName>, max_items = 6)]
     pub events: Vec<String>,
     /// `false` once its deliveries have failed, none succeeding, for `WEBHOOK_DISABLE_AFTER_SECS`
     /// (5 days unless configured); its messages wait until `POST /webhooks/{endpoint_id}/enable`.
     pub enabled: bool,
     /// Failed deliveries since the last one that succeeded.
+    #[schema(minimum = 0, maximum = 2147483647)]
     pub failures: i32,
+    #[schema(schema_with = schemas::timestamp)]
     pub created_at: DateTime<Utc>,
+    #[schema(schema_with = schemas::optional_timestamp)]
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
@@ -135,6 +141,7 @@ pub struct RegisteredEndpoint {
     pub endpoint: Endpoint,
     /// `whsec_` and the key, base64: verify each message's `webhook-signature` with it (any
     /// Standard Webhooks library). It is never shown again.
+    #[schema(pattern = "^whsec_[A-Za-z0-9+/=]+$", max_length = 64)]
     pub secret: String,
 }
 
@@ -151,6 +158,7 @@ pub struct RegisteredEndpoint {
 pub struct WebhookMessage {
     #[serde(rename = "type")]
     pub event_type: EventName,
+    #[schema(schema_with = schemas::timestamp)]
     pub timestamp: DateTime<Utc>,
     pub data: EventData,
 }

@@ -6,10 +6,11 @@ use serde_json::Value;
 use crate::helpers::on_each_backend;
 
 /// Every route the service serves by default, as documented.
-const ROUTES: [(&str, &str); 25] = [
+const ROUTES: [(&str, &str); 26] = [
     ("post", "/batches"),
     ("post", "/users"),
     ("post", "/token"),
+    ("post", "/token/revoke"),
     ("post", "/accounts"),
     ("get", "/accounts"),
     ("get", "/accounts/{account_id}"),
@@ -41,7 +42,15 @@ const STATUSES_PRODUCED_BY_TESTS: [&str; 13] = [
 ];
 
 /// Routes anyone may call without a token.
-const PUBLIC: [&str; 6] = ["/users", "/token", "/ping", "/health", "/ready", "/metrics"];
+const PUBLIC: [&str; 7] = [
+    "/users",
+    "/token",
+    "/token/revoke",
+    "/ping",
+    "/health",
+    "/ready",
+    "/metrics",
+];
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_route_fully() {
@@ -124,6 +133,12 @@ async fn the_openapi_document_describes_every_route_fully() {
                 ["tokenUrl"],
             "/token",
             "Swagger UI's Authorize dialog logs in at /token"
+        );
+        assert_eq!(
+            doc["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]
+                ["refreshUrl"],
+            "/token",
+            "and refreshes there"
         );
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for schema in [

@@ -20,6 +20,7 @@ mod open_access;
 mod operations;
 mod rate_limits;
 mod security;
+mod sessions;
 mod startup;
 mod tokens;
 mod transactions;

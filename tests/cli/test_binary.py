@@ -87,24 +87,25 @@ def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
 
         outbox = ["holds_outbox_created", "holds_outbox_resolved", "ledger_writes_outbox", "ledger_writes_outbox_trace"]
         assert triggers(url) == [*outbox, "users_changed", "users_emptied"]
-        assert {"holds", "outbox", "webhook_endpoints"} <= set(tables(url))
+        assert {"holds", "outbox", "webhook_endpoints", "refresh_tokens"} <= set(tables(url))
         assert "username_key" in columns(url, "users")
         migrate(url, "down")
-        assert triggers(url) == ["users_changed", "users_emptied"], f"down rolls back the newest migration, {names[-1]}"
-        assert not {"outbox", "webhook_endpoints"} & set(tables(url)), names[-1]
-        assert "username_key" in columns(url, "users"), "and only that one"
+        assert "refresh_tokens" not in tables(url), f"down rolls back the newest migration, {names[-1]}"
+        assert "outbox" in tables(url), "and only that one"
         migrate(url, "down")
-        assert "username_key" not in columns(url, "users"), names[-2]
-        assert "holds" in tables(url), "and only that one"
+        assert triggers(url) == ["users_changed", "users_emptied"], names[-2]
+        assert not {"outbox", "webhook_endpoints"} & set(tables(url)), names[-2]
+        assert "username_key" in columns(url, "users"), "and only that one"
         migrate(url, "up")
-        assert "username_key" in columns(url, "users") and "outbox" in tables(url)
+        assert {"outbox", "refresh_tokens"} <= set(tables(url))
     finally:
         drop_postgres_database(url)
 
 
 def test_the_curl_walkthrough_of_the_access_control_page_works_as_written(tmp_path):
     """docs/access-control.md's "With curl" block, run by bash against the binary started with no
-    configuration (only the port moves): sign up, log in, open an account, list it."""
+    configuration (only the port moves): sign up, log in, open an account, list it, exchange a
+    refresh token, log out."""
     page = (ROOT / "docs" / "access-control.md").read_text()
     block = re.search(r"## With curl\n\n```sh\n(.*?)```", page, re.S).group(1)
     server = Api.as_newcomer(tmp_path)
@@ -114,12 +115,14 @@ def test_the_curl_walkthrough_of_the_access_control_page_works_as_written(tmp_pa
     finally:
         server.stop()
     assert run.returncode == 0, run.stderr
-    # curl prints each answer without a newline: the output is three JSON documents in a row.
+    # curl prints each answer without a newline: the output is JSON documents in a row.
     answers, at, decoder = [], 0, json.JSONDecoder()
     while at < len(run.stdout.strip()):
         answer, at = decoder.raw_decode(run.stdout, at)
         answers.append(answer)
-    user, account, listed = answers
+    user, account, listed, renewed, revoked = answers
     assert user["username"] == "ada" and user["role"] == "customer", run.stdout
     assert account["first_name"] == "Ada" and account["balance"] == 0, run.stdout
     assert listed == [account], run.stdout
+    assert renewed["token_type"] == "bearer" and len(renewed["refresh_token"]) == 64, run.stdout
+    assert revoked == {"status": "revoked"}, run.stdout

@@ -2,6 +2,7 @@
 //!
 //! - `password`: argon2id hashes, made and checked off the async workers.
 //! - `token`: the signed, short-lived bearer tokens `POST /token` hands out.
+//! - `sessions`: the refresh tokens beside them, rotated on each use and revoked as a family.
 //! - `throttle`: failed logins counted in the database, per username and client address.
 //! - `caller`: the `Caller` a token names, and the scope of accounts it may act on.
 //! - `directory`: the users this process remembers, kept true by Postgres's notices of changes.
@@ -12,6 +13,7 @@
 pub mod caller;
 pub mod directory;
 pub mod password;
+pub mod sessions;
 pub mod throttle;
 pub mod token;
 pub mod users;
@@ -35,6 +37,9 @@ pub enum AuthError {
     /// Too many failed logins; the seconds until the next attempt is heard.
     #[error("login throttled for {0} s")]
     Throttled(u64),
+    /// A refresh token that cannot be exchanged, and why.
+    #[error("refresh token refused: {0:?}")]
+    Refresh(sessions::Refused),
     #[error("sign-up is switched off")]
     SignUpDisabled,
     #[error("the username is taken")]
@@ -57,6 +62,8 @@ pub struct AuthOptions<'a> {
     /// The HS256 key; `None`: one is made at start, so tokens die with the process.
     pub signing_key: Option<&'a SecretString>,
     pub token_ttl: Duration,
+    /// How long a refresh token may wait to be exchanged.
+    pub refresh_token_ttl: Duration,
     /// How long failed logins are remembered.
     pub throttle_window: Duration,
     /// Data routes need a token; without, every caller is an operator.
@@ -67,6 +74,7 @@ pub struct AuthOptions<'a> {
 /// What authentication needs at request time, shared by every worker.
 pub struct Auth {
     pub tokens: token::Tokens,
+    pub sessions: sessions::Sessions,
     pub directory: Arc<directory::Directory>,
     pub throttle: throttle::Throttle,
     pub required: bool,
@@ -77,6 +85,7 @@ impl Auth {
     pub fn new(options: AuthOptions) -> Self {
         Self {
             tokens: token::Tokens::new(options.signing_key, options.token_ttl),
+            sessions: sessions::Sessions::new(options.refresh_token_ttl),
             directory: Default::default(),
             throttle: throttle::Throttle::new(options.throttle_window),
             required: options.required,

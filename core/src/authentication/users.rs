@@ -1,4 +1,5 @@
-//! Users: signing up, logging in for a token, and the operator account from the environment.
+//! Users: signing up, logging in for a token (and exchanging a refresh token for the next), and
+//! the operator account from the environment.
 
 use std::net::IpAddr;
 
@@ -42,7 +43,14 @@ pub async fn sign_up(
         .ok_or_else(|| DbErr::RecordNotFound("a user vanished after sign-up".into()).into())
 }
 
-/// A token for the right username and password. Throttled per username and per address; an
+/// What a login or a refresh hands out: a short-lived access token and the refresh token that
+/// gets the next one.
+pub struct Issued {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// Tokens for the right username and password, in a new session. Throttled per username and per address; an
 /// unknown username and a wrong password get the same refusal in the same time: the password is
 /// checked against a hash either way.
 pub async fn log_in(
@@ -51,22 +59,47 @@ pub async fn log_in(
     username: &str,
     password: String,
     address: Option<IpAddr>,
-) -> Result<String, AuthError> {
+) -> Result<Issued, AuthError> {
     let attempt = match auth.throttle.attempt(db, username, address).await {
         Ok(attempt) => attempt,
         Err(Refusal::Throttled(retry_after)) => return Err(AuthError::Throttled(retry_after)),
         Err(Refusal::Database(error)) => return Err(error.into()),
     };
-    let user = named(db, username).await?;
+    // No name holds a NUL, and Postgres cannot even compare text holding one.
+    let user = match username.contains('\0') {
+        true => None,
+        false => named(db, username).await?,
+    };
     let stored = user.as_ref().map(|user| user.password_hash.clone());
     let verified = password::verify(password, stored).await;
     match user {
         Some(user) if verified => {
             auth.throttle.succeeded(db, &attempt).await?;
-            auth.tokens.issue(UserId(user.id))
+            let user = UserId(user.id);
+            Ok(Issued {
+                access_token: auth.tokens.issue(user)?,
+                refresh_token: auth.sessions.start(db, user).await?,
+            })
         }
         _ => Err(AuthError::BadCredentials),
     }
+}
+
+/// Tokens for the holder of `refresh_token`, which is used up (see `sessions`).
+pub async fn refresh(
+    db: &DatabaseConnection,
+    auth: &Auth,
+    refresh_token: &str,
+) -> Result<Issued, AuthError> {
+    let (user, next) = auth
+        .sessions
+        .rotate(db, refresh_token)
+        .await?
+        .map_err(AuthError::Refresh)?;
+    Ok(Issued {
+        access_token: auth.tokens.issue(user)?,
+        refresh_token: next,
+    })
 }
 
 /// The user `username` names, in any case. A name that differed from an older one only by case
