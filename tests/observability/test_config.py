@@ -94,6 +94,7 @@ def test_the_haproxy_config_is_valid():
     text = (ROOT / "docker" / "haproxy" / "haproxy.cfg").read_text()
     assert "option httpchk GET /primary" in text, "database connections follow Patroni's leader"
     assert "on-marked-down shutdown-sessions" in text, "connections to a demoted node are cut"
+    assert "http-request track-sc0 src" in text, "one request limit per address for every replica"
 
 
 def test_the_ha_profile_is_two_nodes_two_replicas_behind_haproxy():

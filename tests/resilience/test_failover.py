@@ -24,7 +24,7 @@ import uuid
 import pytest
 import yaml
 
-from bank_testkit.cluster import Cluster, exporter_command, exporter_environment, prometheus_config
+from bank_testkit.cluster import Cluster, HAProxy, exporter_command, exporter_environment, prometheus_config
 from bank_testkit.dashboards import HA_DASHBOARD, HA_RULES, dashboard_targets, rule_expressions
 from bank_testkit.http import bearer, get, request, sign_up
 from bank_testkit.ledger import ledger_rows
@@ -350,3 +350,33 @@ def test_the_ha_dashboard_and_alerts_show_this_cluster(stack):
     firing = instant_query(prometheus, 'ALERTS{alertstate="firing"}')
     assert {series["metric"]["alertname"] for series in firing} & {"PatroniFailoverHappened"}, firing
     assert not {series["metric"]["alertname"] for series in firing} & {"PatroniNoLeader", "PatroniSyncStandbyMissing"}
+
+
+def test_haproxy_holds_one_request_limit_per_address_for_every_replica(stack):
+    """The shipped stick table, in front of this cluster's two replicas with a limit of 5 a second:
+    an address past it gets 429 with Retry-After in the API's JSON shape, whichever replica it
+    would have reached, while another address is served."""
+    haproxy = HAProxy(stack.directory, stack.nodes, stack.api_ports, per_second=5)
+    try:
+        def get_ping(source):
+            connection = http.client.HTTPConnection("127.0.0.1", haproxy.http_port, timeout=10,
+                                                    source_address=(source, 0))
+            try:
+                connection.request("GET", "/ping")
+                response = connection.getresponse()
+                return response.status, response.getheader("Retry-After"), response.read()
+            finally:
+                connection.close()
+
+        wait_for("both replicas in this HAProxy", lambda: get_ping("127.0.0.3")[0] == 200)
+        answers = [get_ping("127.0.0.1") for _ in range(20)]
+        statuses = [status for status, _, _ in answers]
+        print(f"\nHAProxy's limit of 5 a second per address: {statuses.count(200)} served, "
+              f"{statuses.count(429)} refused of 20 sent back to back")
+        assert statuses[:5] == [200] * 5, statuses
+        assert 429 in statuses, statuses
+        _, retry_after, body = answers[statuses.index(429)]
+        assert retry_after == "1" and json.loads(body) == {"detail": "Too many requests from this address"}
+        assert get_ping("127.0.0.2")[0] == 200, "another address is served meanwhile"
+    finally:
+        haproxy.stop()

@@ -148,9 +148,10 @@ class PatroniNode:
 
 
 class HAProxy:
-    """HAProxy from the shipped file: compose's service names become this machine's ports."""
+    """HAProxy from the shipped file: compose's service names become this machine's ports.
+    `per_second` is its limit per client address (API_RATE_LIMIT_PER_SECOND)."""
 
-    def __init__(self, directory, nodes, apis):
+    def __init__(self, directory, nodes, apis, per_second):
         self.pg_port, self.http_port, self.monitoring_port = free_port(), free_port(), free_port()
         text = HAPROXY_CONFIG.read_text()
         text = text.replace("bind :5000", f"bind 127.0.0.1:{self.pg_port}")
@@ -162,13 +163,14 @@ class HAProxy:
         for index, port in enumerate(apis, start=1):
             text = text.replace(f"server api{index} api{index}:8888", f"server api{index} 127.0.0.1:{port}")
         assert not re.search(r"server \w+ (pg|api)\d:", text), "a server address was not rewritten"
-        self.config = directory / "haproxy.cfg"
+        self.config = directory / f"haproxy-{self.http_port}.cfg"
         self.config.write_text(text)
         checked = subprocess.run(["haproxy", "-c", "-f", str(self.config)], capture_output=True, text=True)
         assert checked.returncode == 0, checked.stdout + checked.stderr
-        self.log = open(directory / "haproxy.log", "w")
+        self.log = open(directory / f"haproxy-{self.http_port}.log", "w")
+        env = dict(os.environ, API_RATE_LIMIT_PER_SECOND=str(per_second))
         self.process = subprocess.Popen(["haproxy", "-db", "-f", str(self.config)], stdout=self.log,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, env=env)
         wait_for("haproxy", lambda: self._metrics_text() is not None)
 
     def _metrics_text(self):
@@ -196,7 +198,9 @@ class Cluster:
         self.nodes = [PatroniNode("pg1", self.etcd, self.directory)]
         wait_for("a first leader", lambda: self.nodes[0].role() == "primary", seconds=90)
         self.nodes.append(PatroniNode("pg2", self.etcd, self.directory))
-        self.haproxy = HAProxy(self.directory, self.nodes, api_ports)
+        self.api_ports = api_ports
+        # The suites' load comes from one address, far past one client's share.
+        self.haproxy = HAProxy(self.directory, self.nodes, api_ports, per_second=1_000_000)
         self.wait_until_synchronous()
 
     @property
