@@ -151,37 +151,6 @@ impl Answer for BadCredentials {
     }
 }
 
-/// 401 for a refresh token that cannot be exchanged: unknown, expired, revoked or used before
-/// (then its session was revoked by this very request). The client is not told which.
-#[derive(Debug, thiserror::Error)]
-#[error("refresh token refused: {0:?}")]
-pub struct BadRefreshToken(pub bank_core::authentication::sessions::Refused);
-
-impl BadRefreshToken {
-    const WORDS: &str = "Invalid refresh token";
-}
-
-impl Answer for BadRefreshToken {
-    fn status(&self) -> StatusCode {
-        StatusCode::UNAUTHORIZED
-    }
-
-    fn respond(&self) -> HttpResponse {
-        detail(self.status(), Self::WORDS, Some("unauthorized"))
-    }
-
-    fn responses() -> Responses {
-        documented(
-            StatusCode::UNAUTHORIZED,
-            "The refresh token was never issued, has expired, was revoked (logged out), or was \
-             used before: then its whole session is revoked, since two parties held it. Log in \
-             again",
-            "bad_refresh_token",
-            Self::WORDS,
-        )
-    }
-}
-
 /// 429 with `Retry-After`: too many failed logins; the seconds until the next is heard.
 #[derive(Debug, thiserror::Error)]
 #[error("login throttled for {0} s")]
@@ -256,6 +225,20 @@ impl Answer for OverRequestLimit {
     }
 }
 
+fixed_answer!(
+    /// 401 for a refresh token that cannot be exchanged: unknown, expired, revoked or used before
+    /// (then this very request revoked its session). The client is not told which.
+    BadRefreshToken {
+        status: UNAUTHORIZED,
+        words: "Invalid refresh token",
+        rejected: Some("unauthorized"),
+        log: "refresh token refused",
+        example: "bad_refresh_token",
+        description: "The refresh token was never issued, has expired, was revoked (logged out), \
+            or was used before: then its whole session is revoked, since two parties held it. \
+            Log in again",
+    }
+);
 fixed_answer!(
     /// 403: only operators may create users while sign-up is off.
     SignUpDisabled {

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, http::header, post, web};
 use bank_core::{
     authentication::{
         AuthError, Role,
+        sessions::Refused,
         users::{self, Issued},
     },
     domain::{Password, Username},
@@ -70,7 +71,7 @@ impl From<AuthError> for LogInFailed {
     fn from(error: AuthError) -> Self {
         match error {
             AuthError::BadCredentials => BadCredentials.into(),
-            AuthError::Refresh(refused) => BadRefreshToken(refused).into(),
+            AuthError::Refresh(_) => BadRefreshToken.into(),
             AuthError::Throttled(seconds) => Throttled(seconds).into(),
             AuthError::Database(error) => DatabaseFailed::from(error).into(),
             other => Internal(Box::new(other)).into(),
@@ -270,6 +271,10 @@ pub async fn create_token(
                 .map_err(|missing| Invalid(vec![missing]))?;
             let issued = users::refresh(&state.db, &state.auth, &token).await;
             state.metrics.count_refresh(&issued);
+            if let Err(AuthError::Refresh(Refused::Reused)) = issued {
+                // A stolen token, or a client that lost an answer and sent its token again.
+                log::warn!("a refresh token was used twice: its session is revoked");
+            }
             issued?
         }
         Some(_) => {
