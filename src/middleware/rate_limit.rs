@@ -111,14 +111,15 @@ pub async fn rate_limit(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let state = req.app_data::<Data<AppState>>().cloned();
-    let limits = state.as_ref().and_then(|state| state.rate_limits.as_ref());
-    let (Some(state), Some(limits)) = (&state, limits) else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
-    if UNLIMITED_PATHS.contains(&req.path()) {
-        return Ok(next.call(req).await?.map_into_left_body());
-    }
-    let Some(client) = client(state, &req) else {
+    // Counted when limits are on, the path is not a probe's, and the client can be told.
+    let counted = state.as_ref().and_then(|state| {
+        let limits = state.rate_limits.as_ref()?;
+        if UNLIMITED_PATHS.contains(&req.path()) {
+            return None;
+        }
+        Some((state, limits, client(state, &req)?))
+    });
+    let Some((state, limits, client)) = counted else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
     match limits.check(&client) {

@@ -93,14 +93,12 @@ pub struct NewUser {
 #[schema(example = json!({"id": 1, "username": "ada", "role": "customer", "created_at": "2026-11-25T09:30:00.123456Z"}))]
 pub struct User {
     #[schema(schema_with = schemas::row_id)]
-    #[schema(schema_with = schemas::row_id)]
     pub id: i64,
     #[schema(schema_with = schemas::username)]
     pub username: String,
     /// `customer` or `operator`.
     #[schema(pattern = "^(customer|operator)$", max_length = 8)]
     pub role: String,
-    #[schema(schema_with = schemas::timestamp)]
     #[schema(schema_with = schemas::timestamp)]
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -278,9 +276,9 @@ pub async fn create_token(
             issued?
         }
         Some(_) => {
-            let loc = Loc::BodyField("grant_type");
             let words = "Input should be 'password' or 'refresh_token'";
-            return Err(Invalid(vec![FieldError::new(loc, words, "literal_error")]).into());
+            let loc = Loc::BodyField("grant_type");
+            return Err(Invalid::one(loc, words, "literal_error").into());
         }
     };
     Ok(HttpResponse::Ok()
