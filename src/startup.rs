@@ -136,6 +136,7 @@ impl Application {
         let optional = routes::Optional {
             metrics: settings.metrics_address.is_none(),
             diagnostics: settings.diagnostics_routes,
+            profiling: settings.profiling,
         };
         let api = docs::document(optional, settings.rate_limit_per_second);
         let allowed = Data::new(fallback::AllowedMethods::from_openapi(&api));

@@ -36,6 +36,8 @@ pub(super) struct Environment {
     #[serde(deserialize_with = "boolean")]
     pub diagnostics_routes: bool,
     #[serde(deserialize_with = "boolean")]
+    pub profiling: bool,
+    #[serde(deserialize_with = "boolean")]
     pub http_metrics: bool,
     #[serde(deserialize_with = "boolean")]
     pub coalesce_reads: bool,
@@ -95,6 +97,7 @@ impl Default for Environment {
             client_timeout_secs: Duration::from_secs(10),
             metrics_addr: None,
             diagnostics_routes: false,
+            profiling: false,
             http_metrics: true,
             coalesce_reads: true,
             group_writes: true,

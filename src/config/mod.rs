@@ -33,6 +33,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Serves `GET /500`, a route that always fails, for exercising error metrics and alerts.
     pub diagnostics_routes: bool,
+    /// Serves `GET /debug/pprof/profile` to operators: a CPU profile of the process.
+    pub profiling: bool,
     /// Serve `/metrics` on this separate address (for private scraping) instead of the API's port.
     pub metrics_address: Option<String>,
     /// How long a client may take to send its request head, and then its body.
@@ -194,6 +196,7 @@ impl Settings {
             body_limit_bytes: env.body_limit_bytes,
             log_format: env.log_format,
             diagnostics_routes: env.diagnostics_routes,
+            profiling: env.profiling,
             metrics_address: env.metrics_addr,
             client_timeout: env.client_timeout_secs,
             http_metrics: env.http_metrics,

@@ -30,6 +30,7 @@ fn nothing_set_gives_the_documented_defaults() {
     assert_eq!(settings.body_limit_bytes, 65536);
     assert_eq!(settings.log_format, LogFormat::Text);
     assert!(!settings.diagnostics_routes, "no route fails on purpose");
+    assert!(!settings.profiling, "nobody can profile the process");
     assert!(
         settings.cors_allowed_origins.is_empty(),
         "no origin is allowed"
@@ -316,6 +317,7 @@ fn bad_values_name_the_variable_and_what_was_expected() {
         ),
         ("LOG_FORMAT", "yaml", "`text` or `json`"),
         ("DIAGNOSTICS_ROUTES", "yes", "`true` or `false`"),
+        ("PROFILING", "on", "`true` or `false`"),
         ("AUTH_REQUIRED", "1", "`true` or `false`"),
         (
             "DATABASE_URL",

@@ -23,8 +23,8 @@ pub use body::{
 };
 pub use refusals::{
     AccountNotFound, BadCredentials, BadRefreshToken, EndpointNotFound, HoldConflict, HoldNotFound,
-    MethodNotAllowed, MoneyRefused, OperatorsOnly, OverRequestLimit, RouteNotFound, SignUpDisabled,
-    Throttled, TransactionNotFound, Unauthenticated, UsernameTaken,
+    MethodNotAllowed, MoneyRefused, OperatorsOnly, OverRequestLimit, ProfileRunning, RouteNotFound,
+    SignUpDisabled, Throttled, TransactionNotFound, Unauthenticated, UsernameTaken,
 };
 pub use requests::{
     Invalid, KeyReused, PayloadTooLarge, Problems, RequestTimeout, Unreadable, domain_words,

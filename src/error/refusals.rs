@@ -262,6 +262,17 @@ fixed_answer!(
     }
 );
 fixed_answer!(
+    /// 409: the process is sampled by one profile at a time.
+    ProfileRunning {
+        status: CONFLICT,
+        words: "A profile is already being taken; ask again when it ends",
+        rejected: Some("conflict"),
+        log: "a profile is already being taken",
+        example: "profile_running",
+        description: "Another profile of this process is being taken",
+    }
+);
+fixed_answer!(
     /// 409: the username is taken.
     UsernameTaken {
         status: CONFLICT,

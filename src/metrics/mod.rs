@@ -34,8 +34,9 @@ const LATENCY_BUCKETS: &[f64] = &[
 const QUERY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
-/// Routes left out of the request metrics: scrapes and probes would drown the real traffic.
-pub const UNMEASURED_ROUTES: [&str; 3] = ["/metrics", "/health", "/ready"];
+/// Routes left out of the request metrics: scrapes and probes would drown the real traffic, and a
+/// profile lasts the seconds it asks for (timed, it would page for latency).
+pub const UNMEASURED_ROUTES: [&str; 4] = ["/metrics", "/health", "/ready", "/debug/pprof/profile"];
 /// What becomes of refresh tokens, as `bank_refresh_tokens_total` counts it.
 const REFRESH_OUTCOMES: [&str; 4] = ["rotated", "refused", "reused", "revoked"];
 /// The one `endpoint` label value for every path no route matched, so scans cannot grow the series.

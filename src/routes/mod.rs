@@ -9,6 +9,7 @@ pub mod docs;
 pub mod fallback;
 pub mod holds;
 pub mod operations;
+pub mod profiling;
 pub mod transactions;
 pub mod transfers;
 pub mod users;
@@ -47,6 +48,8 @@ pub struct Optional {
     pub metrics: bool,
     /// `GET /500`.
     pub diagnostics: bool,
+    /// `GET /debug/pprof/profile`.
+    pub profiling: bool,
 }
 
 /// Every route of the API.
@@ -86,6 +89,9 @@ pub fn configure(config: &mut ServiceConfig, optional: Optional) {
     }
     if optional.diagnostics {
         config.service(operations::fail);
+    }
+    if optional.profiling {
+        config.service(profiling::profile);
     }
 }
 

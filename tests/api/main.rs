@@ -18,6 +18,7 @@ mod logins;
 mod metrics;
 mod open_access;
 mod operations;
+mod profiling;
 mod rate_limits;
 mod security;
 mod sessions;

@@ -52,6 +52,7 @@ fn each_client_facing_message_is_written_once() {
         Optional {
             metrics: true,
             diagnostics: true,
+            profiling: true,
         },
         std::num::NonZeroU32::new(100),
     );
