@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
-use pprof::{ProfilerGuard, ProfilerGuardBuilder, protos::Message};
+use pprof::{Frames, ProfilerGuard, ProfilerGuardBuilder, protos::Message};
 use utoipa::IntoParams;
 
 use crate::{
@@ -152,9 +152,28 @@ pub async fn profile(
         .body(body))
 }
 
+/// Every sample starts in the profiler's own unwinding, called from its signal handler: cut, so a
+/// sample's first frame is the function the thread was running.
+fn without_the_profiler(frames: &mut Frames) {
+    let own = frames
+        .frames
+        .iter()
+        .take_while(|symbols| {
+            symbols.iter().any(|symbol| {
+                let name = symbol.name();
+                name.starts_with("backtrace::") || name.contains("pprof::")
+            })
+        })
+        .count();
+    frames.frames.drain(..own);
+}
+
 /// Stops sampling and writes what was sampled: a flame graph or pprof's protobuf.
 fn render(guard: ProfilerGuard<'static>, svg: bool) -> Result<Vec<u8>, pprof::Error> {
-    let report = guard.report().build()?;
+    let report = guard
+        .report()
+        .frames_post_processor(without_the_profiler)
+        .build()?;
     drop(guard);
     if !svg {
         return Ok(report.pprof()?.encode_to_vec());

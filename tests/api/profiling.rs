@@ -73,14 +73,22 @@ async fn an_operator_gets_a_profile_of_the_requests_being_served() {
             }
         })
     };
-    let profile = async { app.get(&format!("{PROFILE}?seconds=2")).await };
+    // Two profiles asked for at nearly the same moment: whichever starts first is taken, the other
+    // is refused.
+    let two_seconds = format!("{PROFILE}?seconds=2");
+    let first = app.get(&two_seconds);
     let second = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        app.get(&format!("{PROFILE}?seconds=1")).await
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.get(&two_seconds).await
     };
-    let (profile, second) = tokio::join!(profile, second);
+    let (first, second) = tokio::join!(first, second);
+    let (profile, refused) = if first.status() == StatusCode::OK {
+        (first, second)
+    } else {
+        (second, first)
+    };
     let busy = "A profile is already being taken; ask again when it ends";
-    assert_detail(second, StatusCode::CONFLICT, busy).await;
+    assert_detail(refused, StatusCode::CONFLICT, busy).await;
     assert_eq!(profile.status(), StatusCode::OK);
     assert_eq!(
         profile.headers()["content-type"],
@@ -96,6 +104,22 @@ async fn an_operator_gets_a_profile_of_the_requests_being_served() {
         names.iter().take(50).collect::<Vec<_>>()
     );
     assert!(names.iter().any(|name| name == "cpu"), "a CPU profile");
+    let function_of = |location: u64| {
+        let location = profile.location.iter().find(|found| found.id == location)?;
+        let function = location.line.first()?.function_id;
+        let function = profile.function.iter().find(|found| found.id == function)?;
+        Some(names[function.name as usize].as_str())
+    };
+    for sample in &profile.sample {
+        let leaf = sample
+            .location_id
+            .first()
+            .and_then(|&location| function_of(location));
+        assert!(
+            leaf.is_some_and(|name| !name.starts_with("backtrace::") && !name.contains("pprof::")),
+            "a sample starts where the thread was, not in the profiler's unwinding: {leaf:?}"
+        );
+    }
 
     let graph = app.get(&format!("{PROFILE}?seconds=1&format=svg")).await;
     load.abort();
