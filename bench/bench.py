@@ -11,7 +11,9 @@ route's most. CPU is read per process group from /proc around every run. Run thr
 bench/run.sh, which installs the tools and builds the release binary."""
 
 import argparse
+import concurrent.futures
 import datetime
+import json
 import os
 import pathlib
 import random
@@ -23,6 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+
+import profiles
 
 import load
 import original
@@ -38,6 +43,7 @@ GROWTH = 1_000_000  # ledger rows added before the reads run again
 LONG_HISTORY = GROWTH // 2  # of which one account holds every other row
 CAPTURED = 15  # requests whose statements are logged, per route
 SHARES = (0.25, 0.5, 0.75)  # of a route's closed-loop rate, for the open-loop latency runs
+PROFILED = (routes.ACCOUNT, routes.POSTING, routes.TRANSFER)  # routes whose CPU profile is taken
 
 
 class Bench:
@@ -57,6 +63,7 @@ class Bench:
         self.scripts = {}  # route -> the pgbench script run for it
         self.latency = []  # (route, open-loop result)
         self.costs = {}  # feature -> {route: (median on, median off)}
+        self.profiles = {}  # route -> (flame graph file name, profiles.summary)
         self.notes = {}
         self.failures = []  # failed requests: the run then measures nothing and exits 1
         self.token = None
@@ -182,22 +189,28 @@ class Bench:
         return {key: (after[key] - before[key]) / count * 1e6 for key in before}
 
     def open_loop(self, server, route, most):
-        """Latency at fixed shares of `most` requests per second, sent whatever the answers."""
-        # oha draws each URL from a regular expression (its dots are literal): a random account,
-        # as wrk's script does.
-        path = route.sample(random.Random(0))[0]
+        """Latency at fixed shares of `most` requests per second, sent whatever the answers, and
+        pgbench's at the same rate running the statements the route sends (captured before its
+        closed-loop run)."""
+        # oha draws each URL from a regular expression (its dots are literal) and each body from
+        # a list: random accounts, as wrk's script does.
+        rng = random.Random(0)
+        path, body = route.sample(rng)
         ids = f"[1-9][0-9]{{0,{len(str(routes.ACCOUNTS)) - 2}}}"
         url = server.url + re.sub(r"/accounts/\d+", f"/accounts/{ids}", path)
+        bodies = [json.dumps(route.sample(rng)[1]) for _ in range(routes.ACCOUNTS)] if body else None
+        script = self.scripts[route.name][0]
         for share in SHARES:
             rate = max(1, int(most * share))
             print(f"  open loop: {route.name} at {share:.0%} ({rate:,}/s) ...", flush=True)
             before = self.cpu_seconds(server)
             started = time.monotonic()
-            result = load.oha(url, rate, self.args.seconds, self.token)
+            result = load.oha(url, rate, self.args.seconds, self.token, route.method, bodies)
             elapsed = time.monotonic() - started
             # Cores busy meanwhile, by process group: how much of the machine that rate took.
             result["cores"] = {key: (spent - before[key]) / elapsed for key, spent in self.cpu_seconds(server).items()}
             result["share"] = share
+            result["pgbench"] = load.pgbench_at(script, rate, self.args.seconds, self.args.connections, self.db_url)
             if result["errors"]:
                 self.failures.append(f"{route.name} at {rate}/s: {result['errors']} requests failed")
             self.latency.append((route.name, result))
@@ -215,6 +228,23 @@ class Bench:
             self.costs[feature][route.name] = (statistics.median(rates["on"]), statistics.median(rates["off"]), rates)
         for api in servers.values():
             api.stop(timeout=60)
+
+    def profile(self, server, route):
+        """The server's CPU profile and flame graph under `route`'s closed-loop load, each taken
+        by the server itself (`GET /debug/pprof/profile`) while wrk runs a little longer."""
+        seconds = max(1, self.args.seconds // 2)
+        taken = {}
+        for kind in ("pprof", "svg"):
+            url = f"{server.url}/debug/pprof/profile?seconds={seconds}&format={kind}"
+            asked = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                answer = pool.submit(lambda asked=asked: urllib.request.urlopen(asked, timeout=seconds + 60).read())
+                self.wrk(server, route, seconds=seconds + 1)
+                taken[kind] = answer.result()
+        slug = re.sub(r"[^a-z]+", "-", route.name.lower()).strip("-")
+        self.args.charts.mkdir(parents=True, exist_ok=True)
+        (self.args.charts / f"flame-{slug}.svg").write_bytes(taken["svg"])
+        self.profiles[route.name] = (f"flame-{slug}.svg", profiles.summary(taken["pprof"]))
 
     # ---- data --------------------------------------------------------------------------------
 
@@ -277,6 +307,7 @@ class Bench:
 
         print("latency, open loop", flush=True)
         self.open_loop(api, routes.ACCOUNT, self.reads[routes.ACCOUNT.name]["rps"])
+        self.open_loop(api, routes.POSTING, self.writes[routes.POSTING.name]["rps"])
 
         print("the Python original", flush=True)
         original.install()
@@ -303,6 +334,12 @@ class Bench:
         self.measure(big, routes.page(f"GET /accounts/{{id}}/transactions (after_id, {LONG_HISTORY - 100:,} deep)",
                                       long_account, f"after_id={after}&limit=100"), api)
         api.stop(timeout=60)
+
+        print("where the server's CPU goes: its own CPU profiles", flush=True)
+        profiled = self.start_api(PROFILING="true")
+        for route in PROFILED:
+            self.profile(profiled, route)
+        profiled.stop(timeout=60)
 
         print("what features cost: write grouping, the request metrics, access control, the request limit, tracing",
               flush=True)

@@ -3,6 +3,7 @@ fixed rate, for the latency users feel: it measures from when each request was d
 is not hidden) and pgbench (the database's own ceiling on the same statements)."""
 
 import json
+import pathlib
 import re
 import subprocess
 import tempfile
@@ -40,17 +41,21 @@ def _ms(text):
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def oha(url, rate, seconds, token=None, method="GET", body=None):
+def oha(url, rate, seconds, token=None, method="GET", bodies=None):
     """Latency percentiles (ms) of requests sent at `rate` per second whatever the answers, each
     measured from when it was due (`--latency-correction`), and the rate achieved. `url` is a
-    regular expression each request's URL is drawn from."""
+    regular expression each request's URL is drawn from; each request's JSON body, if any, is one
+    of `bodies` drawn at random."""
     command = ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-q", str(rate),
                "--latency-correction", "-c", "64", "-m", method, "--rand-regex-url"]
     if token:
         command += ["-H", f"Authorization: Bearer {token}"]
-    if body is not None:
-        command += ["-H", "Content-Type: application/json", "-d", body]
-    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl") as lines:
+        if bodies:
+            lines.write("\n".join(bodies) + "\n")
+            lines.flush()
+            command += ["-H", "Content-Type: application/json", "-Z", lines.name]
+        output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
     report = json.loads(output)
     percentiles = report["latencyPercentiles"]
     statuses = report.get("statusCodeDistribution", {})
@@ -70,9 +75,34 @@ def oha(url, rate, seconds, token=None, method="GET", body=None):
 
 def pgbench(script, seconds, connections, database_url):
     """Transactions per second of `connections` pgbench clients running `script`, prepared."""
+    return float(re.search(r"tps = ([\d.]+)", _pgbench(script, seconds, connections, database_url)).group(1))
+
+
+def pgbench_at(script, rate, seconds, connections, database_url):
+    """Latency percentiles (ms) of pgbench running `script` at `rate` transactions per second
+    whatever the answers (`--rate`), each from when it was due, as oha measures the API's: its
+    per-transaction log counts a transaction's time from its scheduled start."""
+    with tempfile.TemporaryDirectory() as logs:
+        output = _pgbench(script, seconds, connections, database_url,
+                          "--rate", str(rate), "--log", "--log-prefix", f"{logs}/transactions")
+        # Each line: client, transaction, time (µs), script, epoch, µs, schedule lag.
+        times = sorted(int(line.split()[2]) for path in pathlib.Path(logs).iterdir()
+                       for line in path.read_text().splitlines())
+    def percentile(share):
+        return times[min(len(times) - 1, int(share * len(times)))] / 1000
+    return {
+        "rate": rate,
+        "achieved": float(re.search(r"tps = ([\d.]+)", output).group(1)),
+        "p50": percentile(0.5),
+        "p99": percentile(0.99),
+        "p99.9": percentile(0.999),
+    }
+
+
+def _pgbench(script, seconds, connections, database_url, *options):
     command = ["pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", "2", "-T", str(seconds),
-               "-f", "/dev/stdin", database_url]
+               *options, "-f", "/dev/stdin", database_url]
     result = subprocess.run(command, input=script, capture_output=True, text=True)
     if result.returncode != 0:
         raise Failed(f"pgbench: {result.stderr.strip()[-2000:]}\n{script}")
-    return float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))
+    return result.stdout
