@@ -10,12 +10,13 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, LazyLock, Mutex},
 };
 
 use entity::account;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Iterable, Value,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Iterable, Statement,
+    Value,
     sea_query::{Condition, Expr, ExprTrait, Func, FunctionCall, Query, SelectStatement},
 };
 use tokio::sync::oneshot;
@@ -107,15 +108,9 @@ impl Coalescer {
     }
 }
 
-/// One statement for the whole batch: each wanted id beside its caller's scope (any owner, or
-/// which) and its place in the batch, joined to the accounts it may see.
-fn read(batch: &[Wanted]) -> SelectStatement {
-    fn unnest<T>(values: Vec<T>) -> FunctionCall
-    where
-        Vec<T>: Into<Value>,
-    {
-        Func::cust("unnest").arg(Expr::val(values))
-    }
+/// The batch as the statement's parameters, one array per column: each wanted id, its caller's
+/// scope (any owner, or which) and its place in the batch.
+fn columns(batch: &[Wanted]) -> [Value; 4] {
     let ids: Vec<i64> = batch.iter().map(|wanted| wanted.id.0).collect();
     let owners: Vec<Option<UserId>> = batch.iter().map(|wanted| wanted.scope.owner()).collect();
     let any: Vec<bool> = owners.iter().map(Option::is_none).collect();
@@ -124,6 +119,14 @@ fn read(batch: &[Wanted]) -> SelectStatement {
         .map(|owner| owner.map_or(0, |owner| owner.0))
         .collect();
     let places: Vec<i64> = (1..=batch.len() as i64).collect();
+    [ids.into(), any.into(), owners.into(), places.into()]
+}
+
+/// One statement for the whole batch: the wanted ids joined to the accounts each may see.
+fn read([ids, any, owners, places]: [Value; 4]) -> SelectStatement {
+    fn unnest(values: Value) -> FunctionCall {
+        Func::cust("unnest").arg(Expr::val(values))
+    }
     let wanted = Query::select()
         .expr_as(unnest(ids), "id")
         .expr_as(unnest(any), "any")
@@ -147,8 +150,14 @@ fn read(batch: &[Wanted]) -> SelectStatement {
 /// The column that tells which wanted account a row answers.
 const PLACE: &str = "place";
 
+/// Every batch, whatever its size, is the same text with other arrays as its parameters: built
+/// once, where building it for each batch took a tenth of a read's CPU.
+static READ: LazyLock<String> =
+    LazyLock::new(|| DbBackend::Postgres.build(&read(columns(&[]))).sql);
+
 async fn answer(db: &DatabaseConnection, batch: Vec<Wanted>) {
-    let statement = DbBackend::Postgres.build(&read(&batch));
+    let statement =
+        Statement::from_sql_and_values(DbBackend::Postgres, READ.as_str(), columns(&batch));
     let found = db.query_all_raw(statement).await.and_then(|rows| {
         rows.iter()
             .map(|row| {
@@ -165,5 +174,31 @@ async fn answer(db: &DatabaseConnection, batch: Vec<Wanted>) {
             Err(error) => Err(error.clone()),
         };
         let _ = wanted.answer.send(answer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text built once serves every batch: each column is one array parameter, whatever the
+    /// batch's size, so only the parameters differ.
+    #[test]
+    fn every_batch_is_the_same_statement() {
+        let wanted = |id, scope| Wanted {
+            id: AccountId(id),
+            scope,
+            answer: oneshot::channel().0,
+        };
+        let batch = [
+            wanted(1, Scope::All),
+            wanted(2, Scope::OwnedBy(UserId(7))),
+            wanted(3, Scope::All),
+        ];
+        let built = DbBackend::Postgres.build(&read(columns(&batch)));
+        assert_eq!(built.sql, *READ);
+        let values = built.values.expect("parameters").0;
+        assert_eq!(values.len(), 4, "one array per column: {values:?}");
+        assert_eq!(values, columns(&batch).to_vec());
     }
 }
