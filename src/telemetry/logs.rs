@@ -11,6 +11,9 @@ use crate::config::LogFormat;
 pub fn init(format: LogFormat, filter: &str) {
     let mut builder = env_logger::Builder::new();
     builder.parse_filters(filter);
+    // Lines are one line each: no scan of every message for line breaks to indent after them,
+    // which cost every access line.
+    builder.format_indent(None);
     if format == LogFormat::Json {
         builder.format(|buf, record| {
             let mut line = serde_json::Map::new();
