@@ -341,10 +341,13 @@ class Bench:
             self.profile(profiled, route)
         profiled.stop(timeout=60)
 
-        print("what features cost: write grouping, the request metrics, access control, the request limit, tracing",
-              flush=True)
+        print("what features cost: write grouping, the request metrics, the access log, access control, the request "
+              "limit, tracing", flush=True)
         self.cost_of("write grouping", {"GROUP_WRITES": "false"}, [routes.POSTING, routes.TRANSFER])
         self.cost_of("the request metrics", {"HTTP_METRICS": "false"}, [routes.ACCOUNT, routes.Route("GET /ping", "")])
+        # The default filter but for `access=info`: a 5xx's cause is still logged, at error.
+        self.cost_of("the access log", {"RUST_LOG": "warn,actix_web_prom=error,bank_api=info,migration=info"},
+                     [routes.ACCOUNT])
         self.cost_of("access control", {"AUTH_REQUIRED": "false"}, [routes.ACCOUNT, routes.POSTING])
         # Counted for every request (the load never reaches it), against not counted at all.
         self.cost_of("the request limit", {"RATE_LIMIT_PER_SECOND": "0"}, [routes.ACCOUNT, routes.POSTING])
