@@ -102,16 +102,21 @@ def crate(function):
     return trait.group(1) if trait else "[unknown]"
 
 
+OURS = ("bank_api", "bank_core")
+
+
 def summary(profile, top=12):
     """The share of samples spent in each crate's own code (the leaf frame's crate), largest first,
-    and the functions of this project (`bank_api`, `bank_core`) most often on the stack."""
+    and by the innermost function of this project (`bank_api`, `bank_core`) on each stack: the
+    call of ours that the sampled work was done for, whatever library did it."""
     all_stacks = stacks(profile)
     total = sum(count for _, count in all_stacks) or 1
     by_crate, ours = collections.Counter(), collections.Counter()
     for names, count in all_stacks:
         by_crate[crate(names[0]) if names else "[unknown]"] += count
-        for name in {name for name in names if crate(name) in ("bank_api", "bank_core")}:
-            ours[re.sub(r"::\{\{closure\}\}.*$", "", name)] += count
+        innermost = next((name for name in names if crate(name) in OURS), None)
+        ours[re.sub(r"::\{\{closure\}\}.*$", "", innermost) if innermost else
+             "[no function of ours on the stack: the runtime, the HTTP server]"] += count
     return {
         "samples": total,
         "crates": [(name, count / total) for name, count in by_crate.most_common(top)],
