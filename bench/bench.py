@@ -67,7 +67,7 @@ class Bench:
         self.notes = {}
         self.failures = []  # failed requests: the run then measures nothing and exits 1
         self.token = None
-        self.peak_rss_kb = self.start_rss_kb = 0
+        self.peak_rss_kb = self.start_rss_kb = self.login_rss_kb = self.resident_kb = 0
         self.processes = []
         # What the report says the run was.
         self.accounts, self.growth_rows, self.captured, self.shares = routes.ACCOUNTS, GROWTH, CAPTURED, SHARES
@@ -119,9 +119,10 @@ class Bench:
         while self.backends() > count and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def rss_kb(self, process):
+    def rss_kb(self, process, now=False):
+        """The process's peak resident memory so far (VmHWM), or with `now` its current (VmRSS)."""
         status = pathlib.Path(f"/proc/{process.pid}/status").read_text()
-        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
+        return int(re.search(rf"{'VmRSS' if now else 'VmHWM'}:\s+(\d+) kB", status).group(1))
 
     def close(self):
         """Stops every server and removes the scratch directory: the access logs of a full run
@@ -246,6 +247,23 @@ class Bench:
         (self.args.charts / f"flame-{slug}.svg").write_bytes(taken["svg"])
         self.profiles[route.name] = (f"flame-{slug}.svg", profiles.summary(taken["pprof"]))
 
+    def profiling_cost(self, server, route):
+        """What a profile being taken costs: the same server loaded in turn with and without one
+        running (sampling starts when it is asked for and stops when it is answered)."""
+        seconds = self.args.seconds // 2 or 1
+        url = f"{server.url}/debug/pprof/profile?seconds={seconds + 1}"
+        asked = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
+        rates = {"on": [], "off": []}
+        for _ in range(self.args.rounds):
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                answer = pool.submit(lambda: urllib.request.urlopen(asked, timeout=seconds + 60).read())
+                time.sleep(0.2)  # sampling has started
+                rates["on"].append(self.wrk(server, route, seconds=seconds)["rps"])
+                answer.result()
+            rates["off"].append(self.wrk(server, route, seconds=seconds)["rps"])
+        self.costs["a CPU profile being taken (99 Hz)"] = {
+            route.name: (statistics.median(rates["on"]), statistics.median(rates["off"]), rates)}
+
     # ---- data --------------------------------------------------------------------------------
 
     def sql(self, *statements_, database="bank_bench"):
@@ -294,6 +312,7 @@ class Bench:
         self.notes["start to ready, migrated database"] = f"{api.ready_after * 1000:.0f} ms"
         self.start_rss_kb = self.rss_kb(api)
         self.token = log_in(api.url, *OPERATOR)
+        self.login_rss_kb = self.rss_kb(api)
         self.seed_accounts()
 
         print("reads, writes", flush=True)
@@ -333,12 +352,14 @@ class Bench:
                          f"OFFSET {LONG_HISTORY - 101} LIMIT 1")
         self.measure(big, routes.page(f"GET /accounts/{{id}}/transactions (after_id, {LONG_HISTORY - 100:,} deep)",
                                       long_account, f"after_id={after}&limit=100"), api)
+        self.resident_kb = self.rss_kb(api, now=True)
         api.stop(timeout=60)
 
         print("where the server's CPU goes: its own CPU profiles", flush=True)
         profiled = self.start_api(PROFILING="true")
         for route in PROFILED:
             self.profile(profiled, route)
+        self.profiling_cost(profiled, routes.ACCOUNT)
         profiled.stop(timeout=60)
 
         print("what features cost: write grouping, the request metrics, the access log, access control, the request "
