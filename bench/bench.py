@@ -363,7 +363,7 @@ class Bench:
         profiled.stop(timeout=60)
 
         print("what features cost: write grouping, the request metrics, the access log, access control, the request "
-              "limit, tracing", flush=True)
+              "limit, fault flags, tracing", flush=True)
         self.cost_of("write grouping", {"GROUP_WRITES": "false"}, [routes.POSTING, routes.TRANSFER])
         self.cost_of("the request metrics", {"HTTP_METRICS": "false"}, [routes.ACCOUNT, routes.Route("GET /ping", "")])
         # The default filter but for `access=info`: a 5xx's cause is still logged, at error.
@@ -372,6 +372,9 @@ class Bench:
         self.cost_of("access control", {"AUTH_REQUIRED": "false"}, [routes.ACCOUNT, routes.POSTING])
         # Counted for every request (the load never reaches it), against not counted at all.
         self.cost_of("the request limit", {"RATE_LIMIT_PER_SECOND": "0"}, [routes.ACCOUNT, routes.POSTING])
+        # The shipped flags file, every flag off, evaluated every second, against no file at all.
+        self.cost_of("fault flags, all off", {}, [routes.ACCOUNT, routes.POSTING],
+                     on={"FAULT_FLAGS": str(ROOT / "flagd" / "faults.flagd.json")})
         receiver = Receiver()
         traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
         measured = [routes.ACCOUNT, routes.POSTING]

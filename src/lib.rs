@@ -6,6 +6,7 @@ pub mod background;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod faults;
 pub mod healthcheck;
 pub mod metrics;
 pub mod middleware;

@@ -27,6 +27,7 @@ use crate::{
     background::Background,
     config::Settings,
     extract,
+    faults::{self, Faults},
     metrics::Metrics,
     middleware,
     routes::{self, docs, fallback, operations},
@@ -53,6 +54,8 @@ pub enum StartupError {
     },
     #[error("cannot set up metrics: {0}")]
     Metrics(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    FaultFlags(#[from] faults::FlagsError),
     #[error("cannot set up webhook delivery: {0}")]
     Webhooks(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot set up the operator account (OPERATOR_USERNAME): {0}")]
@@ -94,7 +97,20 @@ impl Application {
                 .map_err(StartupError::Operator)?;
         }
         let auth = authentication(&settings);
+        let optional = routes::Optional {
+            metrics: settings.metrics_address.is_none(),
+            diagnostics: settings.diagnostics_routes,
+            profiling: settings.profiling,
+        };
+        let api = docs::document(optional, settings.rate_limit_per_second);
+        let flags = match &settings.fault_flags {
+            Some(path) => {
+                Some(faults::open(path, api.paths.paths.keys().cloned().collect()).await?)
+            }
+            None => None,
+        };
         let state = Data::new(AppState {
+            faults: Faults::new(&metrics.registry)?,
             accounts: ledger::Accounts::new(db.clone(), settings.coalesce_reads),
             ledger: ledger::Ledger::new(
                 db.clone(),
@@ -121,7 +137,7 @@ impl Application {
             state.metrics.webhooks.clone(),
         )
         .map_err(|error| StartupError::Webhooks(Box::new(error)))?;
-        let background = background(&state, dispatcher);
+        let background = background(&state, dispatcher, flags);
         let metrics_server = match &settings.metrics_address {
             Some(address) => Some(metrics_server(address, state.clone())?),
             None => None,
@@ -133,12 +149,7 @@ impl Application {
         };
         let listener = TcpListener::bind(settings.address()).map_err(listen_error)?;
         let port = listener.local_addr().map_err(listen_error)?.port();
-        let optional = routes::Optional {
-            metrics: settings.metrics_address.is_none(),
-            diagnostics: settings.diagnostics_routes,
-            profiling: settings.profiling,
-        };
-        let api = docs::document(optional, settings.rate_limit_per_second);
+        let faulty = settings.fault_flags.is_some();
         let allowed = Data::new(fallback::AllowedMethods::from_openapi(&api));
         let server = HttpServer::new(move || {
             App::new()
@@ -180,7 +191,9 @@ impl Application {
                 // 7. latency, in-flight gauge and refusals in the metrics;
                 // 8. a JSON `{"detail": ...}` for errors that arrive without one;
                 // 9. CORS, for the origins `CORS_ALLOWED_ORIGINS` lists (preflights end here);
+                // 10. the faults the flags of `FAULT_FLAGS` ask of the route, if it is set;
                 // then the routes.
+                .wrap(Condition::new(faulty, from_fn(faults::inject)))
                 .wrap(Condition::new(
                     !settings.cors_allowed_origins.is_empty(),
                     cors(&settings.cors_allowed_origins),
@@ -320,8 +333,23 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 /// Every task the server runs besides requests.
-fn background(state: &Data<AppState>, dispatcher: Dispatcher) -> Background {
+fn background(
+    state: &Data<AppState>,
+    dispatcher: Dispatcher,
+    flags: Option<faults::Flags>,
+) -> Background {
     let mut background = Background::new(&state.metrics);
+    // A game day's faults are applied as the flags file says, from a second after it says so.
+    if let Some(flags) = flags {
+        let faults = state.clone();
+        background.spawn("fault_flags", move || {
+            let (state, flags) = (faults.clone(), flags.clone());
+            async move {
+                let pause = state.ledger.pause();
+                state.faults.keep_applying(&flags, &state.db, pause).await
+            }
+        });
+    }
     // Every replica sends the webhooks that are due; a lease keeps each message to one sender.
     let dispatcher = std::sync::Arc::new(dispatcher);
     background.spawn("webhook_dispatcher", move || {

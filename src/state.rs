@@ -6,7 +6,9 @@ use bank_core::{
 };
 use sea_orm::DatabaseConnection;
 
-use crate::{metrics::Metrics, middleware::RateLimits, webhooks::addresses::Allowed};
+use crate::{
+    faults::Faults, metrics::Metrics, middleware::RateLimits, webhooks::addresses::Allowed,
+};
 
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -15,6 +17,8 @@ pub struct AppState {
     /// Every posting and transfer.
     pub ledger: Ledger,
     pub metrics: Metrics,
+    /// What the fault flags ask for now; nothing unless `FAULT_FLAGS` is set.
+    pub faults: Faults,
     pub auth: Auth,
     /// Each client's requests; `None` when `RATE_LIMIT_PER_SECOND=0`.
     pub rate_limits: Option<std::sync::Arc<RateLimits>>,

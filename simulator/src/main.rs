@@ -5,16 +5,26 @@
 //!
 //! bank-simulate [--target URL] [--rate REQ_PER_SEC] [--duration SECS (0 = until stopped)]
 //!               [--accounts N] [--username NAME --password PASSWORD]
+//!               [--scenario NAME [--flags FILE] [--prometheus URL]] [--list]
+//!
+//! `--scenario` runs a game day's scenario (`--list` prints them with the alert each trips): it
+//! turns fault flags on in the API's flags file (`--flags`, or `FAULT_FLAGS`), or adds bad
+//! requests to the mix, until the alert fires in Prometheus, then puts the file back and keeps the
+//! traffic going until the alert resolves; each wait lasts at most `--duration` (default 900 s).
 //!
 //! The credentials may come from `SIMULATOR_USERNAME` and `SIMULATOR_PASSWORD` instead, so that a
 //! password need not be on a command line. Its few calls to the diagnostics route `/500` fail with
 //! a 500 only for an operator, on a server started with `DIAGNOSTICS_ROUTES=true`.
 
+mod mix;
+mod scenarios;
+
 use std::{
+    path::PathBuf,
     process::ExitCode,
     sync::{
         Arc, RwLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -23,6 +33,9 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use mix::{Extra, HoldEnd, Request, Rng, next_request};
+use scenarios::{Flipped, Scenario};
+
 struct Options {
     target: String,
     rate: u32,
@@ -30,6 +43,11 @@ struct Options {
     accounts: usize,
     /// Log in as this user; without it, a new customer is signed up.
     credentials: Option<(String, String)>,
+    scenario: Option<&'static Scenario>,
+    /// The API's flags file, for a scenario's flags.
+    flags: Option<PathBuf>,
+    prometheus: String,
+    list: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -39,7 +57,14 @@ fn parse_options() -> Result<Options, String> {
         duration: Some(Duration::from_secs(60)),
         accounts: 20,
         credentials: None,
+        scenario: None,
+        flags: std::env::var_os("FAULT_FLAGS")
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from),
+        prometheus: "http://127.0.0.1:9090".into(),
+        list: false,
     };
+    let mut duration_given = false;
     let from_env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     let (mut username, mut password) = (
         from_env("SIMULATOR_USERNAME"),
@@ -47,6 +72,10 @@ fn parse_options() -> Result<Options, String> {
     );
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--list" {
+            options.list = true;
+            continue;
+        }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         let number = || {
             value
@@ -57,8 +86,16 @@ fn parse_options() -> Result<Options, String> {
             "--target" => options.target = value.trim_end_matches('/').to_owned(),
             "--rate" => options.rate = u32::try_from(number()?.clamp(1, 10_000)).unwrap_or(10_000),
             "--duration" => {
+                duration_given = true;
                 options.duration = Some(number()?).filter(|s| *s > 0).map(Duration::from_secs)
             }
+            "--scenario" => {
+                let scenario = scenarios::find(&value);
+                options.scenario =
+                    Some(scenario.ok_or(format!("no scenario {value:?}: --list prints them"))?);
+            }
+            "--flags" => options.flags = Some(PathBuf::from(value)),
+            "--prometheus" => options.prometheus = value.trim_end_matches('/').to_owned(),
             "--accounts" => {
                 options.accounts = usize::try_from(number()?.clamp(2, 10_000)).unwrap_or(2)
             }
@@ -72,19 +109,16 @@ fn parse_options() -> Result<Options, String> {
         (None, None) => None,
         _ => return Err("--username and --password go together".into()),
     };
-    Ok(options)
-}
-
-/// xorshift64*: enough randomness for a traffic mix, without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
+    // A scenario waits for Prometheus, whose alerts take minutes; one without an alert runs as
+    // long as any traffic does.
+    if options
+        .scenario
+        .is_some_and(|scenario| !scenario.alert.is_empty())
+        && !duration_given
+    {
+        options.duration = Some(Duration::from_secs(900));
     }
+    Ok(options)
 }
 
 #[derive(Default)]
@@ -119,107 +153,6 @@ impl Tally {
             self.failed.load(Ordering::Relaxed),
             sent as f64 / elapsed.as_secs_f64().max(0.001),
         )
-    }
-}
-
-/// One request of the mix: method, path, body and an optional idempotency key (sent twice).
-struct Request {
-    method: Method,
-    path: String,
-    body: Option<Value>,
-    retry_key: Option<String>,
-    /// Sent without the bearer token, as a client that forgot it would.
-    anonymous: bool,
-    /// A login form instead of a JSON body.
-    form: Option<[(&'static str, String); 2]>,
-    /// What becomes of a hold this request places.
-    then: Option<HoldEnd>,
-}
-
-/// How a hold the simulator places ends: captured in part, voided, or left to expire.
-#[derive(Clone, Copy)]
-enum HoldEnd {
-    Capture(u64),
-    Void,
-    Expire,
-}
-
-fn next_request(rng: &mut Rng, accounts: &[i64], serial: u64) -> Request {
-    let mut pick = || accounts[rng.below(accounts.len() as u64) as usize];
-    let (a, b) = (pick(), pick());
-    let get = |path: String| Request {
-        method: Method::GET,
-        path,
-        body: None,
-        retry_key: None,
-        anonymous: false,
-        form: None,
-        then: None,
-    };
-    let post = |path: &str, body: Value| Request {
-        method: Method::POST,
-        path: path.into(),
-        body: Some(body),
-        retry_key: None,
-        anonymous: false,
-        form: None,
-        then: None,
-    };
-    match rng.below(100) {
-        0..=27 => post(
-            "/transactions",
-            json!({"acc_id": a, "credit": 100 + rng.below(50_000)}),
-        ),
-        28..=49 => post(
-            "/transactions",
-            json!({"acc_id": a, "debit": 100 + rng.below(20_000)}),
-        ),
-        50..=61 if a != b => post(
-            "/transfers",
-            json!({"from_acc_id": a, "to_acc_id": b, "amount": 100 + rng.below(10_000)}),
-        ),
-        62..=66 => Request {
-            retry_key: Some(format!("sim-{serial}-{}", rng.below(u64::MAX))),
-            ..post("/transactions", json!({"acc_id": a, "credit": 500}))
-        },
-        67..=69 if a != b => {
-            let amount = 100 + rng.below(5_000);
-            let then = match rng.below(10) {
-                0..=3 => HoldEnd::Capture(1 + rng.below(amount)),
-                4..=6 => HoldEnd::Void,
-                _ => HoldEnd::Expire,
-            };
-            let body = json!({"from_acc_id": a, "to_acc_id": b, "amount": amount,
-                              "expires_in_seconds": 2 + rng.below(18)});
-            Request {
-                then: Some(then),
-                ..post("/holds", body)
-            }
-        }
-        67..=76 => get(format!("/accounts/{a}")),
-        77..=84 => get(format!("/accounts/{a}/balance")),
-        85..=90 => get(format!("/accounts/{a}/transactions?limit=20")),
-        91..=93 => get("/accounts?limit=50".into()),
-        94 => post("/transactions", json!({"acc_id": a, "credit": 1.5})),
-        95 if rng.below(2) == 0 => Request {
-            anonymous: true,
-            ..get(format!("/accounts/{a}"))
-        },
-        95 => Request {
-            form: Some([
-                ("username", "sim-nobody".into()),
-                ("password", "a wrong password".into()),
-            ]),
-            anonymous: true,
-            ..post("/token", Value::Null)
-        },
-        96 => post(
-            "/transactions",
-            json!({"acc_id": a, "debit": 1_000_000_000_000_i64}),
-        ),
-        97 => get(format!("/accounts/{}", 1_000_000_000 + rng.below(1000))),
-        98 => get("/500".into()),
-        _ => get("/ping".into()),
     }
 }
 
@@ -373,6 +306,102 @@ async fn open_accounts(
     Ok(ids)
 }
 
+/// Where the traffic goes and how it is sent.
+struct Traffic {
+    client: Client,
+    target: String,
+    rate: u32,
+    token: Arc<RwLock<String>>,
+    accounts: Arc<Vec<i64>>,
+    /// A scenario's bad requests, added to the mix while `bad` is true.
+    extra: Option<Extra>,
+    bad: AtomicBool,
+}
+
+impl Traffic {
+    /// Sends the mix at the rate until `running` is false or `limit` has passed, printing
+    /// progress every 5 s.
+    async fn drive(&self, running: &AtomicBool, limit: Option<Duration>) {
+        let tally = Arc::new(Tally::default());
+        let in_flight = Arc::new(Semaphore::new(256));
+        let mut rng = Rng(seed());
+        let mut ticker = tokio::time::interval(Duration::from_secs(1) / self.rate);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let started = Instant::now();
+        let mut last_report = started;
+        let mut serial = 0_u64;
+        while running.load(Ordering::Relaxed) && limit.is_none_or(|limit| started.elapsed() < limit)
+        {
+            ticker.tick().await;
+            serial += 1;
+            let extra = self.extra.filter(|_| self.bad.load(Ordering::Relaxed));
+            let request = next_request(&mut rng, &self.accounts, serial, extra);
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                break;
+            };
+            let (client, target, task_tally) =
+                (self.client.clone(), self.target.clone(), tally.clone());
+            let token = self.token.read().unwrap_or_else(|e| e.into_inner()).clone();
+            tokio::spawn(async move {
+                let attempts = if request.retry_key.is_some() { 2 } else { 1 };
+                for _ in 0..attempts {
+                    send_and_follow(&client, &target, &token, &request, &task_tally).await;
+                }
+                drop(permit);
+            });
+            if last_report.elapsed() >= Duration::from_secs(5) {
+                println!("{}", tally.line(started.elapsed()));
+                last_report = Instant::now();
+            }
+        }
+        let _ = in_flight.acquire_many(256).await;
+        println!("done: {}", tally.line(started.elapsed()));
+    }
+}
+
+/// Runs `scenario` while `traffic` is sent: its flags on (or its bad requests sent) until its
+/// alert fires, then off until the alert resolves.
+async fn run_scenario(
+    options: &Options,
+    scenario: &Scenario,
+    traffic: &Traffic,
+) -> Result<(), String> {
+    let client = &traffic.client;
+    let flipped = match (&options.flags, scenario.flags.is_empty()) {
+        (_, true) => None,
+        (Some(path), false) => Some(Flipped::new(path, scenario)?),
+        (None, false) => {
+            return Err("the scenario needs the API's flags file: --flags or FAULT_FLAGS".into());
+        }
+    };
+    let within = options.duration.unwrap_or(Duration::MAX);
+    println!("scenario {}: {}", scenario.name, scenario.story);
+    let ran = async {
+        if scenario.alert.is_empty() {
+            tokio::time::sleep(options.duration.unwrap_or(Duration::from_secs(60))).await;
+            return Ok(());
+        }
+        let fired =
+            scenarios::until(client, &options.prometheus, scenario.alert, true, within).await?;
+        println!(
+            "{} fired after {} s; the fault goes off",
+            scenario.alert,
+            fired.as_secs()
+        );
+        if let Some(flipped) = &flipped {
+            flipped.restore()?;
+        }
+        traffic.bad.store(false, Ordering::Relaxed);
+        let resolved =
+            scenarios::until(client, &options.prometheus, scenario.alert, false, within).await?;
+        println!("{} resolved after {} s", scenario.alert, resolved.as_secs());
+        Ok(())
+    };
+    let outcome = ran.await;
+    drop(flipped);
+    outcome
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let options = match parse_options() {
@@ -382,6 +411,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if options.list {
+        println!("{}", scenarios::list());
+        return ExitCode::SUCCESS;
+    }
     let client = Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -400,7 +433,6 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let accounts = Arc::new(accounts);
     let token = Arc::new(RwLock::new(token));
     // Tokens expire: log in again at half their lifetime.
     let renewer = {
@@ -421,41 +453,36 @@ async fn main() -> ExitCode {
         options.target,
         options.rate
     );
-
-    let tally = Arc::new(Tally::default());
-    let in_flight = Arc::new(Semaphore::new(256));
-    let mut rng = Rng(seed());
-    let mut ticker = tokio::time::interval(Duration::from_secs(1) / options.rate);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let started = Instant::now();
-    let mut last_report = started;
-    let mut serial = 0_u64;
-    while options
-        .duration
-        .is_none_or(|limit| started.elapsed() < limit)
-    {
-        ticker.tick().await;
-        serial += 1;
-        let request = next_request(&mut rng, &accounts, serial);
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            break;
-        };
-        let (client, target, task_tally) = (client.clone(), options.target.clone(), tally.clone());
-        let token = token.read().unwrap_or_else(|e| e.into_inner()).clone();
-        tokio::spawn(async move {
-            let attempts = if request.retry_key.is_some() { 2 } else { 1 };
-            for _ in 0..attempts {
-                send_and_follow(&client, &target, &token, &request, &task_tally).await;
-            }
-            drop(permit);
-        });
-        if last_report.elapsed() >= Duration::from_secs(5) {
-            println!("{}", tally.line(started.elapsed()));
-            last_report = Instant::now();
+    let traffic = Traffic {
+        client: client.clone(),
+        target: options.target.clone(),
+        rate: options.rate,
+        token,
+        accounts: Arc::new(accounts),
+        extra: options.scenario.and_then(|scenario| scenario.extra),
+        bad: AtomicBool::new(true),
+    };
+    let running = AtomicBool::new(true);
+    let outcome = match options.scenario {
+        Some(scenario) => {
+            let run = async {
+                let outcome = run_scenario(&options, scenario, &traffic).await;
+                running.store(false, Ordering::Relaxed);
+                outcome
+            };
+            tokio::join!(run, traffic.drive(&running, None)).0
+        }
+        None => {
+            traffic.drive(&running, options.duration).await;
+            Ok(())
+        }
+    };
+    renewer.abort();
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bank-simulate: {error}");
+            ExitCode::FAILURE
         }
     }
-    let _ = in_flight.acquire_many(256).await;
-    renewer.abort();
-    println!("done: {}", tally.line(started.elapsed()));
-    ExitCode::SUCCESS
 }

@@ -37,6 +37,7 @@ pub(super) struct Environment {
     pub diagnostics_routes: bool,
     #[serde(deserialize_with = "boolean")]
     pub profiling: bool,
+    pub fault_flags: Option<String>,
     #[serde(deserialize_with = "boolean")]
     pub http_metrics: bool,
     #[serde(deserialize_with = "boolean")]
@@ -98,6 +99,7 @@ impl Default for Environment {
             metrics_addr: None,
             diagnostics_routes: false,
             profiling: false,
+            fault_flags: None,
             http_metrics: true,
             coalesce_reads: true,
             group_writes: true,

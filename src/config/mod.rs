@@ -9,7 +9,7 @@ mod environment;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::BTreeMap, fmt, num::NonZeroU32, time::Duration};
+use std::{collections::BTreeMap, fmt, num::NonZeroU32, path::PathBuf, time::Duration};
 
 use bank_core::database::DatabaseOptions;
 use figment::{Figment, error::Kind, providers::Serialized};
@@ -35,6 +35,9 @@ pub struct Settings {
     pub diagnostics_routes: bool,
     /// Serves `GET /debug/pprof/profile` to operators: a CPU profile of the process.
     pub profiling: bool,
+    /// A flagd flag file whose fault flags bend what the service does (`FAULT_FLAGS`), for game
+    /// days; `None`, the default, and no flag has any effect.
+    pub fault_flags: Option<PathBuf>,
     /// Serve `/metrics` on this separate address (for private scraping) instead of the API's port.
     pub metrics_address: Option<String>,
     /// How long a client may take to send its request head, and then its body.
@@ -197,6 +200,10 @@ impl Settings {
             log_format: env.log_format,
             diagnostics_routes: env.diagnostics_routes,
             profiling: env.profiling,
+            fault_flags: env
+                .fault_flags
+                .filter(|path| !path.is_empty())
+                .map(PathBuf::from),
             metrics_address: env.metrics_addr,
             client_timeout: env.client_timeout_secs,
             http_metrics: env.http_metrics,

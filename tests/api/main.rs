@@ -10,6 +10,7 @@ mod background;
 mod batches;
 mod docs;
 mod errors;
+mod faults;
 mod headers;
 mod helpers;
 mod holds;

@@ -1,8 +1,8 @@
 //! `GET /debug/pprof/profile`: off unless `PROFILING=true`, then for operators only, one at a
 //! time, answering a profile `go tool pprof` reads and a flame graph.
 //!
-//! The profiler samples the whole test process, and only one can run in it: a single test takes
-//! every profile, on SQLite (what is sampled does not depend on the database).
+//! The profiler samples the whole test process, and only one can run in it: the tests that take
+//! profiles take turns (`PROFILER`), on SQLite (what is sampled does not depend on the database).
 
 use std::time::Duration;
 
@@ -14,6 +14,8 @@ use crate::helpers::{
 };
 
 const PROFILE: &str = "/debug/pprof/profile";
+/// Held by each test that takes a profile.
+static PROFILER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test]
 async fn profiling_is_off_by_default() {
@@ -30,6 +32,7 @@ async fn profiling_is_off_by_default() {
 
 #[tokio::test]
 async fn an_operator_gets_a_profile_of_the_requests_being_served() {
+    let _profiler = PROFILER.lock().await;
     let mut settings = sqlite_settings();
     settings.profiling = true;
     let app = TestApp::spawn(settings).await;
@@ -104,17 +107,11 @@ async fn an_operator_gets_a_profile_of_the_requests_being_served() {
         names.iter().take(50).collect::<Vec<_>>()
     );
     assert!(names.iter().any(|name| name == "cpu"), "a CPU profile");
-    let function_of = |location: u64| {
-        let location = profile.location.iter().find(|found| found.id == location)?;
-        let function = location.line.first()?.function_id;
-        let function = profile.function.iter().find(|found| found.id == function)?;
-        Some(names[function.name as usize].as_str())
-    };
     // A stack that could not be unwound at all is a sample with no frames.
     let leaves: Vec<&str> = profile
         .sample
         .iter()
-        .filter_map(|sample| function_of(*sample.location_id.first()?))
+        .filter_map(|sample| function_of(&profile, *sample.location_id.first()?))
         .collect();
     assert!(!leaves.is_empty(), "samples have stacks");
     for leaf in leaves {
@@ -133,5 +130,62 @@ async fn an_operator_gets_a_profile_of_the_requests_being_served() {
         svg.contains("<svg"),
         "an SVG: {}",
         &svg[..svg.len().min(200)]
+    );
+}
+
+/// The function at `location` of `profile`.
+fn function_of(profile: &Profile, location: u64) -> Option<&str> {
+    let location = profile.location.iter().find(|found| found.id == location)?;
+    let function = location.line.first()?.function_id;
+    let function = profile.function.iter().find(|found| found.id == function)?;
+    Some(profile.string_table[function.name as usize].as_str())
+}
+
+/// The game day's CPU scenario: with `routeCpuBurn` on for one route under load, the function of
+/// ours that the most samples were in is the one burning the CPU.
+#[tokio::test]
+async fn a_profile_taken_while_a_route_burns_cpu_finds_the_burning_function_on_top() {
+    let _profiler = PROFILER.lock().await;
+    let mut settings = sqlite_settings();
+    settings.profiling = true;
+    let (app, flags) = crate::faults::spawn_with_flags(settings).await;
+    flags.set("routeCpuBurn", "20ms", Some("/accounts"));
+    crate::faults::until_flag(&app, "routeCpuBurn", true).await;
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, url, token) = (
+                app.client.clone(),
+                app.url("/accounts"),
+                app.token.clone().expect("a token"),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let _ = client.get(&url).bearer_auth(&token).send().await;
+                }
+            })
+        })
+        .collect();
+    let profile = app.get(&format!("{PROFILE}?seconds=2")).await;
+    load.iter().for_each(tokio::task::JoinHandle::abort);
+    assert_eq!(profile.status(), StatusCode::OK);
+    let bytes = profile.bytes().await.expect("the profile's body");
+    let profile = Profile::decode(bytes.as_ref()).expect("pprof's protobuf");
+
+    // Each sample counts once for the innermost function of ours on its stack.
+    let mut ours = std::collections::BTreeMap::<&str, usize>::new();
+    for sample in &profile.sample {
+        let innermost = sample
+            .location_id
+            .iter()
+            .filter_map(|location| function_of(&profile, *location))
+            .find(|name| name.starts_with("bank_api::") || name.starts_with("bank_core::"));
+        if let Some(name) = innermost {
+            *ours.entry(name).or_default() += 1;
+        }
+    }
+    let top = ours.iter().max_by_key(|(_, samples)| **samples);
+    assert!(
+        top.is_some_and(|(name, _)| name.ends_with("faults::request::checksum_rounds")),
+        "the burning function on top: {ours:?}"
     );
 }

@@ -12,7 +12,7 @@
 //! The function's name carries a digest of its text, so a new build installs its own beside the
 //! one an older replica still calls during a rolling upgrade.
 
-use std::sync::LazyLock;
+use std::{sync::LazyLock, time::Duration};
 
 use chrono::{DateTime, Utc};
 use entity::transaction;
@@ -107,12 +107,15 @@ impl Function {
         &self,
         db: &impl ConnectionTrait,
         items: &[&Item],
+        pause: Option<Duration>,
     ) -> Result<Vec<ItemOutcome>, DbErr> {
-        let rows = db.query_all_raw(self.call(items)).await?;
+        let rows = db.query_all_raw(self.call(items, pause)).await?;
         outcomes(items.len(), &rows)
     }
 
-    fn call(&self, items: &[&Item]) -> Statement {
+    /// The call of the function on `items`; with a `pause`, the statement also sleeps that long
+    /// (before or after the function, as Postgres plans it), so it is slow as a whole.
+    fn call(&self, items: &[&Item], pause: Option<Duration>) -> Statement {
         fn column<T>(items: &[&Item], value: impl Fn(&Item) -> T) -> Value
         where
             Vec<T>: Into<Value>,
@@ -167,7 +170,16 @@ impl Function {
             Value::from(super::now()),
         ];
         let placeholders: Vec<String> = (1..=values.len()).map(|n| format!("${n}")).collect();
-        let sql = format!("SELECT * FROM {}({})", self.name, placeholders.join(", "));
+        let mut sql = format!(
+            "SELECT r.* FROM {}({}) r",
+            self.name,
+            placeholders.join(", ")
+        );
+        let mut values = values;
+        if let Some(pause) = pause {
+            values.push(Value::from(pause.as_secs_f64()));
+            sql.push_str(&format!(", pg_sleep(${})", values.len()));
+        }
         Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
     }
 }

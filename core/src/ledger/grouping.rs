@@ -16,6 +16,7 @@
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use sea_orm::{DatabaseConnection, DbErr};
@@ -23,6 +24,7 @@ use tokio::sync::oneshot;
 use tracing::{Instrument, Span};
 
 use super::{
+    Pause,
     grouped::{FUNCTION, retry_alone},
     writes::{Item, ItemOutcome},
 };
@@ -44,6 +46,7 @@ struct Waiting {
 
 pub(super) struct Groups {
     db: DatabaseConnection,
+    pause: Pause,
     state: Mutex<State>,
 }
 
@@ -55,9 +58,10 @@ struct State {
 }
 
 impl Groups {
-    pub(super) fn new(db: DatabaseConnection) -> Arc<Self> {
+    pub(super) fn new(db: DatabaseConnection, pause: Pause) -> Arc<Self> {
         Arc::new(Self {
             db,
+            pause,
             state: Mutex::default(),
         })
     }
@@ -92,7 +96,7 @@ impl Groups {
             // This request sends what is waiting, itself included; whatever comes meanwhile is
             // sent by a task of its own, so this request is not held up answering others.
             if let Some(group) = self.take() {
-                apply(&self.db, group).await;
+                apply(&self.db, group, self.pause.get()).await;
                 tokio::spawn(self.clone().drain());
             }
         }
@@ -125,14 +129,14 @@ impl Groups {
 
     async fn drain(self: Arc<Self>) {
         while let Some(group) = self.take() {
-            apply(&self.db, group).await;
+            apply(&self.db, group, self.pause.get()).await;
         }
     }
 }
 
-async fn apply(db: &DatabaseConnection, group: Vec<Waiting>) {
+async fn apply(db: &DatabaseConnection, group: Vec<Waiting>, pause: Option<Duration>) {
     let (statement, _linked) = spans(&group);
-    apply_group(db, group).instrument(statement).await;
+    apply_group(db, group, pause).instrument(statement).await;
 }
 
 /// The span the group's statement runs in, a child of the first request's span, and one span in
@@ -157,9 +161,9 @@ fn spans(group: &[Waiting]) -> (Span, Vec<Span>) {
     (statement, linked)
 }
 
-async fn apply_group(db: &DatabaseConnection, group: Vec<Waiting>) {
+async fn apply_group(db: &DatabaseConnection, group: Vec<Waiting>, pause: Option<Duration>) {
     let items: Vec<&Item> = group.iter().map(|waiting| &waiting.item).collect();
-    match FUNCTION.apply(db, &items).await {
+    match FUNCTION.apply(db, &items, pause).await {
         Ok(outcomes) => {
             for (waiting, outcome) in group.into_iter().zip(outcomes) {
                 let _ = waiting.answer.send(Ok(outcome));
@@ -171,14 +175,15 @@ async fn apply_group(db: &DatabaseConnection, group: Vec<Waiting>) {
                 group.len()
             );
             for waiting in group {
-                let alone = FUNCTION
-                    .apply(db, &[&waiting.item])
-                    .await
-                    .and_then(|mut outcomes| {
-                        outcomes
-                            .pop()
-                            .ok_or_else(|| DbErr::Custom("no outcome for a write alone".into()))
-                    });
+                let alone =
+                    FUNCTION
+                        .apply(db, &[&waiting.item], pause)
+                        .await
+                        .and_then(|mut outcomes| {
+                            outcomes
+                                .pop()
+                                .ok_or_else(|| DbErr::Custom("no outcome for a write alone".into()))
+                        });
                 let _ = waiting.answer.send(alone);
             }
         }

@@ -13,6 +13,7 @@
 //! - `reads`: accounts, balances and ledger rows, a page at a time, within the caller's scope.
 //! - `coalesce`: primary-key reads of accounts waiting at the same moment, in one statement.
 //! - `scope`: whose accounts a statement may touch, the one condition every statement uses.
+//! - `pause`: a slow statement, when a fault flag asks for one.
 //! - `fencing`: the id every write is stored under, and settling a write whose connection failed.
 //!
 //! It speaks SeaORM and its own [`LedgerError`]; what a refusal means to a client is decided by
@@ -23,6 +24,7 @@ mod fencing;
 mod grouped;
 mod grouping;
 mod holds;
+mod pause;
 mod reads;
 mod rules;
 mod scope;
@@ -34,6 +36,7 @@ pub use holds::{
     HoldAction, HoldError, HoldPart, HoldStatus, HoldWrite, HoldWritten, NewHold, Swept, hold,
     holds,
 };
+pub use pause::Pause;
 pub use reads::{
     Accounts, Listed, NewAccount, Page, account, account_transactions, accounts, open_account,
     transaction, transactions,

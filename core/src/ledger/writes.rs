@@ -12,7 +12,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use uuid::Uuid;
 
 use super::{
-    LedgerError, Settled, Stored, fencing,
+    LedgerError, Pause, Settled, Stored, fencing,
     grouped::FUNCTION,
     grouping::Groups,
     rules::{Posting, Transfer},
@@ -98,6 +98,8 @@ pub struct Ledger {
     pub(super) db: DatabaseConnection,
     /// Postgres only, unless grouping is switched off.
     groups: Option<Arc<Groups>>,
+    /// A slow statement asked for by a fault flag; grouped writes only.
+    pause: Pause,
     /// How long a write whose connection failed may spend learning whether it was applied.
     settle_within: Duration,
 }
@@ -105,12 +107,19 @@ pub struct Ledger {
 impl Ledger {
     pub fn new(db: DatabaseConnection, group: bool, settle_within: Duration) -> Self {
         let group = group && db.get_database_backend() == DbBackend::Postgres;
-        let groups = group.then(|| Groups::new(db.clone()));
+        let pause = Pause::default();
+        let groups = group.then(|| Groups::new(db.clone(), pause.clone()));
         Self {
             db,
             groups,
+            pause,
             settle_within,
         }
+    }
+
+    /// What makes grouped writes' statements slow, for the `slowStatement` fault flag.
+    pub fn pause(&self) -> &Pause {
+        &self.pause
     }
 
     pub async fn write(&self, write: Write) -> Result<Written, WriteError> {
@@ -170,7 +179,7 @@ impl Ledger {
         let outcomes = match &self.groups {
             Some(_) => {
                 let items: Vec<&Item> = items.iter().collect();
-                FUNCTION.apply(&txn, &items).await
+                FUNCTION.apply(&txn, &items, self.pause.get()).await
             }
             None => steps::write_each(&txn, &items).await,
         };
