@@ -7,6 +7,7 @@
 //!   timeout.
 //! - `pagination`: `?after_id=&skip=&limit=`.
 //! - `path`: path parameters that do not parse.
+//! - `query`: a query string's name-value pairs, the last of a name winning.
 //! - `caller`: the bearer token's caller (`Authenticated`), or a 401.
 //! - `client_address`: who is logging in, seen through `TRUSTED_PROXIES`.
 //! - `idempotency_key`: the optional `Idempotency-Key` header.
@@ -19,6 +20,7 @@ mod client_address;
 mod idempotency_key;
 mod pagination;
 mod path;
+mod query;
 pub mod schemas;
 
 pub use body::{ApiJson, BodyRejected, BodyTimeout, FormBody};
@@ -27,3 +29,4 @@ pub use client_address::ClientAddress;
 pub use idempotency_key::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, IdempotencyKeyHeader};
 pub use pagination::Pagination;
 pub use path::path_error;
+pub use query::QueryPairs;

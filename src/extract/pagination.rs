@@ -31,17 +31,8 @@ impl Pagination {
     pub const MAX_LIMIT: u64 = 1000;
 
     fn parse(query: &str) -> Result<Self, Invalid> {
-        // Decoding is lossy (a bad escape stays as it is), so any query string is some pairs.
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect();
-        let value = |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(key, _)| key == name)
-                .map(|(_, v)| v)
-        };
+        let pairs = super::QueryPairs::parse(query);
+        let value = |name: &str| pairs.last(name);
         let mut problems = Vec::new();
         let mut number =
             |name: &'static str, range: std::ops::RangeInclusive<u64>, default: u64| {

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 
 use crate::{
     error::{FieldError, Internal, Invalid, Loc, OperatorsOnly, ProfileRunning, failures},
-    extract::{Authenticated, CallerRejected},
+    extract::{Authenticated, CallerRejected, QueryPairs},
 };
 
 /// Samples a second: not 100, so that sampling never runs in step with a 100 Hz timer and sees
@@ -51,16 +51,8 @@ pub struct ProfileQuery {
 
 impl ProfileQuery {
     fn parse(query: &str) -> Result<Self, Invalid> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect();
-        let value = |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.as_str())
-        };
+        let pairs = QueryPairs::parse(query);
+        let value = |name: &str| pairs.last(name);
         let mut problems = Vec::new();
         let seconds = match value("seconds").map(str::parse::<u64>) {
             None => DEFAULT_SECONDS,
