@@ -1,8 +1,8 @@
 //! An OpenFeature provider of a flagd flags file: flagd's own parser and targeting engine
 //! (`flagd-evaluation-engine`, which open-feature-flagd's file mode uses too) over the file's
 //! last good content. The file is read again by [`FlagFile::reload`], which the flags' evaluation
-//! calls every second, so an edit takes effect within a second, and an edit that does not parse
-//! leaves the flags as they were (with a warning).
+//! calls every second, so an edit takes effect at the next evaluation, and an edit that does not
+//! parse leaves the flags as they were (with a warning).
 //!
 //! open-feature-flagd itself is not used: its build compiles flagd's gRPC protocol even for file
 //! mode, which needs `protoc` on the machine, and a fresh machine must build with cargo alone.
