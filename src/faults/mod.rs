@@ -104,9 +104,14 @@ impl Faults {
         })
     }
 
-    fn route(&self, route: &str) -> Option<RouteFaults> {
-        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        state.routes.get(route).cloned()
+    /// What the route of `request` is to suffer; the route is matched only when some route
+    /// suffers something, so that flags all off cost a read of this state.
+    fn of_route(&self, request: &actix_web::dev::ServiceRequest) -> Option<RouteFaults> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if state.routes.is_empty() {
+            return None;
+        }
+        state.routes.get(&request.match_pattern()?).cloned()
     }
 
     fn publish(&self, state: State, pause: &Pause) {

@@ -25,8 +25,7 @@ pub async fn inject(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let faults = req
         .app_data::<Data<AppState>>()
-        .zip(req.match_pattern())
-        .and_then(|(state, route)| state.faults.route(&route));
+        .and_then(|state| state.faults.of_route(&req));
     if let Some(faults) = faults {
         if !faults.latency.is_zero() {
             tokio::time::sleep(latency(faults.latency)).await;
