@@ -64,23 +64,21 @@ impl Held {
 
 async fn take(db: &DatabaseConnection) -> Option<Connection> {
     match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let pool = db.get_postgres_connection_pool();
-            tokio::time::timeout(TAKE_WITHIN, pool.acquire())
-                .await
-                .ok()?
-                .ok()
-                .map(Connection::Postgres)
-        }
-        _ => {
-            let pool = db.get_sqlite_connection_pool();
-            tokio::time::timeout(TAKE_WITHIN, pool.acquire())
-                .await
-                .ok()?
-                .ok()
-                .map(Connection::Sqlite)
-        }
+        DbBackend::Postgres => acquire(db.get_postgres_connection_pool())
+            .await
+            .map(Connection::Postgres),
+        _ => acquire(db.get_sqlite_connection_pool())
+            .await
+            .map(Connection::Sqlite),
     }
+}
+
+/// A connection of `pool`, unless none is free within `TAKE_WITHIN`.
+async fn acquire<D: sqlx::Database>(pool: &sqlx::Pool<D>) -> Option<sqlx::pool::PoolConnection<D>> {
+    tokio::time::timeout(TAKE_WITHIN, pool.acquire())
+        .await
+        .ok()?
+        .ok()
 }
 
 /// A transaction that has written nothing but holds a transaction id, so that Postgres counts it

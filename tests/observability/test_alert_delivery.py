@@ -50,17 +50,6 @@ def test_a_page_reaches_the_webhook_once_per_repeat_interval_and_then_resolves(t
     threading.Thread(target=webhook.serve_forever, daemon=True).start()
     ports = {"api": free_port(), "prometheus": free_port(), "alertmanager": free_port()}
 
-    # The shipped routing and messages; only the secret's path and the timings are the test's.
-    (tmp_path / "webhook_url").write_text(f"http://127.0.0.1:{webhook.server_address[1]}/hook")
-    am = yaml.safe_load((ROOT / "prometheus/alertmanager/alertmanager.yml").read_text())
-    for receiver in am["receivers"]:
-        for slack in receiver["slack_configs"]:
-            slack["api_url_file"] = str(tmp_path / "webhook_url")
-    am["route"].update(group_wait="1s", group_interval="2s")
-    for route in am["route"]["routes"]:
-        route.update(group_wait="1s", repeat_interval=f"{REPEAT_SECONDS}s")
-    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(am))
-
     rules = yaml.safe_load((ROOT / "prometheus/rules/alerts.yml").read_text())
     for group in rules["groups"]:
         for rule in group["rules"]:
@@ -77,7 +66,9 @@ def test_a_page_reaches_the_webhook_once_per_repeat_interval_and_then_resolves(t
 
     api_env = dict(os.environ, PORT=str(ports["api"]), DATABASE_URL=f"sqlite://{tmp_path}/bank.db?mode=rwc")
     api = processes.start("api", [BANK_API], api_env, ready_url=f"http://127.0.0.1:{ports['api']}/ready")
-    processes.alertmanager(tmp_path / "alertmanager.yml", ports["alertmanager"])
+    # The shipped routing and messages; only the secret's path and the timings are the test's.
+    processes.alertmanager_posting_to(f"http://127.0.0.1:{webhook.server_address[1]}/hook", ports["alertmanager"],
+                                      repeat_interval=f"{REPEAT_SECONDS}s")
     processes.prometheus(tmp_path / "prometheus.yml", ports["prometheus"])
     time.sleep(3)  # a few successful scrapes
     assert Webhook.received == [], "nothing is wrong yet"

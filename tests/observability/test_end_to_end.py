@@ -44,20 +44,7 @@ def stack(tmp_path_factory):
         **AUTH_ENV,
     ), ready_url=f"http://127.0.0.1:{ports['api']}/ready")
 
-    # The postgres exporter with the shipped extra queries, as the monitoring role the shipped init
-    # script creates (read-only: statistics views, no table data).
-    monitor = f"postgres_exporter_{uuid.uuid4().hex[:8]}"
-    url = urllib.parse.urlparse(database_url)
-    init = subprocess.run(
-        ["bash", str(ROOT / "docker/postgres/initdb/02-postgres-exporter.sh")], capture_output=True, text=True,
-        env=dict(os.environ, POSTGRES_USER=url.username or "postgres", POSTGRES_DB=url.path[1:], PGHOST=url.hostname,
-                 POSTGRES_EXPORTER_USER=monitor, POSTGRES_EXPORTER_PASSWORD="e2e"))
-    assert init.returncode == 0, init.stderr
-    processes.start("postgres-exporter", [
-        "prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{ports['postgres-exporter']}",
-        f"--extend.query-path={ROOT / 'docker/postgres-exporter/queries.yaml'}",
-    ], dict(os.environ, DATA_SOURCE_URI=f"{url.hostname}:{url.port or 5432}{url.path}?sslmode=disable",
-            DATA_SOURCE_USER=monitor, DATA_SOURCE_PASS="e2e"))
+    monitor = processes.postgres_exporter(database_url, ports["postgres-exporter"])
 
     # Alertmanager with the shipped configuration; the webhook secret points at a closed local port.
     (tmp / "webhook_url").write_text("http://127.0.0.1:9/")

@@ -18,7 +18,6 @@ import subprocess
 import threading
 import time
 import urllib.parse
-import uuid
 
 import pytest
 import yaml
@@ -129,30 +128,8 @@ def stack(tmp_path_factory):
         FAULT_FLAGS=str(flags), **AUTH_ENV,
     ), ready_url=f"http://127.0.0.1:{ports['api']}/ready")
 
-    monitor = f"postgres_exporter_{uuid.uuid4().hex[:8]}"
-    url = urllib.parse.urlparse(database_url)
-    init = subprocess.run(
-        ["bash", str(ROOT / "docker/postgres/initdb/02-postgres-exporter.sh")], capture_output=True, text=True,
-        env=dict(os.environ, POSTGRES_USER=url.username or "postgres", POSTGRES_DB=url.path[1:], PGHOST=url.hostname,
-                 POSTGRES_EXPORTER_USER=monitor, POSTGRES_EXPORTER_PASSWORD="e2e"))
-    assert init.returncode == 0, init.stderr
-    processes.start("postgres-exporter", [
-        "prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{ports['postgres-exporter']}",
-        f"--extend.query-path={ROOT / 'docker/postgres-exporter/queries.yaml'}",
-    ], dict(os.environ, DATA_SOURCE_URI=f"{url.hostname}:{url.port or 5432}{url.path}?sslmode=disable",
-            DATA_SOURCE_USER=monitor, DATA_SOURCE_PASS="e2e"))
-
-    # The shipped routing and messages; only the secret's path and the waits are the test's.
-    (tmp / "webhook_url").write_text(f"http://127.0.0.1:{webhook.server_address[1]}/hook")
-    am = yaml.safe_load((ROOT / "prometheus/alertmanager/alertmanager.yml").read_text())
-    for receiver in am["receivers"]:
-        for slack in receiver["slack_configs"]:
-            slack["api_url_file"] = str(tmp / "webhook_url")
-    am["route"].update(group_wait="1s", group_interval="2s")
-    for route in am["route"]["routes"]:
-        route.update(group_wait="1s")
-    (tmp / "alertmanager.yml").write_text(yaml.safe_dump(am))
-    processes.alertmanager(tmp / "alertmanager.yml", ports["alertmanager"])
+    monitor = processes.postgres_exporter(database_url, ports["postgres-exporter"])
+    processes.alertmanager_posting_to(f"http://127.0.0.1:{webhook.server_address[1]}/hook", ports["alertmanager"])
 
     for name in RULE_FILES:
         rules = yaml.safe_load((ROOT / "prometheus/rules" / name).read_text())
@@ -170,7 +147,7 @@ def stack(tmp_path_factory):
     processes.prometheus(tmp / "prometheus.yml", ports["prometheus"])
 
     yield {"api": f"http://127.0.0.1:{ports['api']}", "prometheus": f"http://127.0.0.1:{ports['prometheus']}",
-           "flags": flags, "database": url.path[1:], "tmp": tmp}
+           "flags": flags, "database": urllib.parse.urlparse(database_url).path[1:], "tmp": tmp}
 
     processes.stop_all()
     webhook.shutdown()
