@@ -34,8 +34,8 @@ use sea_orm::DatabaseConnection;
 
 use flags::{Evaluator, Flag};
 
-/// How often the flags are evaluated again: a flipped flag takes effect within this (plus the
-/// provider's own notice of the file's change).
+/// How often the flags file is read and its flags evaluated again: a flipped flag takes effect
+/// at the next evaluation.
 const EVERY: Duration = Duration::from_secs(1);
 
 /// What one route's requests are to suffer.
@@ -114,6 +114,28 @@ impl Faults {
         state.routes.get(&request.match_pattern()?).cloned()
     }
 
+    /// Evaluates the flags every second and applies them until the server stops: the request
+    /// path reads the routes' faults, the ledger its pause, and the database faults are kept as
+    /// asked (connections held, a transaction open, writers deadlocking).
+    pub async fn keep_applying(
+        &self,
+        flags: &Flags,
+        db: &DatabaseConnection,
+        pause: &Pause,
+    ) -> Result<(), sea_orm::DbErr> {
+        let mut held = database::Held::default();
+        let mut ticks = tokio::time::interval(EVERY);
+        loop {
+            ticks.tick().await;
+            let state = flags.evaluator.evaluate().await;
+            held.follow(db, &state).await?;
+            if state.deadlocks {
+                database::deadlock(db);
+            }
+            self.publish(state, pause);
+        }
+    }
+
     fn publish(&self, state: State, pause: &Pause) {
         for flag in Flag::ALL {
             let active = i64::from(state.active(flag));
@@ -136,28 +158,4 @@ pub async fn open(path: &Path, routes: Vec<String>) -> Result<Flags, FlagsError>
 #[derive(Clone)]
 pub struct Flags {
     evaluator: Arc<Evaluator>,
-}
-
-impl Faults {
-    /// Evaluates the flags every second and applies them until the server stops: the request
-    /// path reads the routes' faults, the ledger its pause, and the database faults are kept as
-    /// asked (connections held, a transaction open, writers deadlocking).
-    pub async fn keep_applying(
-        &self,
-        flags: &Flags,
-        db: &DatabaseConnection,
-        pause: &Pause,
-    ) -> Result<(), sea_orm::DbErr> {
-        let mut held = database::Held::default();
-        let mut ticks = tokio::time::interval(EVERY);
-        loop {
-            ticks.tick().await;
-            let state = flags.evaluator.evaluate().await;
-            held.follow(db, &state).await?;
-            if state.deadlocks {
-                database::deadlock(db);
-            }
-            self.publish(state, pause);
-        }
-    }
 }
