@@ -44,7 +44,7 @@ def stack(tmp_path_factory):
         **AUTH_ENV,
     ), ready_url=f"http://127.0.0.1:{ports['api']}/ready")
 
-    monitor = processes.postgres_exporter(database_url, ports["postgres-exporter"])
+    processes.postgres_exporter(database_url, ports["postgres-exporter"])
 
     # Alertmanager with the shipped configuration; the webhook secret points at a closed local port.
     (tmp / "webhook_url").write_text("http://127.0.0.1:9/")
@@ -84,7 +84,6 @@ def stack(tmp_path_factory):
     processes.stop_all()
     receiver.stop()
     drop_postgres_database(database_url)
-    psql(os.environ["TEST_DATABASE_URL"], "-c", f"DROP ROLE IF EXISTS {monitor}")
 
 
 def shipped_prometheus_features():

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from bank_testkit.monitoring import Stack
-from bank_testkit.postgres import drop_postgres_database, new_postgres_database, psql
+from bank_testkit.postgres import drop_postgres_database, new_postgres_database
 from bank_testkit.processes import AUTH_ENV, BANK_API, ROOT, SIMULATOR, free_port, wait_for
 from bank_testkit.prometheus import instant_query
 
@@ -128,7 +128,7 @@ def stack(tmp_path_factory):
         FAULT_FLAGS=str(flags), **AUTH_ENV,
     ), ready_url=f"http://127.0.0.1:{ports['api']}/ready")
 
-    monitor = processes.postgres_exporter(database_url, ports["postgres-exporter"])
+    processes.postgres_exporter(database_url, ports["postgres-exporter"])
     processes.alertmanager_posting_to(f"http://127.0.0.1:{webhook.server_address[1]}/hook", ports["alertmanager"])
 
     for name in RULE_FILES:
@@ -152,7 +152,6 @@ def stack(tmp_path_factory):
     processes.stop_all()
     webhook.shutdown()
     drop_postgres_database(database_url)
-    psql(os.environ["TEST_DATABASE_URL"], "-c", f"DROP ROLE IF EXISTS {monitor}")
 
 
 def annotation_query():

@@ -6,10 +6,21 @@ import subprocess
 import urllib.parse
 import uuid
 
+from bank_testkit.postgres import psql
 from bank_testkit.processes import ROOT, Processes
 
 
 class Stack(Processes):
+    def __init__(self, directory):
+        super().__init__(directory)
+        self.monitoring_roles = []
+
+    def stop_all(self):
+        """Stops every program, then drops the monitoring roles the exporters logged in as."""
+        super().stop_all()
+        for database_url, role in self.monitoring_roles:
+            psql(database_url, "-c", f"DROP OWNED BY {role}", "-c", f"DROP ROLE IF EXISTS {role}")
+
     def alertmanager(self, config, port):
         """The real Alertmanager on `config`, alone (no cluster), once it is ready."""
         return self.start("alertmanager", [
@@ -44,7 +55,7 @@ class Stack(Processes):
     def postgres_exporter(self, database_url, port):
         """The postgres exporter with the shipped extra queries on `database_url`, as the
         monitoring role the shipped init script creates (read-only: statistics views, no table
-        data). Returns that role's name, which the test drops at its end."""
+        data); `stop_all` drops that role."""
         monitor = f"postgres_exporter_{uuid.uuid4().hex[:8]}"
         url = urllib.parse.urlparse(database_url)
         init = subprocess.run(
@@ -57,4 +68,4 @@ class Stack(Processes):
             f"--extend.query-path={ROOT / 'docker/postgres-exporter/queries.yaml'}",
         ], dict(os.environ, DATA_SOURCE_URI=f"{url.hostname}:{url.port or 5432}{url.path}?sslmode=disable",
                 DATA_SOURCE_USER=monitor, DATA_SOURCE_PASS="e2e"))
-        return monitor
+        self.monitoring_roles.append((database_url, monitor))
