@@ -38,6 +38,7 @@ from bank_testkit.http import log_in, request
 from bank_testkit.otlp import Receiver
 from bank_testkit.postgres import PrivatePostgres, psql
 from bank_testkit.processes import OPERATOR, ROOT, Api
+from bank_testkit.pyroscope import PushSink
 
 GROWTH = 1_000_000  # ledger rows added before the reads run again
 LONG_HISTORY = GROWTH // 2  # of which one account holds every other row
@@ -363,7 +364,7 @@ class Bench:
         profiled.stop(timeout=60)
 
         print("what features cost: write grouping, the request metrics, the access log, access control, the request "
-              "limit, fault flags, tracing", flush=True)
+              "limit, fault flags, pushed profiles, tracing", flush=True)
         self.cost_of("write grouping", {"GROUP_WRITES": "false"}, [routes.POSTING, routes.TRANSFER])
         self.cost_of("the request metrics", {"HTTP_METRICS": "false"}, [routes.ACCOUNT, routes.Route("GET /ping", "")])
         # The default filter but for `access=info`: a 5xx's cause is still logged, at error.
@@ -375,6 +376,12 @@ class Bench:
         # The shipped flags file, every flag off, evaluated every second, against no file at all.
         self.cost_of("fault flags, all off", {}, [routes.ACCOUNT, routes.POSTING],
                      on={"FAULT_FLAGS": str(ROOT / "flagd" / "faults.flagd.json")})
+        # Sampled all the time and pushed every 10 s, as compose runs it, against no profiler.
+        sink = PushSink()
+        self.cost_of("CPU profiles pushed to Pyroscope (99 Hz)", {}, [routes.ACCOUNT, routes.POSTING],
+                     on={"PYROSCOPE_SERVER_ADDRESS": sink.url})
+        self.notes["profiles pushed to the Pyroscope push endpoint"] = f"{sink.pushes:,} ({sink.bytes / 1024:,.0f} KiB)"
+        sink.stop()
         receiver = Receiver()
         traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
         measured = [routes.ACCOUNT, routes.POSTING]

@@ -10,6 +10,7 @@ pub mod faults;
 pub mod healthcheck;
 pub mod metrics;
 pub mod middleware;
+pub mod profiling;
 pub mod routes;
 pub mod startup;
 pub mod state;

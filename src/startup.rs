@@ -30,6 +30,7 @@ use crate::{
     faults::{self, Faults},
     metrics::Metrics,
     middleware,
+    profiling::Pusher,
     routes::{self, docs, fallback, operations},
     state::AppState,
     telemetry::RequestSpan,
@@ -54,6 +55,8 @@ pub enum StartupError {
     },
     #[error("cannot set up metrics: {0}")]
     Metrics(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot start pushing CPU profiles (PYROSCOPE_SERVER_ADDRESS): {0}")]
+    Profiles(#[from] pyroscope::PyroscopeError),
     #[error(transparent)]
     FaultFlags(#[from] faults::FlagsError),
     #[error("cannot set up webhook delivery: {0}")]
@@ -77,6 +80,8 @@ pub struct Application {
     metrics_server: Option<(u16, Server)>,
     /// Everything that runs besides requests; stopped once the servers have stopped.
     background: Background,
+    /// Continuous profiling, when `PYROSCOPE_SERVER_ADDRESS` names a server.
+    profiles: Option<Pusher>,
     db: DatabaseConnection,
 }
 
@@ -212,11 +217,13 @@ impl Application {
         .listen(listener)
         .map_err(listen_error)?
         .run();
+        let profiles = settings.pyroscope.as_ref().map(Pusher::start).transpose()?;
         Ok(Self {
             port,
             server,
             metrics_server,
             background,
+            profiles,
             db,
         })
     }
@@ -249,6 +256,10 @@ impl Application {
             None => self.server.await,
         };
         self.background.stop().await;
+        if let Some(profiles) = self.profiles {
+            // The last seconds' samples are pushed before the process ends.
+            let _ = tokio::task::spawn_blocking(move || profiles.stop()).await;
+        }
         served
     }
 }

@@ -37,6 +37,8 @@ pub(super) struct Environment {
     pub diagnostics_routes: bool,
     #[serde(deserialize_with = "boolean")]
     pub profiling: bool,
+    /// The name Pyroscope's own SDKs read for the server they push to.
+    pub pyroscope_server_address: Option<String>,
     pub fault_flags: Option<String>,
     #[serde(deserialize_with = "boolean")]
     pub http_metrics: bool,
@@ -99,6 +101,7 @@ impl Default for Environment {
             metrics_addr: None,
             diagnostics_routes: false,
             profiling: false,
+            pyroscope_server_address: None,
             fault_flags: None,
             http_metrics: true,
             coalesce_reads: true,

@@ -35,6 +35,8 @@ pub struct Settings {
     pub diagnostics_routes: bool,
     /// Serves `GET /debug/pprof/profile` to operators: a CPU profile of the process.
     pub profiling: bool,
+    /// Where CPU profiles are pushed, every 10 s, when set (`PYROSCOPE_SERVER_ADDRESS`).
+    pub pyroscope: Option<Pyroscope>,
     /// A flagd flag file whose fault flags bend what the service does (`FAULT_FLAGS`), for game
     /// days; `None`, the default, and no flag has any effect.
     pub fault_flags: Option<PathBuf>,
@@ -80,6 +82,14 @@ pub struct Settings {
     pub webhook_disable_after: Duration,
     /// Where and how traces are exported; `None` (no OTLP endpoint set): no traces at all.
     pub tracing: Option<Tracing>,
+}
+
+/// A Pyroscope server and the name the profiles are filed under: traces' service name, so
+/// Grafana can go from a trace to its service's profiles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pyroscope {
+    pub server: String,
+    pub service_name: String,
 }
 
 /// The standard OpenTelemetry variables, read here so a bad value stops start-up with a clear
@@ -171,6 +181,8 @@ impl Settings {
             .map_err(|(variable, expected)| invalid(variable, expected.into()))?;
         let tracing =
             tracing(&env).map_err(|(variable, expected)| invalid(variable, expected.into()))?;
+        let pyroscope =
+            pyroscope(&env).map_err(|(variable, expected)| invalid(variable, expected.into()))?;
         let jwt_secret = match env.jwt_secret {
             Some(secret) if secret.expose_secret().len() < 32 => {
                 return Err(invalid("JWT_SECRET", "at least 32 characters".into()));
@@ -200,6 +212,7 @@ impl Settings {
             log_format: env.log_format,
             diagnostics_routes: env.diagnostics_routes,
             profiling: env.profiling,
+            pyroscope,
             fault_flags: env
                 .fault_flags
                 .filter(|path| !path.is_empty())
@@ -299,6 +312,26 @@ fn without_driver(url: &str) -> String {
         }
         None => url.to_owned(),
     }
+}
+
+/// Profiles are pushed when a server is named. A process holds one CPU profiler (a timer signal
+/// and its handler), so pushing and operators' profiles on demand exclude each other.
+fn pyroscope(env: &Environment) -> Result<Option<Pyroscope>, Refusal> {
+    let Some(server) = &env.pyroscope_server_address else {
+        return Ok(None);
+    };
+    let variable = "PYROSCOPE_SERVER_ADDRESS";
+    if !matches!(url::Url::parse(server), Ok(url) if ["http", "https"].contains(&url.scheme())) {
+        return Err((variable, "an http:// or https:// URL of a Pyroscope server"));
+    }
+    if env.profiling {
+        let expected = "unset while PROFILING=true: a process has one CPU profiler";
+        return Err((variable, expected));
+    }
+    Ok(Some(Pyroscope {
+        server: server.clone(),
+        service_name: env.otel_service_name.clone(),
+    }))
 }
 
 /// Traces are on when an OTLP endpoint is set, unless the SDK or the traces exporter is switched

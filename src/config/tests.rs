@@ -31,6 +31,7 @@ fn nothing_set_gives_the_documented_defaults() {
     assert_eq!(settings.log_format, LogFormat::Text);
     assert!(!settings.diagnostics_routes, "no route fails on purpose");
     assert!(!settings.profiling, "nobody can profile the process");
+    assert_eq!(settings.pyroscope, None, "no profile leaves the process");
     assert!(
         settings.cors_allowed_origins.is_empty(),
         "no origin is allowed"
@@ -271,6 +272,38 @@ fn traces_follow_the_standard_opentelemetry_variables() {
     for (vars, variable) in bad {
         let error = settings(vars).expect_err(variable);
         assert_eq!(error.variable, variable, "{vars:?}");
+    }
+}
+
+#[test]
+fn profiles_are_pushed_to_pyroscope_under_the_traces_service_name() {
+    let pushed = settings(&[
+        ("PYROSCOPE_SERVER_ADDRESS", "http://pyroscope:4040"),
+        ("OTEL_SERVICE_NAME", "bank-eu"),
+    ])
+    .expect("valid");
+    let expected = Pyroscope {
+        server: "http://pyroscope:4040".into(),
+        service_name: "bank-eu".into(),
+    };
+    assert_eq!(pushed.pyroscope, Some(expected));
+    let refusals = [
+        (
+            &[("PYROSCOPE_SERVER_ADDRESS", "pyroscope:4040")][..],
+            "an http:// or https:// URL of a Pyroscope server",
+        ),
+        (
+            &[
+                ("PYROSCOPE_SERVER_ADDRESS", "http://pyroscope:4040"),
+                ("PROFILING", "true"),
+            ],
+            "unset while PROFILING=true: a process has one CPU profiler",
+        ),
+    ];
+    for (variables, expected) in refusals {
+        let error = settings(variables).expect_err("refused");
+        assert_eq!(error.variable, "PYROSCOPE_SERVER_ADDRESS");
+        assert_eq!(error.expected, expected);
     }
 }
 

@@ -5,21 +5,16 @@
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
-use pprof::{Frames, ProfilerGuard, ProfilerGuardBuilder, protos::Message};
 use utoipa::IntoParams;
 
 use crate::{
     error::{FieldError, Internal, Invalid, Loc, OperatorsOnly, ProfileRunning, failures},
     extract::{Authenticated, CallerRejected, QueryPairs},
+    profiling::{Sampling, SamplingError},
 };
 
-/// Samples a second: not 100, so that sampling never runs in step with a 100 Hz timer and sees
-/// only what runs on its ticks.
-const FREQUENCY_HZ: i32 = 99;
 const DEFAULT_SECONDS: u64 = 10;
 const MAX_SECONDS: u64 = 60;
-/// What the flame graph shows when nothing ran while sampling.
-const IDLE_SVG: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="400" height="30"><text x="5" y="20">No samples: the process was idle</text></svg>"#;
 
 failures! {
     /// Why no profile was answered.
@@ -117,21 +112,23 @@ pub async fn profile(
     let svg = asked.format == "svg";
     // Its access line is a debug one, as the probes' are (`UNMEASURED_ROUTES`): this is the record.
     log::info!("CPU profile of {} s asked for", asked.seconds);
-    let guard = ProfilerGuardBuilder::default()
-        .frequency(FREQUENCY_HZ)
-        // Unwinding through these from a signal handler can deadlock (pprof-rs's advice).
-        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-        .build()
-        .map_err(|error| match error {
-            pprof::Error::Running => ProfileRunning.into(),
-            other => ProfileAnswer::Failed(Internal(Box::new(other))),
-        })?;
+    let sampling = Sampling::start().map_err(|error| match error {
+        SamplingError::Running => ProfileRunning.into(),
+        other => ProfileAnswer::Failed(Internal(Box::new(other))),
+    })?;
     tokio::time::sleep(Duration::from_secs(asked.seconds)).await;
     // Resolving the symbols of every sampled frame takes a while: off the request workers.
-    let body = web::block(move || render(guard, svg))
-        .await
-        .map_err(|error| Internal(Box::new(error)))?
-        .map_err(|error| Internal(Box::new(error)))?;
+    let body = web::block(move || {
+        let sampled = sampling.finish()?;
+        if svg {
+            sampled.flame_graph()
+        } else {
+            Ok(sampled.pprof())
+        }
+    })
+    .await
+    .map_err(|error| Internal(Box::new(error)))?
+    .map_err(|error| Internal(Box::new(error)))?;
     if svg {
         return Ok(HttpResponse::Ok().content_type("image/svg+xml").body(body));
     }
@@ -142,38 +139,4 @@ pub async fn profile(
             "attachment; filename=\"profile.pb\"",
         ))
         .body(body))
-}
-
-/// Every sample starts in the profiler's own unwinding, called from its signal handler: cut, so a
-/// sample's first frame is the function the thread was running.
-fn without_the_profiler(frames: &mut Frames) {
-    let own = frames
-        .frames
-        .iter()
-        .take_while(|symbols| {
-            symbols.iter().any(|symbol| {
-                let name = symbol.name();
-                name.starts_with("backtrace::") || name.contains("pprof::")
-            })
-        })
-        .count();
-    frames.frames.drain(..own);
-}
-
-/// Stops sampling and writes what was sampled: a flame graph or pprof's protobuf.
-fn render(guard: ProfilerGuard<'static>, svg: bool) -> Result<Vec<u8>, pprof::Error> {
-    let report = guard
-        .report()
-        .frames_post_processor(without_the_profiler)
-        .build()?;
-    drop(guard);
-    if !svg {
-        return Ok(report.pprof()?.encode_to_vec());
-    }
-    let mut graph = Vec::new();
-    report.flamegraph(&mut graph)?;
-    if graph.is_empty() {
-        graph = IDLE_SVG.as_bytes().to_vec();
-    }
-    Ok(graph)
 }

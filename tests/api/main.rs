@@ -3,6 +3,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/cpu_profiles.rs"]
+mod cpu_profiles;
 
 mod access;
 mod accounts;
