@@ -114,7 +114,7 @@ class Report:
                             self._recording_cost(route, on, off) if feature == "the request metrics" else None))
         for feature in ("a CPU profile being taken (99 Hz)", "CPU profiles pushed to Pyroscope (99 Hz)"):
             on, off, _ = bench.costs[feature]["GET /accounts/{id}"]
-            targets.append((f"{feature.capitalize()}: >= 97% of `GET /accounts/{{id}}` kept", ratio_note(on / off, 1.0),
+            targets.append((f"{feature[0].upper()}{feature[1:]}: >= 97% of `GET /accounts/{{id}}` kept", ratio_note(on / off, 1.0),
                             on / off >= 0.97, None))
         rss = bench.peak_rss_kb / 1024
         targets.append(("RSS under load <= 64 MB", f"peak {rss:.1f} MB", rss <= 64,
