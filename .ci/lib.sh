@@ -4,6 +4,11 @@ VENV=${VENV:-$PWD/target/ci-venv}
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Waits for a job started with `&`; if it failed, shows its log (the second argument) and fails.
+finish() {
+  wait "$1" || { cat "$2"; return 1; }
+}
+
 # Installs the Debian packages that are missing; `apt-get update` only when something is.
 apt_install() {
   local missing=()
