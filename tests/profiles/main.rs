@@ -82,6 +82,11 @@ async fn pushed_profiles_show_the_burning_function_where_the_dashboard_looks() {
         found.map(|(_, value)| value.as_str())
     };
     assert_eq!(label("service_name"), Some("bank-api"));
+    assert_eq!(
+        burning.profile.period,
+        1_000_000_000 / 99,
+        "sampled at 99 Hz"
+    );
     // Pyroscope files a profile under `name:sample type:unit:period type:unit`.
     let text = |index: i64| burning.profile.string_table[index as usize].as_str();
     let sample_type = &burning.profile.sample_type[0];
