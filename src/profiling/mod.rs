@@ -9,9 +9,21 @@
 mod on_demand;
 mod push;
 
+use pyroscope::backend::{
+    BackendConfig, BackendImpl, BackendUninitialized, PprofConfig, pprof_backend,
+};
+
 pub use on_demand::{Sampled, Sampling, SamplingError};
 pub use push::Pusher;
 
 /// Samples a second: not 100, so that sampling never runs in step with a 100 Hz timer and sees
 /// only what runs on its ticks.
 const FREQUENCY_HZ: u32 = 99;
+
+/// The sampler both users start: pprof-rs at [`FREQUENCY_HZ`], no thread or process labels.
+fn sampler() -> BackendImpl<BackendUninitialized> {
+    let config = PprofConfig {
+        sample_rate: FREQUENCY_HZ,
+    };
+    pprof_backend(config, BackendConfig::default())
+}

@@ -10,9 +10,7 @@ use inferno::flamegraph;
 use prost::Message;
 use pyroscope::{
     PyroscopeError,
-    backend::{
-        BackendConfig, BackendImpl, BackendReady, PprofConfig, Report, ReportData, pprof_backend,
-    },
+    backend::{BackendImpl, BackendReady, Report, ReportData},
     encode::pprof,
 };
 
@@ -53,10 +51,7 @@ impl Sampling {
         if TAKEN.swap(true, Ordering::AcqRel) {
             return Err(SamplingError::Running);
         }
-        let config = PprofConfig {
-            sample_rate: FREQUENCY_HZ,
-        };
-        match pprof_backend(config, BackendConfig::default()).initialize() {
+        match super::sampler().initialize() {
             Ok(backend) => Ok(Self {
                 backend: Some(backend),
                 started: SystemTime::now(),

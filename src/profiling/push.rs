@@ -3,7 +3,6 @@
 
 use pyroscope::{
     PyroscopeAgent, PyroscopeError,
-    backend::{BackendConfig, PprofConfig, pprof_backend},
     pyroscope::{PyroscopeAgentBuilder, PyroscopeAgentRunning},
 };
 
@@ -14,19 +13,13 @@ pub struct Pusher(PyroscopeAgent<PyroscopeAgentRunning>);
 
 impl Pusher {
     pub fn start(to: &Pyroscope) -> Result<Self, PyroscopeError> {
-        let backend = pprof_backend(
-            PprofConfig {
-                sample_rate: FREQUENCY_HZ,
-            },
-            BackendConfig::default(),
-        );
         let agent = PyroscopeAgentBuilder::new(
             &to.server,
             &to.service_name,
             FREQUENCY_HZ,
             "pyroscope-rs",
             env!("CARGO_PKG_VERSION"),
-            backend,
+            super::sampler(),
         )
         .tags(vec![("service_version", env!("CARGO_PKG_VERSION"))])
         .build()?;
