@@ -2,7 +2,8 @@
 
 VENV=${VENV:-$PWD/target/ci-venv}
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's heading shows the minutes and seconds since the run began, so a slow step shows.
+step() { printf '\n==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 # Waits for a job started with `&`; if it failed, shows its log (the second argument) and fails.
 finish() {
