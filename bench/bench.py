@@ -47,6 +47,22 @@ SHARES = (0.25, 0.5, 0.75)  # of a route's closed-loop rate, for the open-loop l
 PROFILED = (routes.ACCOUNT, routes.POSTING, routes.TRANSFER)  # routes whose CPU profile is taken
 
 
+class Cost:
+    """A feature's cost on one route: rounds of (req/s, server CPU µs per request), on and off."""
+
+    def __init__(self, rounds):
+        self.rounds = rounds
+
+    def rates(self, state):
+        return [rate for rate, _ in self.rounds[state]]
+
+    def rate(self, state):
+        return statistics.median(self.rates(state))
+
+    def cpu(self, state):
+        return statistics.median(cpu for _, cpu in self.rounds[state])
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -219,17 +235,24 @@ class Bench:
 
     def cost_of(self, feature, switched_off, measured, on=None):
         """Two servers, one with `feature` switched off by the `switched_off` settings (or on only
-        with the `on` settings), loaded in turn so drift hits both alike; medians kept per route."""
+        with the `on` settings), loaded in turn so drift hits both alike; medians kept per route,
+        of the rate and of the server's own CPU per request (which shared cores disturb less)."""
         servers = {"on": self.start_api(**(on or {})), "off": self.start_api(**switched_off)}
         self.costs[feature] = {}
         for route in measured:
-            rates = {"on": [], "off": []}
+            rounds = {"on": [], "off": []}
             for _ in range(self.args.rounds):
                 for state, api in servers.items():
-                    rates[state].append(self.wrk(api, route, seconds=self.args.seconds // 2 or 1)["rps"])
-            self.costs[feature][route.name] = (statistics.median(rates["on"]), statistics.median(rates["off"]), rates)
+                    rounds[state].append(self.loaded(api, route))
+            self.costs[feature][route.name] = Cost(rounds)
         for api in servers.values():
             api.stop(timeout=60)
+
+    def loaded(self, server, route):
+        """One round of a cost's load: the rate, and the server's CPU per request meanwhile."""
+        spent = self.cpu_seconds(server)["server"]
+        result = self.wrk(server, route, seconds=self.args.seconds // 2 or 1)
+        return result["rps"], (self.cpu_seconds(server)["server"] - spent) / max(result["requests"], 1) * 1e6
 
     def profile(self, server, route):
         """The server's CPU profile and flame graph under `route`'s closed-loop load, each taken
@@ -254,16 +277,15 @@ class Bench:
         seconds = self.args.seconds // 2 or 1
         url = f"{server.url}/debug/pprof/profile?seconds={seconds + 1}"
         asked = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
-        rates = {"on": [], "off": []}
+        rounds = {"on": [], "off": []}
         for _ in range(self.args.rounds):
             with concurrent.futures.ThreadPoolExecutor(1) as pool:
                 answer = pool.submit(lambda: urllib.request.urlopen(asked, timeout=seconds + 60).read())
                 time.sleep(0.2)  # sampling has started
-                rates["on"].append(self.wrk(server, route, seconds=seconds)["rps"])
+                rounds["on"].append(self.loaded(server, route))
                 answer.result()
-            rates["off"].append(self.wrk(server, route, seconds=seconds)["rps"])
-        self.costs["a CPU profile being taken (99 Hz)"] = {
-            route.name: (statistics.median(rates["on"]), statistics.median(rates["off"]), rates)}
+            rounds["off"].append(self.loaded(server, route))
+        self.costs["a CPU profile being taken (99 Hz)"] = {route.name: Cost(rounds)}
 
     # ---- data --------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ def wrk(url, path, script, seconds, connections, token=None):
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket.groups())) if socket else 0)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
         "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
         "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
         "errors": errors,
