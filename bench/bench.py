@@ -47,6 +47,13 @@ SHARES = (0.25, 0.5, 0.75)  # of a route's closed-loop rate, for the open-loop l
 PROFILED = (routes.ACCOUNT, routes.POSTING, routes.TRANSFER)  # routes whose CPU profile is taken
 
 
+def written_since(path, offset):
+    """The lines a log gained after it was `offset` bytes long."""
+    with open(path, "rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace").splitlines()
+
+
 class Cost:
     """A feature's cost on one route: rounds of (req/s, server CPU µs per request), on and off."""
 
@@ -156,10 +163,16 @@ class Bench:
     # ---- measuring ---------------------------------------------------------------------------
 
     def wrk(self, server, route, seconds=None, token=True):
+        logs = {path: path.stat().st_size for path in (server.log_path, self.postgres.log)}
         result = load.wrk(server.url, "/", route.lua, seconds or self.args.seconds, self.args.connections,
                           self.token if token else None)
         if result["errors"]:
-            self.failures.append(f"{route.name}: {result['errors']} requests failed (non-2xx or socket errors)")
+            # The logs are deleted with the run's directory: keep what explains the failures.
+            said = [line for path, offset in logs.items() for line in written_since(path, offset)
+                    if re.search(r"\b(ERROR|WARN|FATAL|PANIC)\b|checkpoint complete", line)]
+            self.failures.append(f"{route.name}: {result['errors']} requests failed (non-2xx or socket errors), "
+                                 f"at {result['rps']:,.0f} req/s; the server's and Postgres's logs meanwhile: "
+                                 + ("\n  ".join(["", *said[:5]]) if said else "nothing above INFO"))
         return result
 
     def capture(self, server, route, count=CAPTURED):
