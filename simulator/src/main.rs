@@ -1,7 +1,8 @@
 //! Traffic simulator: signs up a customer (or logs in as the one given), opens accounts, then
 //! drives a realistic mix of credits, debits, transfers, holds (captured, voided or left to
 //! expire), reads, idempotent retries and a few bad requests (malformed bodies, unknown accounts, a wrong password, a missing token) at a steady
-//! rate, printing progress, so every dashboard panel has data minutes after start.
+//! rate, printing progress. Its first 101 requests take every kind in turn, so every dashboard
+//! panel has data seconds after start.
 //!
 //! bank-simulate [--target URL] [--rate REQ_PER_SEC] [--duration SECS (0 = until stopped)]
 //!               [--accounts N] [--username NAME --password PASSWORD]

@@ -72,7 +72,10 @@ async fn the_simulator_drives_every_kind_of_traffic() {
         ),
         ("http_requests_total", r#"status="500""#),
     ] {
-        assert!(sample(&metrics, name, labels) > 0.0, "{name} {labels}");
+        assert!(
+            sample(&metrics, name, labels) > 0.0,
+            "{name} {labels}: the simulator printed {stdout}"
+        );
     }
     let _ = std::fs::remove_file(database);
 }
