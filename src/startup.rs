@@ -21,7 +21,6 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::scope;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     background::Background,
@@ -65,6 +64,8 @@ pub enum StartupError {
     OperatorCredentials(#[source] DomainError),
     #[error("cannot set up the operator account (OPERATOR_USERNAME): {0}")]
     Operator(#[source] AuthError),
+    #[error("cannot write the OpenAPI document: {0}")]
+    Document(#[source] serde_json::Error),
 }
 
 impl From<prometheus::Error> for StartupError {
@@ -156,18 +157,22 @@ impl Application {
         let port = listener.local_addr().map_err(listen_error)?.port();
         let faulty = settings.fault_flags.is_some();
         let allowed = Data::new(fallback::AllowedMethods::from_openapi(&api));
+        let published = Data::new(docs::Published::new(&api).map_err(StartupError::Document)?);
+        drop(api);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(allowed.clone())
+                .app_data(published.clone())
                 .app_data(web::PayloadConfig::new(settings.body_limit_bytes))
                 .app_data(extract::BodyTimeout(settings.client_timeout))
                 .app_data(web::PathConfig::default().error_handler(extract::path_error))
                 // The docs come first: Swagger UI's pages live under `/docs/`, slash kept.
                 .service(docs::root)
                 .service(docs::docs_without_slash)
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
-                .service(docs::redoc(api.clone()))
+                .service(docs::swagger_ui())
+                .service(docs::openapi_json)
+                .service(docs::redoc)
                 .service(docs::redoc_bundle)
                 .service(docs::redoc_init)
                 .service(docs::redoc_style)

@@ -4,7 +4,11 @@
 
 use std::num::NonZeroU32;
 
-use actix_web::{App, HttpResponse, get, http::header};
+use actix_web::{
+    App, HttpResponse, get,
+    http::header::{self, ContentType},
+    web::{Bytes, Data},
+};
 use utoipa::{
     Modify, OpenApi,
     openapi::{
@@ -14,6 +18,7 @@ use utoipa::{
 };
 use utoipa_actix_web::{AppExt, scope};
 use utoipa_redoc::{Redoc, Servable};
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{
     Optional, batches::BatchRefused, configure, transactions::PostingNeedsAnAmount,
@@ -228,9 +233,47 @@ pub async fn docs_without_slash() -> HttpResponse {
     found("/docs/")
 }
 
-/// ReDoc's page at `/redoc`, reading the same document as Swagger UI.
-pub fn redoc(api: utoipa::openapi::OpenApi) -> Redoc<utoipa::openapi::OpenApi> {
-    Redoc::with_url("/redoc", api).custom_html(REDOC_PAGE)
+/// The document as its readers get it, written once at start: `/openapi.json`, and ReDoc's
+/// page, which carries it. The server's workers share these bytes: handed the document itself,
+/// Swagger UI and ReDoc each kept a copy of its tree per worker (megabytes of maps in all) and
+/// Swagger UI serialized it again for every request.
+#[derive(Clone)]
+pub struct Published {
+    json: Bytes,
+    redoc_page: Bytes,
+}
+
+impl Published {
+    pub fn new(api: &utoipa::openapi::OpenApi) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            json: serde_json::to_vec(api)?.into(),
+            redoc_page: Redoc::with_url("/redoc", api.clone())
+                .custom_html(REDOC_PAGE)
+                .to_html()
+                .into(),
+        })
+    }
+}
+
+/// The OpenAPI document that Swagger UI and ReDoc read.
+#[get("/openapi.json")]
+pub async fn openapi_json(published: Data<Published>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(published.json.clone())
+}
+
+/// ReDoc's page, with the same document as Swagger UI.
+#[get("/redoc")]
+pub async fn redoc(published: Data<Published>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(published.redoc_page.clone())
+}
+
+/// Swagger UI at `/docs/`, reading `/openapi.json`.
+pub fn swagger_ui() -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"]))
 }
 
 /// ReDoc's script, from this binary instead of a CDN. It changes only with the binary.
