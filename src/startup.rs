@@ -32,7 +32,7 @@ use crate::{
     profiling::Pusher,
     routes::{self, docs, fallback, operations},
     state::AppState,
-    telemetry::RequestSpan,
+    telemetry::{self, RequestSpan},
     webhooks::{Dispatcher, Retries, addresses::Allowed},
 };
 
@@ -193,7 +193,8 @@ impl Application {
                 // 1. actix-web-prom counts every answer in `http_requests_total`; errors are
                 //    responses by then;
                 // 2. the request's span (when traces are on): everything inside runs in it, so
-                //    log lines, statement spans and the latency exemplar belong to its trace;
+                //    log lines, statement spans and the latency exemplar belong to its trace; a
+                //    request the sampler does not trace runs in none, holding its ids instead;
                 // 3. the request id, on the span and in `X-Request-Id`;
                 // 4. `traceresponse`;
                 // 5. the security headers on every answer (no sniffing, no framing, CSP);
@@ -214,6 +215,7 @@ impl Application {
                 .wrap(from_fn(middleware::security_headers))
                 .wrap(from_fn(middleware::trace_response))
                 .wrap(from_fn(middleware::request_id))
+                .wrap(Condition::new(traced, from_fn(telemetry::in_untraced)))
                 .wrap(Condition::new(traced, TracingLogger::<RequestSpan>::new()))
                 .wrap(Condition::new(settings.http_metrics, prometheus.clone()))
         })

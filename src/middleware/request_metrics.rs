@@ -49,7 +49,7 @@ pub async fn request_metrics(
     };
     let exemplar = telemetry::current_trace()
         .filter(|trace| trace.sampled)
-        .map(|trace| trace.trace_id);
+        .map(|trace| trace.trace_id.to_string());
     metrics.observe_request(&labels, started.elapsed().as_secs_f64(), exemplar);
     Ok(res)
 }

@@ -1,17 +1,19 @@
 //! What the service tells its operators besides metrics: log lines (env_logger, `logs`), traces
-//! (OpenTelemetry over OTLP, `traces`), the span every request runs in (`request_span`), the
-//! stable database conventions for SeaORM's statement spans (`conventions`), and the trace and
-//! span ids that tie a request's log lines, its exemplar and its trace together.
+//! (OpenTelemetry over OTLP, `traces`), the span a traced request runs in (`request_span`), the
+//! stable database conventions for SeaORM's statement spans (`conventions`), whether a request
+//! is traced (`sampling`), and the trace and span ids that tie a request's log lines, its
+//! exemplar and its trace together.
 
 mod conventions;
 mod logs;
 mod request_span;
+mod sampling;
 mod traces;
 
-pub use request_span::RequestSpan;
+pub use request_span::{RequestSpan, in_untraced};
 pub use traces::{Traces, TracesError};
 
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::Settings;
@@ -23,11 +25,11 @@ pub fn init(settings: &Settings) -> Result<Traces, TracesError> {
     Traces::start(settings.tracing.as_ref())
 }
 
-/// The ids of the span being executed now, if traces are on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The ids of the span being executed now, if traces are on. They print as lower-case hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceIds {
-    pub trace_id: String,
-    pub span_id: String,
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
     /// Whether this trace is exported; only then may a metric point at it.
     pub sampled: bool,
 }
@@ -72,16 +74,22 @@ pub fn remote_context(traceparent: &str) -> Option<opentelemetry::trace::SpanCon
 }
 
 pub fn current_trace() -> Option<TraceIds> {
-    // Without a subscriber there are no spans: skip the lookups, on every log line and request.
+    // Without a subscriber there are no spans and no untraced requests: skip the lookups, on
+    // every log line and request.
     if !tracing::dispatcher::has_been_set() {
         return None;
     }
-    let context = tracing::Span::current().context();
+    // A span first: an untraced request may run a ledger group whose statement is traced.
+    let current = tracing::Span::current();
+    if current.is_disabled() {
+        return sampling::untraced_ids();
+    }
+    let context = current.context();
     let span = context.span();
     let ids = span.span_context();
     ids.is_valid().then(|| TraceIds {
-        trace_id: ids.trace_id().to_string(),
-        span_id: ids.span_id().to_string(),
+        trace_id: ids.trace_id(),
+        span_id: ids.span_id(),
         sampled: ids.is_sampled(),
     })
 }

@@ -1,20 +1,23 @@
 //! The span each request runs in, named and labelled by OpenTelemetry's HTTP server conventions.
-//! It continues the caller's trace when the request carries a W3C `traceparent`.
+//! It continues the caller's trace when the request carries a W3C `traceparent`. A request the
+//! sampler does not trace runs in no span: `in_untraced` has it hold its ids instead (`sampling`).
 
 use actix_web::{
-    Error,
+    Error, HttpMessage,
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
     http::{
         Version,
         header::{self, HeaderMap},
     },
+    middleware::Next,
 };
-use opentelemetry::{global, propagation::Extractor, trace::TraceContextExt};
+use opentelemetry::{Context, global, propagation::Extractor, trace::TraceContextExt};
 use tracing::{Span, field::Empty};
 use tracing_actix_web::RootSpanBuilder;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::{TraceIds, sampling};
 use crate::{extract::ClientAddress, metrics::UNMEASURED_ROUTES};
 
 /// Given to `TracingLogger`. Route, status and outcome are recorded when the response is known:
@@ -29,41 +32,22 @@ impl RootSpanBuilder for RequestSpan {
         if UNMEASURED_ROUTES.contains(&request.path()) {
             return Span::none();
         }
-        let connection = request.connection_info();
-        let (host, port) = server(connection.host(), connection.scheme());
-        let user_agent = request
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|agent| agent.to_str().ok());
-        let client = ClientAddress::of(request.request())
-            .0
-            .map(|ip| ip.to_string());
-        let span = tracing::info_span!(
-            "HTTP request",
-            otel.kind = "server",
-            otel.status_code = Empty,
-            http.request.method = request.method().as_str(),
-            http.route = Empty,
-            http.response.status_code = Empty,
-            url.path = request.path(),
-            url.scheme = connection.scheme(),
-            server.address = host,
-            server.port = port,
-            network.protocol.version = protocol(request.version()),
-            user_agent.original = user_agent,
-            client.address = client,
-            request_id = Empty,
-            "error.type" = Empty,
-        );
         let caller = global::get_text_map_propagator(|propagator| {
             propagator.extract(&Headers(request.headers()))
         });
-        // Fails only when the span is disabled, that is when no trace is being recorded.
-        let _ = span.set_parent(caller);
-        span
+        match sampling::untraced(&caller) {
+            Some(ids) => {
+                request.extensions_mut().insert(Untraced(ids));
+                Span::none()
+            }
+            None => traced(request, caller),
+        }
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        if span.is_disabled() {
+            return;
+        }
         // actix-web turns every handler and extractor error into a response before it gets
         // here, so `Err` is a failure of the connection itself.
         let Ok(response) = outcome else {
@@ -93,6 +77,56 @@ impl RootSpanBuilder for RequestSpan {
             span.record("error.type", status.as_str());
         }
     }
+}
+
+/// The ids of a request the sampler does not trace, from `RequestSpan` to `in_untraced`.
+#[derive(Clone, Copy)]
+struct Untraced(TraceIds);
+
+/// Inside `TracingLogger::<RequestSpan>`: an untraced request runs holding its ids, so that its
+/// log lines and `traceresponse` name them.
+pub async fn in_untraced(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let untraced = req.extensions().get::<Untraced>().copied();
+    match untraced {
+        Some(Untraced(ids)) => sampling::in_untraced(ids, next.call(req)).await,
+        None => next.call(req).await,
+    }
+}
+
+/// The span of a request that is traced, a child of the caller's span when it sent one.
+fn traced(request: &ServiceRequest, caller: Context) -> Span {
+    let connection = request.connection_info();
+    let (host, port) = server(connection.host(), connection.scheme());
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|agent| agent.to_str().ok());
+    let client = ClientAddress::of(request.request())
+        .0
+        .map(|ip| ip.to_string());
+    let span = tracing::info_span!(
+        "HTTP request",
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = request.method().as_str(),
+        http.route = Empty,
+        http.response.status_code = Empty,
+        url.path = request.path(),
+        url.scheme = connection.scheme(),
+        server.address = host,
+        server.port = port,
+        network.protocol.version = protocol(request.version()),
+        user_agent.original = user_agent,
+        client.address = client,
+        request_id = Empty,
+        "error.type" = Empty,
+    );
+    // Fails only when the span is disabled, that is when no trace is being recorded.
+    let _ = span.set_parent(caller);
+    span
 }
 
 /// The host and port the client asked for (`Host`, or the proxy's `Forwarded` when trusted

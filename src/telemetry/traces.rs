@@ -8,14 +8,10 @@ use opentelemetry_sdk::{
     propagation::TraceContextPropagator,
     trace::{Sampler as SdkSampler, SdkTracerProvider},
 };
-use tracing::level_filters::LevelFilter;
-use tracing_subscriber::{
-    Layer,
-    filter::{self, FilterExt, Targets},
-    layer::SubscriberExt,
-};
+use tracing::{Level, Metadata, Subscriber, subscriber::Interest};
+use tracing_subscriber::{Layer, filter, layer::SubscriberExt, registry::LookupSpan};
 
-use super::conventions::StableConventions;
+use super::{conventions::StableConventions, sampling::DecidedAtArrival};
 use crate::config::{Sampler, Tracing};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +37,7 @@ impl Traces {
             .build()?;
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(StableConventions(exporter))
-            .with_sampler(sdk_sampler(settings.sampler))
+            .with_sampler(DecidedAtArrival::new(sdk_sampler(settings.sampler)))
             .with_resource(
                 Resource::builder()
                     .with_service_name(settings.service_name.clone())
@@ -54,23 +50,16 @@ impl Traces {
             .with_threads(false)
             .with_location(false)
             .with_target(false)
-            // Only our request spans, the ledger's group spans and SeaORM's statement spans. The
-            // exporter's own gRPC client (tonic, hyper, h2) has spans too; traced, every export
-            // would make more to export.
-            .with_filter(
-                Targets::new()
-                    .with_target("bank_api", LevelFilter::INFO)
-                    .with_target("bank_core", LevelFilter::INFO)
-                    .with_target("sea_orm", LevelFilter::INFO)
-                    // A statement outside any span is background polling (the hold sweeper, the
-                    // webhook dispatcher looking for work): a trace of its own several times a
-                    // second per replica would bury the requests' traces.
-                    .and(filter::dynamic_filter_fn(|metadata, context| {
-                        !metadata.target().starts_with("sea_orm")
-                            || context.lookup_current().is_some()
-                    })),
-            );
-        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(spans))?;
+            // Nothing here reads OpenTelemetry's current context: activating it on every poll
+            // of every request would be work for no reader.
+            .with_context_activation(false);
+        // One filter for every layer and none of a layer's own: a layer's own filter is asked
+        // about a span each time it is entered or left.
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry()
+                .with(which_spans())
+                .with(spans),
+        )?;
         global::set_text_map_propagator(TraceContextPropagator::new());
         log::info!(
             "exporting traces to {} as service {:?}",
@@ -92,6 +81,39 @@ impl Traces {
             Err(error) => log::warn!("traces not all sent at shutdown: {error}"),
         }
     }
+}
+
+/// Which spans are made at all, for every layer. This crate's (traced requests and webhook
+/// deliveries) always. The exporter's own gRPC client (tonic, hyper, h2) has spans too; traced,
+/// every export would make more to export. The ledger's groups and SeaORM's statements only
+/// inside a span, which only a traced request has: outside any, a statement is background
+/// polling (the hold sweeper, the webhook dispatcher looking for work), a trace of its own
+/// several times a second per replica that would bury the requests' traces, or it belongs to an
+/// untraced request, whose trace the sampler dropped, and building it (its SQL text copied)
+/// would cost that request for nothing. A filter for every layer, not one layer's own: a span
+/// one layer's filter refuses is still made when the filter decides span by span.
+fn which_spans<S>() -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn ours(metadata: &Metadata) -> bool {
+        metadata.target().starts_with("bank_api")
+    }
+    fn inner(metadata: &Metadata) -> bool {
+        ["bank_core", "sea_orm"]
+            .iter()
+            .any(|target| metadata.target().starts_with(target))
+    }
+    filter::dynamic_filter_fn(|metadata, context| {
+        *metadata.level() <= Level::INFO && (ours(metadata) || context.lookup_current().is_some())
+    })
+    .with_callsite_filter(|metadata| {
+        if ours(metadata) || inner(metadata) {
+            Interest::sometimes()
+        } else {
+            Interest::never()
+        }
+    })
 }
 
 fn sdk_sampler(sampler: Sampler) -> SdkSampler {

@@ -56,18 +56,34 @@ async fn every_grouped_write_leads_to_its_statement() {
         .expect("POST /accounts");
     let account: serde_json::Value = opened.json().await.expect("JSON");
 
-    let postings = (0..POSTINGS).map(|_| {
-        let request = client
+    // Every third posting comes from a caller that traces but did not sample: grouped with the
+    // others, it must leave nothing in the export, not even a group span of its own.
+    let postings = (0..POSTINGS).map(|n| {
+        let mut request = client
             .post(format!("{base}/transactions"))
             .json(&json!({"acc_id": account["id"], "credit": 1}));
+        if n % 3 == 0 {
+            let trace = uuid::Uuid::new_v4().simple().to_string();
+            request = request.header("traceparent", format!("00-{trace}-00f067aa0ba902b7-00"));
+        }
         async move {
             let posted = request.send().await.expect("POST /transactions");
             assert_eq!(posted.status(), StatusCode::CREATED);
             let header = posted.headers()["traceresponse"].to_str().expect("ASCII");
-            header.split('-').nth(1).expect("a trace id").to_owned()
+            let parts: Vec<&str> = header.split('-').collect();
+            (parts[1].to_owned(), parts[3] == "01")
         }
     });
-    let posting_traces = futures_util::future::join_all(postings).await;
+    let (sampled, unsampled): (Vec<_>, Vec<_>) = futures_util::future::join_all(postings)
+        .await
+        .into_iter()
+        .partition(|(_, sampled)| *sampled);
+    assert_eq!(
+        unsampled.len(),
+        POSTINGS / 3,
+        "the caller's decision is followed"
+    );
+    let posting_traces: Vec<String> = sampled.into_iter().map(|(trace, _)| trace).collect();
 
     // A request's span ends just after its answer is sent. The receiver holds 64 spans at a
     // time, so it is emptied while the exporter flushes the rest.
@@ -101,6 +117,19 @@ async fn every_grouped_write_leads_to_its_statement() {
         linked > 0,
         "{POSTINGS} postings at once, none grouped with another"
     );
+    for (trace, _) in &unsampled {
+        assert!(
+            spans.iter().all(|span| &span.trace_id != trace),
+            "an unsampled posting's trace was exported"
+        );
+    }
+    for span in &spans {
+        let inner = span.name == "ledger.group" || span.attributes.contains_key("db.system.name");
+        assert!(
+            !inner || !span.parent_span_id.is_empty(),
+            "a group or statement span as a trace of its own (an unsampled request's?): {span:#?}"
+        );
+    }
 }
 
 /// How many statement spans lie below `span`, following `ledger.group` links; and whether a link

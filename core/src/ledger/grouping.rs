@@ -8,10 +8,10 @@
 //! again alone, so that one item's trouble is its own; when the connection failed, every item
 //! gets that failure and is settled by its own write id (`writes`).
 //!
-//! Traces: a group's statement runs in a `ledger.group` span in the trace of the request whose
-//! write leads the group, and every other request of the group gets a `ledger.group` span of its
-//! own linked to that one (an OpenTelemetry span link), so each trace leads to the statement that
-//! carried its write.
+//! Traces: a group's statement runs in a `ledger.group` span in the trace of the first traced
+//! request of the group, and every other traced request of the group gets a `ledger.group` span
+//! of its own linked to that one (an OpenTelemetry span link), so each trace leads to the
+//! statement that carried its write.
 
 use std::{
     collections::VecDeque,
@@ -139,24 +139,34 @@ async fn apply(db: &DatabaseConnection, group: Vec<Waiting>, pause: Option<Durat
     apply_group(db, group, pause).instrument(statement).await;
 }
 
-/// The span the group's statement runs in, a child of the first request's span, and one span in
-/// each other request's trace, linked to it, that lasts as long.
+/// The span the group's statement runs in, a child of the first traced request's span, and one
+/// span in each other traced request's trace, linked to it, that lasts as long. Each is made
+/// inside its request's span, so that a subscriber that traces only some requests can leave out
+/// the others' (their spans come back disabled): a group led by an untraced request still has
+/// its statement in the trace of the first request that is traced.
 fn spans(group: &[Waiting]) -> (Span, Vec<Span>) {
     let writes = group.len();
-    let Some(first) = group.first() else {
-        return (Span::none(), Vec::new());
-    };
-    let statement = tracing::info_span!(parent: &first.span, "ledger.group", writes);
-    let mut seen = vec![first.span.id()];
+    let mut statement = Span::none();
+    let mut seen = Vec::new();
     let mut linked = Vec::new();
     for waiting in group {
-        if seen.contains(&waiting.span.id()) {
+        // An untraced request has no span (`Span::none`) and its write none in any trace.
+        if waiting.span.is_disabled() || seen.contains(&waiting.span.id()) {
             continue;
         }
         seen.push(waiting.span.id());
-        let joined = tracing::info_span!(parent: &waiting.span, "ledger.group", writes);
-        joined.follows_from(&statement);
-        linked.push(joined);
+        let span = waiting
+            .span
+            .in_scope(|| tracing::info_span!("ledger.group", writes));
+        if span.is_disabled() {
+            continue;
+        }
+        if statement.is_disabled() {
+            statement = span;
+        } else {
+            span.follows_from(&statement);
+            linked.push(span);
+        }
     }
     (statement, linked)
 }
