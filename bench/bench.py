@@ -91,7 +91,10 @@ class Bench:
         self.notes = {}
         self.failures = []  # failed requests: the run then measures nothing and exits 1
         self.token = None
-        self.peak_rss_kb = self.start_rss_kb = self.login_rss_kb = self.resident_kb = 0
+        # What the API was doing -> its peak resident memory meanwhile (kB): the Python
+        # original's, measured in the same sections, is never among them.
+        self.peaks = {}
+        self.resident_kb = 0
         self.processes = []
         # What the report says the run was.
         self.accounts, self.growth_rows, self.captured, self.shares = routes.ACCOUNTS, GROWTH, CAPTURED, SHARES
@@ -108,11 +111,9 @@ class Bench:
         """CPU time so far of a server under test, of this benchmark's Postgres (exited backends
         count in the postmaster's children's time) and of our finished children (wrk, pgbench,
         oha)."""
-        def ticks(pid, children):
-            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return sum(int(value) for value in fields[11:15 if children else 13])
         postmaster = self.postgres.pid()
-        postgres = ticks(postmaster, children=True)
+        stat = pathlib.Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+        postgres = sum(int(value) for value in stat[11:15])
         for path in pathlib.Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = path.read_text().rsplit(")", 1)[1].split()
@@ -122,8 +123,7 @@ class Bench:
                 postgres += sum(int(value) for value in fields[11:13])
         tick = os.sysconf("SC_CLK_TCK")
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        own = ticks(server.pid, children=False) if server else 0
-        return {"server": own / tick, "postgres": postgres / tick, "load": usage.ru_utime + usage.ru_stime}
+        return {"server": load.cpu_seconds(server.pid) if server else 0, "postgres": postgres / tick, "load": usage.ru_utime + usage.ru_stime}
 
     def backends(self):
         """How many processes the benchmark's postmaster has now."""
@@ -147,6 +147,18 @@ class Bench:
         """The process's peak resident memory so far (VmHWM), or with `now` its current (VmRSS)."""
         status = pathlib.Path(f"/proc/{process.pid}/status").read_text()
         return int(re.search(rf"{'VmRSS' if now else 'VmHWM'}:\s+(\d+) kB", status).group(1))
+
+    def note_peak(self, api, doing):
+        """The API's peak resident memory since the last note, kept as what it was `doing`; the
+        kernel's peak is then reset to what it holds now (clear_refs 5), so each note holds the
+        peak of its own phase and the run's peak names the phase that reached it."""
+        self.peaks[doing] = self.rss_kb(api)
+        pathlib.Path(f"/proc/{api.pid}/clear_refs").write_text("5")
+
+    def peak(self):
+        """The API's highest peak in the run and what it was doing then."""
+        doing = max(self.peaks, key=self.peaks.get)
+        return self.peaks[doing], doing
 
     def close(self):
         """Stops every server and removes the scratch directory: the access logs of a full run
@@ -203,7 +215,8 @@ class Bench:
         before = self.cpu_seconds(server)
         result = self.wrk(server, route, token=token)
         result["cpu"] = self.per_request(before, self.cpu_seconds(server), result["rps"] * self.args.seconds)
-        self.peak_rss_kb = max(self.peak_rss_kb, self.rss_kb(server))
+        if isinstance(server, Api):
+            self.note_peak(server, f"{route.name} ({section})")
         measured_ceiling = None
         if script:
             backends = self.backends()
@@ -242,6 +255,7 @@ class Bench:
             result["cores"] = {key: (spent - before[key]) / elapsed for key, spent in self.cpu_seconds(server).items()}
             result["share"] = share
             result["pgbench"] = load.pgbench_at(script, rate, self.args.seconds, self.args.connections, self.db_url)
+            self.note_peak(server, f"{route.name} at {share:.0%} of the most, open loop")
             if result["errors"]:
                 self.failures.append(f"{route.name} at {rate}/s: {result['errors']} requests failed")
             self.latency.append((route.name, result))
@@ -263,9 +277,8 @@ class Bench:
 
     def loaded(self, server, route):
         """One round of a cost's load: the rate, and the server's CPU per request meanwhile."""
-        spent = self.cpu_seconds(server)["server"]
-        result = self.wrk(server, route, seconds=self.args.seconds // 2 or 1)
-        return result["rps"], (self.cpu_seconds(server)["server"] - spent) / max(result["requests"], 1) * 1e6
+        result, cost = load.cpu_per_request(server.pid, lambda: self.wrk(server, route, seconds=self.args.seconds // 2 or 1))
+        return result["rps"], cost
 
     def profile(self, server, route):
         """The server's CPU profile and flame graph under `route`'s closed-loop load, each taken
@@ -346,9 +359,9 @@ class Bench:
         first.stop(timeout=60)
         api = self.start_api()
         self.notes["start to ready, migrated database"] = f"{api.ready_after * 1000:.0f} ms"
-        self.start_rss_kb = self.rss_kb(api)
+        self.note_peak(api, report.STARTING)
         self.token = log_in(api.url, *OPERATOR)
-        self.login_rss_kb = self.rss_kb(api)
+        self.note_peak(api, report.LOGIN)
         self.seed_accounts()
 
         print("reads, writes", flush=True)

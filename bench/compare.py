@@ -7,7 +7,7 @@ per request (read from /proc), which shared cores disturb less than throughput.
 """
 
 import argparse
-import os
+import functools
 import pathlib
 import shutil
 import statistics
@@ -21,11 +21,6 @@ from bank_testkit.postgres import PrivatePostgres, psql
 from bank_testkit.processes import OPERATOR, Api
 
 MEASURED = (routes.ACCOUNT, routes.BALANCE, routes.POSTING, routes.TRANSFER)
-
-
-def cpu_seconds(process):
-    fields = pathlib.Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def seed(database_url):
@@ -65,9 +60,10 @@ def main():
             rates, costs = {name: [] for name in servers}, {name: [] for name in servers}
             for _ in range(args.rounds):
                 for name, server in servers.items():
-                    spent = cpu_seconds(server)
-                    result = load.wrk(server.url, "/", route.lua, args.seconds, args.connections, tokens[name])
-                    costs[name].append((cpu_seconds(server) - spent) / (result["rps"] * args.seconds) * 1e6)
+                    run = functools.partial(load.wrk, server.url, "/", route.lua, args.seconds, args.connections,
+                                            tokens[name])
+                    result, cost = load.cpu_per_request(server.pid, run)
+                    costs[name].append(cost)
                     if result["errors"]:
                         failed.append(f"{name} {route.name}: {result['errors']} failed")
                     rates[name].append(result["rps"])

@@ -3,6 +3,7 @@ fixed rate, for the latency users feel: it measures from when each request was d
 is not hidden) and pgbench (the database's own ceiling on the same statements)."""
 
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -35,6 +36,20 @@ def wrk(url, path, script, seconds, connections, token=None):
         "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
         "errors": errors,
     }
+
+
+def cpu_seconds(pid):
+    """The CPU time, user and system, process `pid` has spent so far (its children's not)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(pid, run):
+    """Runs `run`, a load that counts its `requests`, and returns its result and the CPU process
+    `pid` (the server under it) spent per request meanwhile, in µs."""
+    spent = cpu_seconds(pid)
+    result = run()
+    return result, (cpu_seconds(pid) - spent) / max(result["requests"], 1) * 1e6
 
 
 def _ms(text):
