@@ -6,12 +6,15 @@
 //!
 //! bank-simulate [--target URL] [--rate REQ_PER_SEC] [--duration SECS (0 = until stopped)]
 //!               [--accounts N] [--username NAME --password PASSWORD]
-//!               [--scenario NAME [--flags FILE] [--prometheus URL]] [--list]
+//!               [--scenario NAME [--flags FILE] [--prometheus URL] [--hold SECS]] [--list]
 //!
 //! `--scenario` runs a game day's scenario (`--list` prints them with the alert each trips): it
 //! turns fault flags on in the API's flags file (`--flags`, or `FAULT_FLAGS`), or adds bad
-//! requests to the mix, until the alert fires in Prometheus, then puts the file back and keeps the
-//! traffic going until the alert resolves; each wait lasts at most `--duration` (default 900 s).
+//! requests to the mix, until the alert fires in Prometheus and `--hold` seconds more (default
+//! 35), then puts the file back and keeps the traffic going until the alert resolves; each wait
+//! lasts at most `--duration` (default 900 s). The hold is for Alertmanager: an alert that
+//! resolves before its group is first sent (the shipped configuration waits 30 s for a ticket) is
+//! never notified, and a gauge's alert, such as a long transaction's, resolves at the next scrape.
 //!
 //! The credentials may come from `SIMULATOR_USERNAME` and `SIMULATOR_PASSWORD` instead, so that a
 //! password need not be on a command line. Its few calls to the diagnostics route `/500` fail with
@@ -37,6 +40,9 @@ use tokio::sync::Semaphore;
 use mix::{Extra, HoldEnd, Request, Rng, next_request};
 use scenarios::{Flipped, Scenario};
 
+/// Longer than the shipped Alertmanager's longest group wait (a ticket's, 30 s).
+const DEFAULT_HOLD: Duration = Duration::from_secs(35);
+
 struct Options {
     target: String,
     rate: u32,
@@ -48,6 +54,8 @@ struct Options {
     /// The API's flags file, for a scenario's flags.
     flags: Option<PathBuf>,
     prometheus: String,
+    /// How long a scenario keeps its fault on once its alert fires.
+    hold: Duration,
     list: bool,
 }
 
@@ -63,6 +71,7 @@ fn parse_options() -> Result<Options, String> {
             .filter(|path| !path.is_empty())
             .map(PathBuf::from),
         prometheus: "http://127.0.0.1:9090".into(),
+        hold: DEFAULT_HOLD,
         list: false,
     };
     let mut duration_given = false;
@@ -97,6 +106,7 @@ fn parse_options() -> Result<Options, String> {
             }
             "--flags" => options.flags = Some(PathBuf::from(value)),
             "--prometheus" => options.prometheus = value.trim_end_matches('/').to_owned(),
+            "--hold" => options.hold = Duration::from_secs(number()?),
             "--accounts" => {
                 options.accounts = usize::try_from(number()?.clamp(2, 10_000)).unwrap_or(2)
             }
@@ -361,7 +371,7 @@ impl Traffic {
 }
 
 /// Runs `scenario` while `traffic` is sent: its flags on (or its bad requests sent) until its
-/// alert fires, then off until the alert resolves.
+/// alert fires and `options.hold` more, then off until the alert resolves.
 async fn run_scenario(
     options: &Options,
     scenario: &Scenario,
@@ -385,10 +395,12 @@ async fn run_scenario(
         let fired =
             scenarios::until(client, &options.prometheus, scenario.alert, true, within).await?;
         println!(
-            "{} fired after {} s; the fault goes off",
+            "{} fired after {} s; the fault stays on {} s more, for Alertmanager to send it",
             scenario.alert,
-            fired.as_secs()
+            fired.as_secs(),
+            options.hold.as_secs()
         );
+        tokio::time::sleep(options.hold).await;
         if let Some(flipped) = &flipped {
             flipped.restore()?;
         }
@@ -484,6 +496,36 @@ async fn main() -> ExitCode {
         Err(error) => {
             eprintln!("bank-simulate: {error}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scenario run against the shipped stack holds its fault long enough to be notified.
+    #[test]
+    fn the_default_hold_outlasts_every_group_wait_alertmanager_ships_with() {
+        let config = include_str!("../../prometheus/alertmanager/alertmanager.yml");
+        let waits: Vec<u64> = config
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("group_wait: "))
+            .map(|wait| {
+                wait.trim_end_matches('s')
+                    .parse()
+                    .expect("a wait in seconds")
+            })
+            .collect();
+        assert!(
+            !waits.is_empty(),
+            "the shipped configuration has group waits"
+        );
+        for wait in waits {
+            assert!(
+                DEFAULT_HOLD > Duration::from_secs(wait),
+                "group_wait {wait}s"
+            );
         }
     }
 }

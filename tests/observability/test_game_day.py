@@ -212,7 +212,10 @@ def test_a_scenario_fires_its_alert_which_leads_to_the_cause_and_resolves(stack,
     log = open(stack["tmp"] / f"simulate-{scenario['name']}.log", "w+")
     simulation = subprocess.Popen(
         [SIMULATOR, "--scenario", scenario["name"], "--target", stack["api"], "--prometheus", prometheus,
-         "--flags", str(stack["flags"]), "--rate", "20", "--accounts", "5", "--duration", "150"],
+         "--flags", str(stack["flags"]), "--rate", "20", "--accounts", "5", "--duration", "150",
+         # The fault stays on 3 s after the alert fires: longer than this Alertmanager's group wait
+         # (1 s) and an evaluation, so the alert is sent before it can resolve.
+         "--hold", "3"],
         stdout=log, stderr=subprocess.STDOUT)
 
     # While the fault is on: the alert fires, and the runbook's first query names the cause.
@@ -221,8 +224,7 @@ def test_a_scenario_fires_its_alert_which_leads_to_the_cause_and_resolves(stack,
             a["metric"]["alertname"] for a in instant_query(prometheus, 'ALERTS{alertstate="firing"}')}:
         time.sleep(0.5)
     result = instant_query(prometheus, query)
-    # The dashboard's annotation query over the last 3 s: the simulator may already be turning
-    # the flags off, as it does once the alert fires.
+    # The dashboard's annotation query over the last 3 s, while the simulator holds the flags on.
     annotated = {series["metric"]["flag"] for series in instant_query(
         prometheus, f"max_over_time(({annotation_query()})[3s:500ms])")}
     fired = active_alerts(prometheus)
