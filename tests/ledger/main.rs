@@ -896,3 +896,37 @@ fn postgres_keeps_the_reference_model() {
         runtime.block_on(async { Backend::open(common::postgres_database(&server).await).await });
     postgres.keeps_the_model(&runtime);
 }
+
+/// A batch whose items all pass the rules, one with a new key and one with a key its own request
+/// used before: the first is applied under its key, the second replays. Postgres tries such a
+/// group a table at a time and gives it back to the item-by-item path when a key is taken; this
+/// checks that nothing of the first attempt stays behind.
+#[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
+#[test]
+fn postgres_batch_with_a_replayed_key() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set");
+    runtime.block_on(async {
+        let backend = Backend::open(common::postgres_database(&server).await).await;
+        let ids = backend.accounts(&[10, 10, 10, 10]).await;
+        let post = |key: u8, credit: i64| Sent {
+            operation: Operation::Post {
+                by: Who::Operator,
+                account: 0,
+                credit,
+                debit: 0,
+            },
+            key: Some(key),
+            slot: (0, 0),
+        };
+        let (first, replay, new) = (post(0, 1), post(0, 1), post(1, 2));
+        assert_eq!(
+            backend.send_batch(&ids, "case", &[first]).await,
+            [Outcome::Applied(vec![11])]
+        );
+        assert_eq!(
+            backend.send_batch(&ids, "case", &[new, replay]).await,
+            [Outcome::Applied(vec![13]), Outcome::Replayed(vec![11])]
+        );
+    });
+}
