@@ -446,9 +446,12 @@ fn sent() -> impl Strategy<Value = Sent> {
     })
 }
 
+/// More groups than a case has.
+const GROUPS: usize = 7;
+
 /// Groups of operations sent at the same time, each knowing its slot.
 fn groups() -> impl Strategy<Value = Vec<Vec<Sent>>> {
-    proptest::collection::vec(proptest::collection::vec(sent(), 1..=4), 1..7).prop_map(
+    proptest::collection::vec(proptest::collection::vec(sent(), 1..=4), 1..GROUPS).prop_map(
         |mut groups| {
             for (g, group) in groups.iter_mut().enumerate() {
                 for (p, sent) in group.iter_mut().enumerate() {
@@ -461,10 +464,10 @@ fn groups() -> impl Strategy<Value = Vec<Vec<Sent>>> {
 }
 
 /// For each group, whether its postings and transfers go as one batch, in their order (a group
-/// with a hold's operation goes concurrently all the same). Most of such groups pass every rule
-/// and every new key, so Postgres writes them a table at a time; the rest are told item by item.
+/// with a hold's operation goes concurrently all the same). A batch reaches Postgres as one call
+/// of the grouped statement, so its items meet there as concurrent single writes seldom do.
 fn batched() -> impl Strategy<Value = Vec<bool>> {
-    proptest::collection::vec(any::<bool>(), 7)
+    proptest::collection::vec(any::<bool>(), GROUPS)
 }
 
 /// Starting balances: empty, some, and close enough to the limit for credits to break it.
@@ -562,33 +565,39 @@ impl Backend {
         sent: &Sent,
         hold: i64,
     ) -> (Outcome, Option<i64>) {
-        let operation = &sent.operation;
-        let movement = match *operation {
+        match sent.operation {
+            Operation::Expire { .. } => return (self.expire(hold).await, None),
+            ref operation if !operation.moves() => {
+                return self.send_hold(ids, case, sent, hold).await;
+            }
+            _ => {}
+        }
+        match self.write(ids, case, sent) {
+            Some(write) => (written_outcome(sent, self.ledger.write(write).await), None),
+            None => (Outcome::Invalid, None),
+        }
+    }
+
+    /// The write a posting or a transfer asks for, `None` when it is invalid.
+    fn write(&self, ids: &[AccountId], case: &str, sent: &Sent) -> Option<Write> {
+        let movement = match sent.operation {
             Operation::Post {
                 account,
                 credit,
                 debit,
                 ..
-            } => Posting::new(ids[account], credit, debit).map(Movement::Post),
+            } => Movement::Post(Posting::new(ids[account], credit, debit).ok()?),
             Operation::Transfer {
                 from, to, amount, ..
-            } => match Transfer::new(ids[from], ids[to], amount) {
-                Ok(transfer) => Ok(Movement::Transfer(transfer)),
-                Err(_) => return (Outcome::Invalid, None),
-            },
-            Operation::Expire { .. } => return (self.expire(hold).await, None),
-            _ => return self.send_hold(ids, case, sent, hold).await,
+            } => Movement::Transfer(Transfer::new(ids[from], ids[to], amount).ok()?),
+            _ => unreachable!("not a movement: {sent:?}"),
         };
-        let Ok(movement) = movement else {
-            return (Outcome::Invalid, None);
-        };
-        let write = Write {
+        Some(Write {
             movement,
-            scope: self.scope(operation.by()),
+            scope: self.scope(sent.operation.by()),
             claim: self.claim(case, sent),
             trace: None,
-        };
-        (written_outcome(sent, self.ledger.write(write).await), None)
+        })
     }
 
     /// Sends postings and transfers in one call of the ledger, as the batch endpoint does: each
@@ -596,26 +605,7 @@ impl Backend {
     async fn send_batch(&self, ids: &[AccountId], case: &str, group: &[Sent]) -> Vec<Outcome> {
         let writes: Vec<Option<Write>> = group
             .iter()
-            .map(|sent| {
-                let movement = match sent.operation {
-                    Operation::Post {
-                        account,
-                        credit,
-                        debit,
-                        ..
-                    } => Movement::Post(Posting::new(ids[account], credit, debit).ok()?),
-                    Operation::Transfer {
-                        from, to, amount, ..
-                    } => Movement::Transfer(Transfer::new(ids[from], ids[to], amount).ok()?),
-                    _ => unreachable!("not a movement: {sent:?}"),
-                };
-                Some(Write {
-                    movement,
-                    scope: self.scope(sent.operation.by()),
-                    claim: self.claim(case, sent),
-                    trace: None,
-                })
-            })
+            .map(|sent| self.write(ids, case, sent))
             .collect();
         let valid: Vec<bool> = writes.iter().map(Option::is_some).collect();
         let mut written = self
@@ -898,9 +888,9 @@ fn postgres_keeps_the_reference_model() {
 }
 
 /// A batch whose items all pass the rules, one with a new key and one with a key its own request
-/// used before: the first is applied under its key, the second replays. Postgres tries such a
-/// group a table at a time and gives it back to the item-by-item path when a key is taken; this
-/// checks that nothing of the first attempt stays behind.
+/// used before: the first is applied under its key, the second replays. A way of writing a group
+/// that claims its keys together and falls back item by item when one is taken must leave none
+/// of its first attempt behind; the generated cases seldom reach that fallback.
 #[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
 #[test]
 fn postgres_batch_with_a_replayed_key() {
