@@ -111,6 +111,79 @@ async fn every_change_is_one_message_for_each_endpoint_that_asked() {
     .await;
 }
 
+/// A batch reaches the database as one group, written (on Postgres) with one statement per
+/// table: still one message per write, in the order of the items, naming each write's rows.
+#[tokio::test]
+async fn a_batch_is_one_message_for_each_write_in_its_order() {
+    on_each_backend_with(
+        |settings| settings.webhook_first_retry = Duration::from_secs(3600),
+        async |app: TestApp| {
+            let alice = app.customer("alice").await;
+            let bob = app.customer("bob").await;
+            let alices_endpoint = alice
+                .post(
+                    "/webhooks",
+                    &json!({"url": NOWHERE, "events": ["transaction.posted"]}),
+                )
+                .await;
+            let alices_endpoint = id(&alices_endpoint.json().await.unwrap());
+            let everything = app.post("/webhooks", &json!({"url": NOWHERE})).await;
+            let everything = id(&everything.json().await.unwrap());
+            let alices = alice.funded_account(1_000).await;
+            let bobs = bob.funded_account(0).await;
+            let before = outbox::Entity::find().all(&app.db).await.unwrap().len();
+
+            let batch = alice
+                .post(
+                    "/batches",
+                    &json!({"items": [
+                        {"kind": "posting", "acc_id": alices, "debit": 10},
+                        {"kind": "transfer", "from_acc_id": alices, "to_acc_id": bobs, "amount": 20},
+                        {"kind": "posting", "acc_id": alices, "credit": 30},
+                    ]}),
+                )
+                .await;
+            assert_eq!(batch.status(), StatusCode::OK);
+            let results: Value = batch.json().await.unwrap();
+            let results = &results["results"];
+            let rows = [
+                (results[0]["transaction"]["id"].as_i64(), None),
+                (
+                    results[1]["transfer"]["from_transaction"]["id"].as_i64(),
+                    results[1]["transfer"]["to_transaction"]["id"].as_i64(),
+                ),
+                (results[2]["transaction"]["id"].as_i64(), None),
+            ];
+
+            let operators = outbox::Entity::find()
+                .filter(outbox::Column::EndpointId.eq(everything))
+                .order_by_asc(outbox::Column::Id)
+                .all(&app.db)
+                .await
+                .unwrap();
+            let told: Vec<_> = operators[operators.len() - 3..]
+                .iter()
+                .map(|m| (m.event_type.as_str(), (Some(m.subject_id), m.second_id)))
+                .collect();
+            assert_eq!(
+                told,
+                [
+                    ("transaction.posted", rows[0]),
+                    ("transfer.made", rows[1]),
+                    ("transaction.posted", rows[2]),
+                ]
+            );
+            let total = outbox::Entity::find().all(&app.db).await.unwrap().len();
+            assert_eq!(total - before, 5, "three for the operator's, two for Alice's");
+            assert_eq!(
+                messages(&app, alices_endpoint).await[..],
+                ["transaction.posted"; 3][..]
+            );
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn endpoints_are_the_owner_s_and_their_secret_is_shown_once() {
     on_each_backend_with(
