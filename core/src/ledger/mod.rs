@@ -32,6 +32,7 @@ mod steps;
 mod writes;
 
 pub use fencing::{FromLedgerRows, Settled, Stored, settle};
+pub use grouped::TABLE_AT_A_TIME;
 pub use holds::{
     HoldAction, HoldError, HoldPart, HoldStatus, HoldWrite, HoldWritten, NewHold, Swept, hold,
     holds,
