@@ -59,17 +59,17 @@ fn enqueue(event_type: &str, subject: &str, second: &str, account: &str, now: &s
         .replace("{now}", now)
 }
 
-/// Postgres's trigger for writes, a message per row of `ledger_writes`; a later migration
-/// replaces it with one per statement, and puts it back when undone.
-pub(crate) fn postgres_write_trigger() -> [String; 2] {
+fn postgres() -> Vec<String> {
+    let now = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)";
     let write = enqueue(
         WRITE_TYPE,
         "NEW.first_transaction_id",
         "NEW.second_transaction_id",
         WRITE_ACCOUNT,
-        POSTGRES_NOW,
+        now,
     );
-    [
+    let hold = enqueue("v_type", "NEW.id", "NULL", "NEW.from_acc_id", now);
+    vec![
         format!(
             "CREATE OR REPLACE FUNCTION bank_outbox_write() RETURNS trigger LANGUAGE plpgsql AS $$
              BEGIN {write} RETURN NULL; END $$"
@@ -78,17 +78,6 @@ pub(crate) fn postgres_write_trigger() -> [String; 2] {
          WHEN (NEW.first_transaction_id IS NOT NULL AND NEW.hold_id IS NULL) \
          EXECUTE FUNCTION bank_outbox_write()"
             .into(),
-    ]
-}
-
-/// The database's clock, in milliseconds since the epoch.
-pub(crate) const POSTGRES_NOW: &str =
-    "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)";
-
-fn postgres() -> Vec<String> {
-    let hold = enqueue("v_type", "NEW.id", "NULL", "NEW.from_acc_id", POSTGRES_NOW);
-    let mut statements = Vec::from(postgres_write_trigger());
-    statements.extend([
         format!(
             "CREATE OR REPLACE FUNCTION bank_outbox_hold() RETURNS trigger LANGUAGE plpgsql AS $$
              DECLARE v_type text := CASE WHEN TG_OP = 'INSERT' THEN 'hold.created'
@@ -109,8 +98,7 @@ fn postgres() -> Vec<String> {
         "CREATE TRIGGER holds_outbox_resolved AFTER UPDATE OF status ON holds FOR EACH ROW \
          WHEN (NEW.status <> OLD.status) EXECUTE FUNCTION bank_outbox_hold()"
             .into(),
-    ]);
-    statements
+    ]
 }
 
 fn sqlite() -> Vec<String> {
