@@ -919,6 +919,29 @@ fn postgres_keeps_the_reference_model() {
     postgres.keeps_the_model(&runtime);
 }
 
+/// Runs `test` on a fresh database of `TEST_DATABASE_URL`'s server.
+fn on_postgres(test: impl AsyncFnOnce(Backend)) {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set");
+    runtime.block_on(async {
+        test(Backend::open(common::postgres_database(&server).await).await).await;
+    });
+}
+
+/// A posting sent on its own.
+fn posting(by: Who, account: usize, credit: i64, debit: i64, key: Option<u8>) -> Sent {
+    Sent {
+        operation: Operation::Post {
+            by,
+            account,
+            credit,
+            debit,
+        },
+        key,
+        slot: (0, 0),
+    }
+}
+
 /// Long batches that the grouped statement judges whole, each with items a rule refuses among
 /// items that fit: an overdraft, a balance limit, a customer's posting on another's account and
 /// on an account of no owner.
@@ -927,22 +950,10 @@ fn postgres_keeps_the_reference_model() {
 #[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
 #[test]
 fn postgres_long_batches_refuse_only_what_breaks_a_rule() {
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set");
-    runtime.block_on(async {
-        let backend = Backend::open(common::postgres_database(&server).await).await;
+    on_postgres(async |backend| {
         let start = vec![10, 10, MAX_BALANCE - 5, 10];
         let ids = backend.accounts(&start).await;
-        let post = |by: Who, account: usize, credit: i64, debit: i64| Sent {
-            operation: Operation::Post {
-                by,
-                account,
-                credit,
-                debit,
-            },
-            key: None,
-            slot: (0, 0),
-        };
+        let post = |by, account, credit, debit| posting(by, account, credit, debit, None);
         let over = |last: Sent| {
             let mut batch = vec![post(Who::Operator, 1, 1, 0); TABLE_AT_A_TIME - 1];
             batch.push(last);
@@ -980,21 +991,9 @@ fn postgres_long_batches_refuse_only_what_breaks_a_rule() {
 #[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
 #[test]
 fn postgres_batch_with_a_replayed_key() {
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set");
-    runtime.block_on(async {
-        let backend = Backend::open(common::postgres_database(&server).await).await;
+    on_postgres(async |backend| {
         let ids = backend.accounts(&[10, 10, 10, 10]).await;
-        let post = |key: Option<u8>, credit: i64| Sent {
-            operation: Operation::Post {
-                by: Who::Operator,
-                account: 0,
-                credit,
-                debit: 0,
-            },
-            key,
-            slot: (0, 0),
-        };
+        let post = |key, credit| posting(Who::Operator, 0, credit, 0, key);
         assert_eq!(
             backend.send_batch(&ids, "case", &[post(Some(0), 1)]).await,
             [Outcome::Applied(vec![11])]
