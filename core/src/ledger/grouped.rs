@@ -5,9 +5,10 @@
 //! rendered from [`rules`], with SQL variables for the terms), so each item keeps its own
 //! outcome: applied, refused, replayed from its key, or refused for a key used differently.
 //!
-//! When every item fits (each account is there and the caller's, each item meets the rules with
-//! what the items before it left, each key is new), the group is written a table at a time: one
-//! statement per table for all its items. Otherwise the items are taken one by one. The group is
+//! When a group has at least [`TABLE_AT_A_TIME`] items and every item fits (each account is there
+//! and the caller's, each item meets the rules with what the items before it left, each key is
+//! new), it is written a table at a time: one statement per table for all its items. Otherwise
+//! the items are taken one by one. The group is
 //! judged by the same rules, rendered from the same list with a running balance for each
 //! account, and the ledger's property test holds both paths to one reference model.
 //!
