@@ -8,9 +8,9 @@
 //! When a group has at least [`TABLE_AT_A_TIME`] items and every item fits (each account is there
 //! and the caller's, each item meets the rules with what the items before it left, each key is
 //! new), it is written a table at a time: one statement per table for all its items. Otherwise
-//! the items are taken one by one. The group is
-//! judged by the same rules, rendered from the same list with a running balance for each
-//! account, and the ledger's property test holds both paths to one reference model.
+//! the items are taken one by one. The group is judged by the same rules, rendered from the same
+//! list with a running balance for each account, and the ledger's property test holds both paths
+//! to one reference model.
 //!
 //! Before the first item it locks every account the group touches in id order. Every group
 //! locks that way, so two groups (on two connections or two replicas) wait for each other but
