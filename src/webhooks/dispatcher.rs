@@ -241,8 +241,10 @@ impl Dispatcher {
             disable_after_ms: i64::try_from(self.retries.disable_after.as_millis())
                 .unwrap_or(i64::MAX),
         };
+        let disabled = webhooks::failed(&self.db, due, failed).await?;
+        // Counted once recorded, as deliveries are: the count never runs ahead of the outbox.
         self.metrics.count_delivery(false);
-        if webhooks::failed(&self.db, due, failed).await? {
+        if disabled {
             log::warn!(
                 "webhook endpoint {} disabled: its deliveries failed for {} s",
                 due.endpoint.id,
