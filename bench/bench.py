@@ -14,7 +14,6 @@ import argparse
 import concurrent.futures
 import datetime
 import json
-import os
 import pathlib
 import random
 import re
@@ -111,19 +110,9 @@ class Bench:
         """CPU time so far of a server under test, of this benchmark's Postgres (exited backends
         count in the postmaster's children's time) and of our finished children (wrk, pgbench,
         oha)."""
-        postmaster = self.postgres.pid()
-        stat = pathlib.Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
-        postgres = sum(int(value) for value in stat[11:15])
-        for path in pathlib.Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = path.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == postmaster:
-                postgres += sum(int(value) for value in fields[11:13])
-        tick = os.sysconf("SC_CLK_TCK")
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return {"server": load.cpu_seconds(server.pid) if server else 0, "postgres": postgres / tick, "load": usage.ru_utime + usage.ru_stime}
+        return {"server": load.cpu_seconds(server.pid) if server else 0,
+                "postgres": load.postgres_cpu_seconds(self.postgres.pid()), "load": usage.ru_utime + usage.ru_stime}
 
     def backends(self):
         """How many processes the benchmark's postmaster has now."""

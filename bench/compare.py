@@ -1,7 +1,7 @@
 """Did a change make bank-api slower? Two builds of the server, each on a database of its own in
 one Postgres of this tool's own, loaded in turn with the benchmark's routes so drift hits both
-alike; prints a table of median requests per second, and of the CPU each server process spent
-per request (read from /proc), which shared cores disturb less than throughput.
+alike; prints a table of median requests per second, and of the CPU each server process and
+Postgres spent per request (read from /proc), which shared cores disturb less than throughput.
 
     python3 bench/compare.py --before path/to/old/bank-api --after target/release/bank-api
 """
@@ -55,22 +55,27 @@ def main():
             servers[name] = first
         tokens = {name: log_in(server.url, *OPERATOR) for name, server in servers.items()}
         print("| Route | before: median req/s | after: median req/s | after / before "
-              "| before: server CPU µs/request | after: server CPU µs/request |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+              "| server CPU µs/request, before / after | Postgres CPU µs/request, before / after |\n"
+              "| --- | ---: | ---: | ---: | ---: | ---: |")
         for route in MEASURED:
-            rates, costs = {name: [] for name in servers}, {name: [] for name in servers}
+            rates, costs, database = ({name: [] for name in servers} for _ in range(3))
             for _ in range(args.rounds):
                 for name, server in servers.items():
                     run = functools.partial(load.wrk, server.url, "/", route.lua, args.seconds, args.connections,
                                             tokens[name])
+                    spent = load.postgres_cpu_seconds(postgres.pid())
                     result, cost = load.cpu_per_request(server.pid, run)
+                    spent = load.postgres_cpu_seconds(postgres.pid()) - spent
                     costs[name].append(cost)
+                    database[name].append(spent / max(result["requests"], 1) * 1e6)
                     if result["errors"]:
                         failed.append(f"{name} {route.name}: {result['errors']} failed")
                     rates[name].append(result["rps"])
             before, after = (statistics.median(rates[name]) for name in ("before", "after"))
-            cost_before, cost_after = (statistics.median(costs[name]) for name in ("before", "after"))
-            print(f"| `{route.name}` | {before:,.0f} | {after:,.0f} | {after / before:.0%} | {cost_before:.0f} "
-                  f"| {cost_after:.0f} |", flush=True)
+            cost = " / ".join(f"{statistics.median(costs[name]):.0f}" for name in ("before", "after"))
+            spent = " / ".join(f"{statistics.median(database[name]):.0f}" for name in ("before", "after"))
+            print(f"| `{route.name}` | {before:,.0f} | {after:,.0f} | {after / before:.0%} | {cost} | {spent} |",
+                  flush=True)
     finally:
         for server in servers.values():
             server.stop(timeout=60)

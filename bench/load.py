@@ -44,6 +44,21 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds(postmaster):
+    """The CPU time so far of the Postgres whose postmaster is `postmaster`: its own, its
+    backends', and that of backends that have exited (in the postmaster's children's time)."""
+    stat = pathlib.Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(value) for value in stat[11:15])
+    for path in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = path.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            ticks += sum(int(value) for value in fields[11:13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_per_request(pid, run):
     """Runs `run`, a load that counts its `requests`, and returns its result and the CPU process
     `pid` (the server under it) spent per request meanwhile, in µs."""
