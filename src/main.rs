@@ -27,8 +27,8 @@ async fn main() -> ExitCode {
             }
         };
     }
-    let traces = match telemetry::init(&settings) {
-        Ok(traces) => traces,
+    let telemetry = match telemetry::init(&settings) {
+        Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("bank-api: {error}");
             return ExitCode::FAILURE;
@@ -39,7 +39,7 @@ async fn main() -> ExitCode {
         Ok(app) => app,
         Err(error) => {
             eprintln!("bank-api: {error}");
-            traces.shutdown().await;
+            telemetry.shutdown().await;
             return ExitCode::FAILURE;
         }
     };
@@ -49,7 +49,7 @@ async fn main() -> ExitCode {
         app.port()
     );
     let served = app.run_until_stopped().await;
-    traces.shutdown().await;
+    telemetry.shutdown().await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -1,17 +1,21 @@
 //! Logging through env_logger: human-readable lines, or one JSON object per line for log shippers.
 //! A line written while a request is served carries that request's `trace_id` and `span_id`.
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use log::kv::{Key, Value, VisitSource};
 use serde::{Serialize, Serializer as _, ser::SerializeMap};
 
+use super::log_buffer::{self, Written};
 use crate::config::LogFormat;
 
-/// `filter` (`RUST_LOG`, in env_logger's syntax) picks what is logged.
-pub fn init(format: LogFormat, filter: &str) {
+/// `filter` (`RUST_LOG`, in env_logger's syntax) picks what is logged. Lines go to stderr through
+/// `log_buffer`; keep the returned `Written` until the end, so the last lines are written too.
+pub fn init(format: LogFormat, filter: &str) -> Option<Written> {
     let mut builder = env_logger::Builder::new();
     builder.parse_filters(filter);
+    let (lines, written) = log_buffer::new(io::stderr());
+    builder.target(env_logger::Target::Pipe(Box::new(lines)));
     // Lines are one line each: no scan of every message for line breaks to indent after them,
     // which cost every access line.
     builder.format_indent(None);
@@ -22,7 +26,12 @@ pub fn init(format: LogFormat, filter: &str) {
         });
     }
     // A second init (tests build many apps in one process) keeps the first logger.
-    let _ = builder.try_init();
+    builder.try_init().ok()?;
+    if let Err(error) = written.start_thread() {
+        // Lines are then written only when the buffer fills, and at the end: say so once.
+        eprintln!("bank-api: no thread to write log lines as they come: {error}");
+    }
+    Some(written)
 }
 
 /// One JSON object: `ts`, `level`, `target`, `msg`, the record's key-values, and the trace and

@@ -5,24 +5,42 @@
 //! exemplar and its trace together.
 
 mod conventions;
+mod log_buffer;
 mod logs;
 mod request_span;
 mod sampling;
 mod traces;
 
 pub use request_span::{RequestSpan, in_untraced};
-pub use traces::{Traces, TracesError};
+pub use traces::TracesError;
 
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::Settings;
+use log_buffer::Written;
+use traces::Traces;
 
-/// Starts logging, and tracing when an OTLP endpoint is set. Keep the returned `Traces` until
-/// the server has stopped, then shut it down so spans still in its queue are sent.
-pub fn init(settings: &Settings) -> Result<Traces, TracesError> {
-    logs::init(settings.log_format, &settings.log_filter);
-    Traces::start(settings.tracing.as_ref())
+/// Starts logging, and tracing when an OTLP endpoint is set. Keep the returned `Telemetry` until
+/// the server has stopped, then shut it down so spans and lines still waiting are sent.
+pub fn init(settings: &Settings) -> Result<Telemetry, TracesError> {
+    let logs = logs::init(settings.log_format, &settings.log_filter);
+    let traces = Traces::start(settings.tracing.as_ref())?;
+    Ok(Telemetry { traces, logs })
+}
+
+pub struct Telemetry {
+    traces: Traces,
+    logs: Option<Written>,
+}
+
+impl Telemetry {
+    /// Sends the spans still queued, then writes the lines still gathered (the shutdown of
+    /// traces may log).
+    pub async fn shutdown(self) {
+        self.traces.shutdown().await;
+        drop(self.logs);
+    }
 }
 
 /// The ids of the span being executed now, if traces are on. They print as lower-case hex.
