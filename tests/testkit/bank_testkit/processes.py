@@ -30,10 +30,11 @@ def free_port():
 
 
 def wait_for(what, check, seconds=60, interval=0.2):
-    """Calls `check` until it is true; fails naming `what` after `seconds`."""
+    """Calls `check` until it is true; fails naming `what` after `seconds`. `what` may be a
+    callable, asked at the failure, when the message names what is still missing."""
     deadline = time.monotonic() + seconds
     while not check():
-        assert time.monotonic() < deadline, f"{what}: not after {seconds} s"
+        assert time.monotonic() < deadline, f"{what() if callable(what) else what}: not after {seconds} s"
         time.sleep(interval)
 
 
