@@ -1,8 +1,8 @@
 //! Log lines leave the process a few milliseconds at a time: each line is added to a buffer in
 //! memory, and a thread of the buffer's own writes what has gathered to stderr every `EVERY`, in
-//! one write. Written a line at a time, each request paid a system call of its own and waited on
-//! the other workers' for stderr's lock: the access log cost 5.4 µs of a read's 36 µs of server
-//! CPU (bench/RESULTS.md of aaacc39).
+//! one write. Written a line at a time, each request paid a system call of its own, and waited
+//! for stderr's lock while other workers wrote theirs: the access log cost 5.4 µs of a read's
+//! 36 µs of server CPU (bench/RESULTS.md of aaacc39; 2.2 µs gathered, that of 39d23d2).
 //!
 //! A line reaches stderr at most `EVERY` after it was logged, and every line logged before the
 //! server stops is written before the process exits (`Written` is dropped last in `main`). A
