@@ -117,7 +117,11 @@ impl Application {
         };
         let state = Data::new(AppState {
             faults: Faults::new(&metrics.registry)?,
-            accounts: ledger::Accounts::new(db.clone(), settings.coalesce_reads),
+            accounts: ledger::Accounts::new(
+                db.clone(),
+                settings.coalesce_reads,
+                metrics.statements(),
+            ),
             ledger: ledger::Ledger::new(
                 db.clone(),
                 settings.group_writes,

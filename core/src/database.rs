@@ -1,7 +1,7 @@
 //! Opening the database (the pool, SQLite's concurrency settings, the migrations), and telling a
 //! database that is unavailable from a statement that failed.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -9,6 +9,11 @@ use sea_orm::{
     TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
+
+/// Told of every statement with its duration and whether it failed. SeaORM tells the one its
+/// pool was given (`set_metric_callback`); the ledger tells the same one of the statements it
+/// runs on a connection it keeps.
+pub type StatementObserver = Arc<dyn Fn(&sea_orm::metric::Info<'_>) + Send + Sync>;
 
 /// An arbitrary, fixed key for `pg_advisory_lock`, the same in every replica.
 const MIGRATION_LOCK: i64 = 0x0062_616e_6b61_7069;

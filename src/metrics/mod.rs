@@ -11,6 +11,7 @@ use std::{sync::Arc, time::SystemTime};
 use actix_web_prom::{ActixMetricsConfiguration, PrometheusMetrics, PrometheusMetricsBuilder};
 use bank_core::{
     authentication::{AuthError, sessions::Refused, token::Refusal},
+    database::StatementObserver,
     ledger::{HoldStatus, Movement, Swept},
 };
 use prometheus::{
@@ -294,13 +295,19 @@ impl Metrics {
 
     /// Times every statement the database runs (SeaORM's metric callback).
     pub fn instrument(&self, db: &mut DatabaseConnection) {
+        let observe = self.statements();
+        db.set_metric_callback(move |info| observe(info));
+    }
+
+    /// Records a statement's duration, for SeaORM's and the ledger's own statements alike.
+    pub fn statements(&self) -> StatementObserver {
         let histogram = self.db_query_duration.clone();
-        db.set_metric_callback(move |info| {
+        Arc::new(move |info| {
             let outcome = if info.failed { "error" } else { "ok" };
             histogram
                 .with_label_values(&[statement_kind(&info.statement.sql), outcome])
                 .observe(info.elapsed.as_secs_f64());
-        });
+        })
     }
 
     /// Exports the pool's connections in use and idle, read at scrape time.

@@ -230,6 +230,36 @@ async fn operational_metrics_are_exported_and_probes_are_not_counted() {
     .await;
 }
 
+/// Every statement is timed, the coalesced reads too: on Postgres they run on a connection the
+/// ledger keeps rather than through SeaORM, and the ledger reports each to the same histogram.
+#[tokio::test]
+async fn every_read_of_an_account_is_a_timed_statement() {
+    const READS: usize = 20;
+    on_each_backend(async |app| {
+        let id = app.create_account().await;
+        let selects = async || {
+            let metrics = app.metrics().await;
+            ["ok", "error"]
+                .iter()
+                .filter_map(|outcome| {
+                    let labels = [("statement", "select"), ("outcome", *outcome)];
+                    sample(&metrics, "db_query_duration_seconds_count", &labels)
+                })
+                .sum::<f64>()
+        };
+        let before = selects().await;
+        for _ in 0..READS {
+            app.get_json(&format!("/accounts/{id}")).await;
+        }
+        let timed = selects().await - before;
+        assert!(
+            timed >= READS as f64,
+            "{READS} reads one after another, {timed} statements timed"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn request_metrics_can_be_switched_off_and_the_rest_stay() {
     on_each_backend_with(

@@ -1,6 +1,7 @@
 //! Writes grouped into one statement keep their traces whole: on Postgres, postings sent at the
 //! same moment go as groups, and every posting's trace leads to the statement that carried it,
-//! under its own request span or through its `ledger.group` span's link to the group's. In a
+//! under its own request span or through its `ledger.group` span's link to the group's. A read
+//! of an account, which the ledger runs on a connection of its own, leads to its statement too. In a
 //! test binary of its own, since the `tracing` subscriber is global to a process.
 
 use std::{collections::HashMap, time::Duration};
@@ -56,6 +57,19 @@ async fn every_grouped_write_leads_to_its_statement() {
         .expect("POST /accounts");
     let account: serde_json::Value = opened.json().await.expect("JSON");
 
+    // A read alone on a quiet server goes at once, in its own request, on a connection the ledger
+    // keeps rather than through SeaORM: its statement is in its trace all the same.
+    let read = client
+        .get(format!("{base}/accounts/{}", account["id"]))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .send()
+        .await
+        .expect("GET /accounts/{id}");
+    assert_eq!(read.status(), StatusCode::OK);
+
     // Every third posting comes from a caller that traces but did not sample: grouped with the
     // others, it must leave nothing in the export, not even a group span of its own.
     let postings = (0..POSTINGS).map(|n| {
@@ -103,6 +117,22 @@ async fn every_grouped_write_leads_to_its_statement() {
         .iter()
         .map(|span| (span.span_id.as_str(), span))
         .collect();
+    let read = spans
+        .iter()
+        .find(|span| {
+            span.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736" && span.kind == "SPAN_KIND_SERVER"
+        })
+        .expect("the read's request span");
+    assert!(
+        spans.iter().any(|span| span.parent_span_id == read.span_id
+            && span
+                .attributes
+                .get("db.system.name")
+                .is_some_and(|system| system.contains("\"postgresql\""))
+            && span.attributes["db.operation.name"].contains("\"SELECT\"")
+            && span.attributes.contains_key("db.query.text")),
+        "the read's statement is a child of its request span: {spans:#?}"
+    );
     let mut linked = 0;
     for trace in &posting_traces {
         let server = spans

@@ -24,6 +24,7 @@ mod fencing;
 mod grouped;
 mod grouping;
 mod holds;
+mod kept;
 mod pause;
 mod reads;
 mod rules;

@@ -10,7 +10,10 @@ use sea_orm::{
 };
 
 use super::{coalesce::Coalescer, now, scope};
-use crate::domain::{AccountId, Scope, Text};
+use crate::{
+    database::StatementObserver,
+    domain::{AccountId, Scope, Text},
+};
 
 pub struct NewAccount {
     pub first_name: Text,
@@ -121,9 +124,10 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(db: DatabaseConnection, coalesce: bool) -> Self {
+    /// `observe` is told of the coalesced reads' statements, which SeaORM does not run.
+    pub fn new(db: DatabaseConnection, coalesce: bool, observe: StatementObserver) -> Self {
         let coalesce = coalesce && db.get_database_backend() == DbBackend::Postgres;
-        let coalescer = coalesce.then(|| Coalescer::new(db.clone()));
+        let coalescer = coalesce.then(|| Coalescer::new(db.clone(), observe));
         Self { db, coalescer }
     }
 
