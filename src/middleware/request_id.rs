@@ -9,6 +9,7 @@ use actix_web::{
     http::header::{HeaderName, HeaderValue},
     middleware::Next,
 };
+use bank_core::domain::random_uuid;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
@@ -45,13 +46,8 @@ fn decide(req: &ServiceRequest) -> String {
         .map_or_else(new_id, str::to_owned)
 }
 
-/// A random UUID from the thread's own generator: `Uuid::new_v4` asks the kernel (`getrandom`),
-/// a system call on every request, and an id that names a request need not be secret.
 fn new_id() -> String {
-    uuid::Builder::from_random_bytes(rand::random())
-        .into_uuid()
-        .simple()
-        .to_string()
+    random_uuid().simple().to_string()
 }
 
 #[cfg(test)]

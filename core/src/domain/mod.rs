@@ -17,6 +17,15 @@ pub use expiry::{Expiry, MAX_HOLD_SECONDS};
 pub use money::{Amount, MAX_AMOUNT, MAX_BALANCE};
 pub use text::{MAX_TEXT_CHARS, Text};
 
+/// A random (version 4) UUID from the thread's own CSPRNG (`rand`'s, seeded by the kernel):
+/// `Uuid::new_v4` makes a system call (`getrandom`) each time, once per request and once per
+/// write. For ids that must never repeat, which 122 random bits see to, and that guard nothing:
+/// a request's id, a write's (which settles an unknown outcome). Tokens, salts and signing
+/// secrets keep the kernel's generator.
+pub fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
 /// Why a value was refused, in words for logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     database,
-    domain::Scope,
+    domain::{Scope, random_uuid},
     idempotency::{Claim, WriteError},
 };
 
@@ -76,19 +76,11 @@ pub(super) struct Item {
     pub write_id: Uuid,
 }
 
-/// A write's id, from the thread's own CSPRNG (`rand`'s, seeded by the kernel): `Uuid::new_v4`
-/// makes a system call (`getrandom`) for every write. The id settles an unknown outcome, so it
-/// must never repeat, which 122 random bits see to; it guards nothing, so it need not come
-/// from the kernel itself as tokens and salts do.
-pub(super) fn new_write_id() -> Uuid {
-    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
-}
-
 impl Item {
     fn new(write: Write) -> Self {
         Self {
             write,
-            write_id: new_write_id(),
+            write_id: random_uuid(),
         }
     }
 }
