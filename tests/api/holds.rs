@@ -7,7 +7,10 @@ use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_detail, assert_validation_error, on_each_backend, sample};
+use crate::helpers::{
+    OPERATOR, TestApp, assert_detail, assert_validation_error, on_each_backend, postgres_database,
+    sample, test_settings,
+};
 
 async fn place(app: &TestApp, from: i64, to: i64, amount: i64) -> reqwest::Response {
     app.post(
@@ -422,4 +425,62 @@ async fn only_the_sources_owner_sees_and_resolves_a_hold() {
         );
     })
     .await;
+}
+
+/// A group of postings locks its accounts, in id order, before it claims their keys. A hold sent
+/// with a key must wait for its accounts before it claims the key too, or the two would wait for
+/// each other until Postgres ended one of them as deadlocked.
+#[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
+#[tokio::test]
+async fn a_hold_waits_for_its_accounts_before_it_claims_its_key() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+    let app = TestApp::spawn(bank_api::config::Settings {
+        database_url: postgres_database(&server).await,
+        ..test_settings()
+    })
+    .await;
+    let (from, to) = (app.funded_account(100).await, app.create_account().await);
+    let operator = app.user_id(OPERATOR.0).await;
+
+    // What a group does: its accounts locked first, then its key claimed.
+    let group = app.db.begin().await.unwrap();
+    group
+        .execute_unprepared(&format!(
+            "SELECT 1 FROM accounts WHERE id = {from} FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let hold = json!({"from_acc_id": from, "to_acc_id": to, "amount": 10});
+    let (placed, claimed) = tokio::join!(app.post_with_key("/holds", "shared", &hold), async {
+        for _ in 0..100 {
+            let waiting = app
+                .db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT count(*) AS n FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap();
+            if waiting == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let claimed = group
+            .execute_unprepared(&format!(
+                "SET LOCAL statement_timeout = '5s'; \
+                 INSERT INTO idempotency_keys (owner_id, key, fingerprint, response_body, created_at) \
+                 VALUES ({operator}, 'shared', 'a group', '', now())"
+            ))
+            .await;
+        group.rollback().await.unwrap();
+        claimed
+    });
+    claimed.expect("the group claims the key while the hold waits for the account");
+    assert_eq!(placed.status(), StatusCode::CREATED);
 }

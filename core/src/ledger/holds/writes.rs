@@ -1,11 +1,13 @@
-//! The writes of holds, each in a transaction of its own: its key claimed first, then the hold
-//! and the balance changes it makes, and its write id, or nothing.
+//! The writes of holds, each in a transaction of its own: the accounts it may change locked
+//! first, then its key claimed, then the hold and the balance changes it makes, and its write id,
+//! or nothing.
 
 use chrono::TimeDelta;
-use entity::{hold, transaction};
+use entity::{account, hold, transaction};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -37,6 +39,7 @@ pub(super) async fn write(
     write_id: Uuid,
 ) -> Result<Outcome, DbErr> {
     let txn = db.begin().await?;
+    lock_accounts(&txn, write.action).await?;
     if let Some(claim) = &write.claim {
         match idempotency::claim(&txn, claim, write_id).await? {
             None => {}
@@ -65,6 +68,46 @@ pub(super) async fn write(
 }
 
 type Made = (hold::Model, Vec<transaction::Model>);
+
+/// Locks the accounts `action` may change in id order, before anything else a hold's write
+/// locks. Grouped writes lock their accounts in that order before they claim keys; a hold that
+/// claimed its key, or its hold, before its accounts could wait for a group that waits for it
+/// (Postgres would end one of them as deadlocked). SQLite has one writer at a time and no row
+/// locks, and a transaction there must not read before it writes: a read pins its snapshot, and
+/// a write after another's commit fails at once instead of waiting.
+async fn lock_accounts(txn: &DatabaseTransaction, action: HoldAction) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let accounts = match action {
+        HoldAction::Create(new) => vec![new.from.0, new.to.0],
+        HoldAction::Capture { hold, .. } | HoldAction::Void { hold } => {
+            accounts_of(txn, hold).await?
+        }
+    };
+    account::Entity::find()
+        .select_only()
+        .column(account::Column::Id)
+        .filter(account::Column::Id.is_in(accounts))
+        .order_by_asc(account::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<i64>()
+        .all(txn)
+        .await?;
+    Ok(())
+}
+
+/// The accounts of the hold `id` (none if there is no such hold); they never change, so they are
+/// read without a lock.
+async fn accounts_of(txn: &DatabaseTransaction, id: i64) -> Result<Vec<i64>, DbErr> {
+    let accounts = hold::Entity::find_by_id(id)
+        .select_only()
+        .columns([hold::Column::FromAccId, hold::Column::ToAccId])
+        .into_tuple::<(i64, i64)>()
+        .one(txn)
+        .await?;
+    Ok(accounts.map_or_else(Vec::new, |(from, to)| vec![from, to]))
+}
 
 /// Reserves the amount on the source, under the rules of what may be spent, and stores the hold.
 async fn create(txn: &DatabaseTransaction, new: NewHold, scope: Scope) -> Result<Made, HoldError> {
@@ -223,6 +266,8 @@ pub(super) async fn expire_due(db: &DatabaseConnection) -> Result<u64, DbErr> {
     let mut expired = 0;
     for id in due {
         let txn = db.begin().await?;
+        // An expiry changes what a void would.
+        lock_accounts(&txn, HoldAction::Void { hold: id }).await?;
         let released = match resolve(&txn, id, Scope::All, Resolution::Expire).await {
             Ok(hold) => release(&txn, &hold).await,
             Err(refused) => Err(refused),
