@@ -89,8 +89,12 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let metrics = Metrics::new(settings.http_metrics)?;
-        let mut db = database::connect(&settings.database()).await?;
+        let database::Pools {
+            requests: mut db,
+            background: mut tasks_db,
+        } = database::connect(&settings.database()).await?;
         metrics.instrument(&mut db);
+        metrics.instrument(&mut tasks_db);
         metrics.watch_pool(&db)?;
         let traced = settings.tracing.is_some();
         let prometheus = metrics.http_middleware().map_err(StartupError::Metrics)?;
@@ -98,7 +102,7 @@ impl Application {
             let username = Username::parse(username).map_err(StartupError::OperatorCredentials)?;
             let password = Password::parse(password.expose_secret())
                 .map_err(StartupError::OperatorCredentials)?;
-            users::ensure_operator(&db, &username, &password)
+            users::ensure_operator(&tasks_db, &username, &password)
                 .await
                 .map_err(StartupError::Operator)?;
         }
@@ -137,7 +141,7 @@ impl Application {
             webhook_addresses: Allowed::new(settings.webhook_allowed_networks.clone()),
         });
         let dispatcher = Dispatcher::new(
-            db.clone(),
+            tasks_db.clone(),
             state.webhook_addresses.clone(),
             routes::webhooks::render,
             Retries {
@@ -147,7 +151,7 @@ impl Application {
             state.metrics.webhooks.clone(),
         )
         .map_err(|error| StartupError::Webhooks(Box::new(error)))?;
-        let background = background(&state, dispatcher, flags);
+        let background = background(&state, tasks_db, dispatcher, flags);
         let metrics_server = match &settings.metrics_address {
             Some(address) => Some(metrics_server(address, state.clone())?),
             None => None,
@@ -354,14 +358,16 @@ fn cors(origins: &[String]) -> Cors {
         .max_age(600)
 }
 
-/// Every task the server runs besides requests.
+/// Every task the server runs besides requests, each on the pool `db` unless it says otherwise.
 fn background(
     state: &Data<AppState>,
+    db: DatabaseConnection,
     dispatcher: Dispatcher,
     flags: Option<faults::Flags>,
 ) -> Background {
     let mut background = Background::new(&state.metrics);
-    // A game day's faults are applied as the flags file says, from a second after it says so.
+    // A game day's faults are applied as the flags file says, from a second after it says so,
+    // to the requests' pool.
     if let Some(flags) = flags {
         let faults = state.clone();
         background.spawn("fault_flags", move || {
@@ -379,8 +385,8 @@ fn background(
         async move { dispatcher.run().await }
     });
     // Each replica remembers its users (no read per request) only while it hears of changes.
-    if state.db.get_database_backend() == DbBackend::Postgres {
-        let options = state.db.get_postgres_connection_pool().connect_options();
+    if db.get_database_backend() == DbBackend::Postgres {
+        let options = db.get_postgres_connection_pool().connect_options();
         let directory = state.auth.directory.clone();
         background.spawn("user_directory", move || {
             directory::listen(directory.clone(), (*options).clone())
@@ -388,15 +394,12 @@ fn background(
     }
     // Every replica releases holds past their expiry, within a second of it; each hold expires
     // once however many replicas sweep.
-    let holds = state.clone();
+    let (holds, holds_db) = (state.clone(), db.clone());
     background.spawn("hold_expiry", move || {
-        let state = holds.clone();
+        let (state, db) = (holds.clone(), holds_db.clone());
         async move {
             let swept = |swept| state.metrics.record_sweep(swept);
-            state
-                .ledger
-                .keep_holds_expiring(HOLD_EXPIRY_PERIOD, swept)
-                .await
+            ledger::keep_holds_expiring(&db, HOLD_EXPIRY_PERIOD, swept).await
         }
     });
     // Clients whose request count is full again are forgotten, so memory follows the clients
@@ -410,17 +413,17 @@ fn background(
     }
     // Every replica forgets the refresh tokens past their expiry; one replica doing it would be
     // enough.
-    let sessions = state.clone();
+    let (sessions, sessions_db) = (state.clone(), db.clone());
     background.spawn("refresh_token_sweeper", move || {
-        let state = sessions.clone();
-        async move { state.auth.sessions.keep_swept(&state.db).await }
+        let (state, db) = (sessions.clone(), sessions_db.clone());
+        async move { state.auth.sessions.keep_swept(&db).await }
     });
     // Every replica forgets the ended windows of failed logins, so the table holds only the
     // current ones; one replica doing it would be enough.
     let state = state.clone();
     background.spawn("login_sweeper", move || {
-        let state = state.clone();
-        async move { state.auth.throttle.keep_swept(&state.db).await }
+        let (state, db) = (state.clone(), db.clone());
+        async move { state.auth.throttle.keep_swept(&db).await }
     });
     background
 }

@@ -27,11 +27,47 @@ pub struct DatabaseOptions {
     pub acquire_timeout: Duration,
 }
 
-/// Opens the pool and applies the pending migrations.
-pub async fn connect(settings: &DatabaseOptions) -> Result<DatabaseConnection, DbErr> {
+/// A server's connections to its database.
+pub struct Pools {
+    /// The requests' statements. On Postgres it starts empty and opens a connection when a request
+    /// finds none idle, so every connection is opened by a thread that serves requests: tokio
+    /// wakes a socket's reader through the thread that opened it, and connections opened by the
+    /// main thread had it relay every reply to a worker.
+    pub requests: DatabaseConnection,
+    /// Start-up (migrations, the operator) and the tasks that run besides requests, all on the
+    /// main thread. On SQLite, the same pool as `requests`.
+    pub background: DatabaseConnection,
+}
+
+/// The background tasks' pool: each task uses one connection at a time, for a moment.
+const BACKGROUND_CONNECTIONS: u32 = 2;
+
+/// Opens the pools and applies the pending migrations.
+pub async fn connect(settings: &DatabaseOptions) -> Result<Pools, DbErr> {
+    if !DbBackend::Postgres.is_prefix_of(&settings.url) {
+        // SQLite is the single-process setup (replicas belong on Postgres), and its connections
+        // are threads of their own, not sockets: one pool serves all.
+        let db = Database::connect(options(settings, settings.max_connections)).await?;
+        migrate_all_or_nothing(&db).await?;
+        return Ok(Pools {
+            requests: db.clone(),
+            background: db,
+        });
+    }
+    let background = Database::connect(options(settings, BACKGROUND_CONNECTIONS)).await?;
+    migrate(&background, &settings.url).await?;
+    let mut requests = options(settings, settings.max_connections);
+    requests.min_connections(0).connect_lazy(true);
+    Ok(Pools {
+        requests: Database::connect(requests).await?,
+        background,
+    })
+}
+
+fn options(settings: &DatabaseOptions, max_connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(&settings.url);
     options
-        .max_connections(settings.max_connections)
+        .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(settings.acquire_timeout)
         .connect_timeout(settings.acquire_timeout)
@@ -49,19 +85,13 @@ pub async fn connect(settings: &DatabaseOptions) -> Result<DatabaseConnection, D
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
-    let db = Database::connect(options).await?;
-    migrate(&db, &settings.url).await?;
-    Ok(db)
+    options
 }
 
-/// Applies pending migrations, and on Postgres installs the ledger's grouped statement. Several
-/// replicas may start at once: on Postgres they take turns under an advisory lock, held on a
-/// connection of its own so the pool stays free for the migrator.
+/// Applies pending migrations on Postgres, and installs the ledger's grouped statement. Several
+/// replicas may start at once: they take turns under an advisory lock, held on a connection of
+/// its own so the pool stays free for the migrator.
 async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), DbErr> {
-    // SQLite is the single-process setup: replicas belong on Postgres.
-    if db.get_database_backend() != DbBackend::Postgres {
-        return migrate_all_or_nothing(db).await;
-    }
     let mut options = ConnectOptions::new(url);
     options.max_connections(1).sqlx_logging(false);
     let lock = Database::connect(options).await?;

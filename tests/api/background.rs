@@ -77,3 +77,40 @@ async fn a_failed_task_starts_again_and_every_task_stops_with_the_server() {
     running.await.unwrap().expect("the server stopped cleanly");
     eventually("the listener is gone", async || listeners(&db).await == 0).await;
 }
+
+#[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
+#[tokio::test]
+async fn only_requests_open_the_requests_connections() {
+    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+    let settings = Settings {
+        database_url: postgres_database(&server).await,
+        ..test_settings()
+    };
+    let observer = sea_orm::Database::connect(&settings.database_url)
+        .await
+        .expect("a connection of the test's own");
+    let app = Application::build(settings).await.expect("the app starts");
+    let pool = app.db().get_postgres_connection_pool().clone();
+    let ready = format!("http://127.0.0.1:{}/ready", app.port());
+    let (handle, running) = (app.handle(), tokio::spawn(app.run_until_stopped()));
+
+    // Start-up and every background task have used the database (hold expiry sweeps each
+    // second), on connections of their own.
+    eventually("the listener runs", async || {
+        listeners(&observer).await == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        pool.size(),
+        0,
+        "connections of the requests' pool opened off a request"
+    );
+
+    let status = reqwest::get(&ready).await.unwrap().status();
+    assert_eq!(status, 200);
+    assert_eq!(pool.size(), 1, "the request opened the connection it used");
+
+    handle.stop(true).await;
+    running.await.unwrap().expect("the server stopped cleanly");
+}

@@ -521,7 +521,8 @@ impl Backend {
         };
         let db = database::connect(&settings.database())
             .await
-            .expect("the database opens");
+            .expect("the database opens")
+            .requests;
         let mut customers = [UserId(0); 2];
         for (i, customer) in customers.iter_mut().enumerate() {
             let created = user::ActiveModel {
@@ -709,7 +710,7 @@ impl Backend {
             .exec(&self.db)
             .await
             .expect("an expiry");
-        self.ledger.expire_holds().await.expect("a sweep");
+        ledger::expire_holds(&self.db).await.expect("a sweep");
         Outcome::Swept
     }
 

@@ -35,8 +35,8 @@ mod writes;
 pub use fencing::{FromLedgerRows, Settled, Stored, settle};
 pub use grouped::TABLE_AT_A_TIME;
 pub use holds::{
-    HoldAction, HoldError, HoldPart, HoldStatus, HoldWrite, HoldWritten, NewHold, Swept, hold,
-    holds,
+    HoldAction, HoldError, HoldPart, HoldStatus, HoldWrite, HoldWritten, NewHold, Swept,
+    expire_holds, hold, holds, keep_holds_expiring,
 };
 pub use pause::Pause;
 pub use reads::{

@@ -22,7 +22,7 @@ pub use reads::{hold, holds};
 use std::time::Duration;
 
 use entity::hold;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
 use uuid::Uuid;
 
 use super::{Invalid, Ledger, LedgerError, Stored};
@@ -199,39 +199,39 @@ impl Ledger {
             Ok(writes::Outcome::Refused(refused)) => Err(WriteError::Ledger(refused)),
         }
     }
+}
 
-    /// Releases pending holds past their expiry every `period`, for as long as it runs, telling
-    /// `swept` what each round released and what is still held; a failed pass ends it. Safe to
-    /// run on every replica at once: each hold expires once.
-    pub async fn keep_holds_expiring(
-        &self,
-        period: Duration,
-        swept: impl Fn(Swept),
-    ) -> Result<(), DbErr> {
-        let mut every = tokio::time::interval(period);
+/// Releases pending holds past their expiry every `period`, for as long as it runs, telling
+/// `swept` what each round released and what is still held; a failed pass ends it. Safe to run
+/// on every replica at once: each hold expires once.
+pub async fn keep_holds_expiring(
+    db: &DatabaseConnection,
+    period: Duration,
+    swept: impl Fn(Swept),
+) -> Result<(), DbErr> {
+    let mut every = tokio::time::interval(period);
+    loop {
+        every.tick().await;
+        let mut expired = 0;
+        // A full pass may leave more behind: go on at once.
         loop {
-            every.tick().await;
-            let mut expired = 0;
-            // A full pass may leave more behind: go on at once.
-            loop {
-                let released = self.expire_holds().await?;
-                expired += released;
-                if released < writes::SWEEP {
-                    break;
-                }
+            let released = expire_holds(db).await?;
+            expired += released;
+            if released < writes::SWEEP {
+                break;
             }
-            let (pending, held) = reads::pending(&self.db).await?;
-            swept(Swept {
-                expired,
-                pending,
-                held,
-            });
         }
+        let (pending, held) = reads::pending(db).await?;
+        swept(Swept {
+            expired,
+            pending,
+            held,
+        });
     }
+}
 
-    /// One pass of [`Self::keep_holds_expiring`]: releases up to a batch of pending holds past
-    /// their expiry, each in a transaction of its own; how many.
-    pub async fn expire_holds(&self) -> Result<u64, DbErr> {
-        writes::expire_due(&self.db).await
-    }
+/// One pass of [`keep_holds_expiring`]: releases up to a batch of pending holds past their
+/// expiry, each in a transaction of its own; how many.
+pub async fn expire_holds(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    writes::expire_due(db).await
 }
