@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use bank_api::{config::Settings, startup::Application};
+use bank_api::startup::Application;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-use crate::helpers::{postgres_database, sample, test_settings};
+use crate::helpers::{postgres_settings, sample};
 
 /// Sessions of this database that listen for user changes.
 async fn listeners(db: &DatabaseConnection) -> i64 {
@@ -36,12 +36,9 @@ async fn eventually(what: &str, check: impl AsyncFn() -> bool) {
 #[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
 #[tokio::test]
 async fn a_failed_task_starts_again_and_every_task_stops_with_the_server() {
-    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-    let settings = Settings {
-        database_url: postgres_database(&server).await,
-        ..test_settings()
-    };
-    let app = Application::build(settings).await.expect("the app starts");
+    let app = Application::build(postgres_settings().await)
+        .await
+        .expect("the app starts");
     let (handle, db) = (app.handle(), app.db().clone());
     let metrics_url = format!("http://127.0.0.1:{}/metrics", app.port());
     let running = tokio::spawn(app.run_until_stopped());
@@ -81,11 +78,7 @@ async fn a_failed_task_starts_again_and_every_task_stops_with_the_server() {
 #[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
 #[tokio::test]
 async fn only_requests_open_the_requests_connections() {
-    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-    let settings = Settings {
-        database_url: postgres_database(&server).await,
-        ..test_settings()
-    };
+    let settings = postgres_settings().await;
     let observer = sea_orm::Database::connect(&settings.database_url)
         .await
         .expect("a connection of the test's own");

@@ -12,8 +12,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_detail, on_each_backend, postgres_database, sample, sqlite_settings,
-    test_settings,
+    TestApp, assert_detail, on_each_backend, postgres_settings, sample, sqlite_settings,
 };
 
 const FLAGS: &str = include_str!("../../flagd/faults.flagd.json");
@@ -204,12 +203,7 @@ async fn a_slow_route_is_slow_by_a_spread_of_latencies() {
 }
 
 async fn postgres_app() -> (TestApp, FlagFile) {
-    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-    let settings = bank_api::config::Settings {
-        database_url: postgres_database(&server).await,
-        ..test_settings()
-    };
-    spawn_with_flags(settings).await
+    spawn_with_flags(postgres_settings().await).await
 }
 
 /// The one number `sql` selects, as the server's own pool answers it.

@@ -29,11 +29,8 @@ pub async fn on_each_backend_with(configure: impl Fn(&mut Settings), test: impl 
     let mut settings = sqlite_settings();
     configure(&mut settings);
     test(TestApp::spawn(settings).await).await;
-    if let Ok(server) = std::env::var("TEST_DATABASE_URL") {
-        let mut settings = Settings {
-            database_url: postgres_database(&server).await,
-            ..test_settings()
-        };
+    if std::env::var_os("TEST_DATABASE_URL").is_some() {
+        let mut settings = postgres_settings().await;
         configure(&mut settings);
         test(TestApp::spawn(settings).await).await;
     }
@@ -57,6 +54,16 @@ pub fn test_settings() -> Settings {
 pub fn sqlite_settings() -> Settings {
     Settings {
         database_url: crate::common::sqlite_database(),
+        ..test_settings()
+    }
+}
+
+/// Test settings on a fresh database of `TEST_DATABASE_URL`'s server, for tests of what only
+/// Postgres does (they are ignored without it: `postgres_tests` in `build.rs`).
+pub async fn postgres_settings() -> Settings {
+    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+    Settings {
+        database_url: postgres_database(&server).await,
         ..test_settings()
     }
 }

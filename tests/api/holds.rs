@@ -8,8 +8,8 @@ use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    OPERATOR, TestApp, assert_detail, assert_validation_error, on_each_backend, postgres_database,
-    sample, test_settings,
+    OPERATOR, TestApp, assert_detail, assert_validation_error, on_each_backend, postgres_settings,
+    sample,
 };
 
 async fn place(app: &TestApp, from: i64, to: i64, amount: i64) -> reqwest::Response {
@@ -434,12 +434,7 @@ async fn only_the_sources_owner_sees_and_resolves_a_hold() {
 #[tokio::test]
 async fn a_hold_waits_for_its_accounts_before_it_claims_its_key() {
     use sea_orm::{ConnectionTrait, TransactionTrait};
-    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-    let app = TestApp::spawn(bank_api::config::Settings {
-        database_url: postgres_database(&server).await,
-        ..test_settings()
-    })
-    .await;
+    let app = TestApp::spawn(postgres_settings().await).await;
     let (from, to) = (app.funded_account(100).await, app.create_account().await);
     let operator = app.user_id(OPERATOR.0).await;
 

@@ -106,11 +106,7 @@ async fn the_root_sends_people_to_the_docs() {
 #[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
 #[tokio::test]
 async fn replicas_starting_together_on_a_new_postgres_database_all_come_up() {
-    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set");
-    let settings = bank_api::config::Settings {
-        database_url: crate::helpers::postgres_database(&server).await,
-        ..crate::helpers::test_settings()
-    };
+    let settings = crate::helpers::postgres_settings().await;
     let starts = (0..4).map(|_| TestApp::spawn(settings.clone()));
 
     let replicas = futures_util::future::join_all(starts).await;
@@ -129,11 +125,7 @@ async fn a_read_only_database_answers_writes_503_and_writes_nothing() {
     use sea_orm::ConnectionTrait;
 
     let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set");
-    let app = TestApp::spawn(bank_api::config::Settings {
-        database_url: crate::helpers::postgres_database(&server).await,
-        ..crate::helpers::test_settings()
-    })
-    .await;
+    let app = TestApp::spawn(crate::helpers::postgres_settings().await).await;
     let account = app.funded_account(500).await;
     let rows = app.ledger_len().await;
     let admin = sea_orm::Database::connect(&server).await.unwrap();
