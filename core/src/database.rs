@@ -114,7 +114,8 @@ async fn migrate_all_or_nothing(db: &DatabaseConnection) -> Result<(), DbErr> {
     txn.commit().await
 }
 
-/// The database could not be reached, or went away during the request: the failure is not the
+/// The database could not be reached, went away during the request, or rolled the request's
+/// transaction back for a conflict with another ([`is_conflict`]): the failure is not the
 /// request's, and a retry may succeed.
 pub fn is_unavailable(error: &DbErr) -> bool {
     use sea_orm::{RuntimeErr, sqlx};
@@ -128,36 +129,62 @@ pub fn is_unavailable(error: &DbErr) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_) => true,
-        // Postgres shutting down or restarting ends the session with one of these (class 57P);
-        // a standby, reached while a failover moves the primary, refuses every write.
-        sqlx::Error::Database(error) => error
-            .code()
-            .is_some_and(|code| code.starts_with("57P") || code == READ_ONLY),
+        // Postgres shutting down or restarting ends the session with one of these (class 57P).
+        sqlx::Error::Database(_) => {
+            sql_state(error).is_some_and(|code| code.starts_with("57P") || applied_nothing(&code))
+        }
         _ => false,
     }
 }
 
-/// SQLSTATE `read_only_sql_transaction`: the server is a standby (or the database is set read
-/// only). The statement was refused before it did anything.
-const READ_ONLY: &str = "25006";
-
-fn refused_as_read_only(error: &sea_orm::sqlx::Error) -> bool {
-    matches!(error, sea_orm::sqlx::Error::Database(error) if error.code().as_deref() == Some(READ_ONLY))
+/// The database rolled the statement's transaction back because it conflicted with another
+/// transaction: a deadlock's victim, a serialization failure, or a standby's query cancelled by
+/// the changes it replays. Nothing of the transaction happened, and the same transaction tried
+/// again seldom meets the same conflict.
+pub fn is_conflict(error: &DbErr) -> bool {
+    sql_state(error).is_some_and(|code| code.starts_with(ROLLED_BACK))
 }
 
 /// For a failure that [`is_unavailable`]: whether a statement may have reached the database
 /// before the connection failed, so that a write may have been applied. Failing to get a
-/// connection at all means nothing was sent.
+/// connection at all means nothing was sent, and an answer that [`applied_nothing`] means what
+/// it says.
 pub fn may_have_been_sent(error: &DbErr) -> bool {
     use sea_orm::{RuntimeErr, sqlx};
     match error {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => false,
-        DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx_error))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx_error)) => {
             !matches!(
-                error.as_ref(),
+                sqlx_error.as_ref(),
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            ) && !refused_as_read_only(error)
+            ) && !sql_state(error).is_some_and(|code| applied_nothing(&code))
         }
         _ => true,
+    }
+}
+
+/// SQLSTATE `read_only_sql_transaction`: the server is a standby (or the database is set read
+/// only), reached while a failover moves the primary.
+const READ_ONLY: &str = "25006";
+/// SQLSTATE class `transaction_rollback` (40001 serialization failure, 40P01 deadlock detected).
+const ROLLED_BACK: &str = "40";
+
+/// An error the database answered for a statement it applied nothing of: a write refused as read
+/// only, or a transaction rolled back whole for a conflict.
+fn applied_nothing(code: &str) -> bool {
+    code == READ_ONLY || code.starts_with(ROLLED_BACK)
+}
+
+fn sql_state(error: &DbErr) -> Option<String> {
+    use sea_orm::{RuntimeErr, sqlx};
+    let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) =
+        error
+    else {
+        return None;
+    };
+    match error.as_ref() {
+        sqlx::Error::Database(error) => error.code().map(|code| code.into_owned()),
+        _ => None,
     }
 }

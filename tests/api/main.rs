@@ -10,6 +10,7 @@ mod access;
 mod accounts;
 mod background;
 mod batches;
+mod conflicts;
 mod docs;
 mod errors;
 mod faults;

@@ -281,10 +281,13 @@ fn outcomes(items: usize, rows: &[QueryResult]) -> Result<Vec<ItemOutcome>, DbEr
         .collect()
 }
 
-/// Whether a group's failure may be its items' together: an error the database answered (the
-/// statement was rolled back, so nothing of it happened) that is not the database being away.
-pub(super) fn retry_alone(error: &DbErr) -> bool {
-    !database::is_unavailable(error)
+/// Whether the items of a group of `items` that failed are each tried again alone: when the
+/// failure may be one item's doing (an error the database answered, so the statement was rolled
+/// back and nothing of it happened, that is not the database being away), or when the database
+/// rolled the group back for a conflict with another transaction, which a second try seldom
+/// meets, even for a write that was alone.
+pub(super) fn retry_alone(error: &DbErr, items: usize) -> bool {
+    database::is_conflict(error) || (items > 1 && !database::is_unavailable(error))
 }
 
 /// The function's parameters, its result and how it runs. Its statements take arrays whose

@@ -5,8 +5,9 @@
 //!
 //! A group that fails as a whole answers each of its items truthfully: when the database answered
 //! with an error (the statement was rolled back, so nothing of it happened), each item is tried
-//! again alone, so that one item's trouble is its own; when the connection failed, every item
-//! gets that failure and is settled by its own write id (`writes`).
+//! again alone, so that one item's trouble is its own, and a write alone that the database rolled
+//! back for a conflict with another transaction is tried once more; when the connection failed,
+//! every item gets that failure and is settled by its own write id (`writes`).
 //!
 //! Traces: a group's statement runs in a `ledger.group` span in the trace of the first traced
 //! request of the group, and every other traced request of the group gets a `ledger.group` span
@@ -26,8 +27,9 @@ use tracing::{Instrument, Span};
 use super::{
     Pause,
     grouped::{FUNCTION, retry_alone},
-    writes::{Item, ItemOutcome},
+    writes::{Item, ItemOutcome, after_conflict},
 };
+use crate::database;
 
 /// Groups running at once; a write that finds this many waits for the next one. One: a second
 /// group running beside it halves both, and a posting's share of a call costs more in a smaller
@@ -183,7 +185,10 @@ async fn apply_group(db: &DatabaseConnection, group: Vec<Waiting>, pause: Option
                 let _ = waiting.answer.send(Ok(outcome));
             }
         }
-        Err(error) if group.len() > 1 && retry_alone(&error) => {
+        Err(error) if retry_alone(&error, group.len()) => {
+            if database::is_conflict(&error) {
+                after_conflict(&error).await;
+            }
             log::debug!(
                 "a group of {} writes failed, each is tried alone: {error}",
                 group.len()

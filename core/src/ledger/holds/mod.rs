@@ -25,7 +25,7 @@ use entity::hold;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
 use uuid::Uuid;
 
-use super::{Invalid, Ledger, LedgerError, Stored};
+use super::{Invalid, Ledger, LedgerError, Stored, writes::once_more_on_conflict};
 use crate::{
     domain::{AccountId, Amount, DomainError, Expiry, Scope, random_uuid},
     idempotency::{Claim, WriteError},
@@ -187,7 +187,8 @@ impl Ledger {
     pub async fn hold(&self, write: HoldWrite) -> Result<HoldWritten, WriteError<HoldError>> {
         let write_id = random_uuid();
         let written = |hold, replayed| HoldWritten { hold, replayed };
-        match writes::write(&self.db, &write, write_id).await {
+        match once_more_on_conflict(async || writes::write(&self.db, &write, write_id).await).await
+        {
             Ok(writes::Outcome::Done(hold)) => Ok(written(hold, false)),
             Ok(writes::Outcome::Replayed(hold)) => Ok(written(hold, true)),
             Ok(writes::Outcome::KeyReused) => Err(WriteError::KeyReused),
