@@ -6,8 +6,9 @@ use chrono::TimeDelta;
 use entity::{account, hold, transaction};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-    sea_query::Expr,
+    DbBackend, DbErr, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+    sea_query::{Expr, Query},
 };
 use uuid::Uuid;
 
@@ -80,33 +81,31 @@ async fn lock_accounts(txn: &DatabaseTransaction, action: HoldAction) -> Result<
         return Ok(());
     }
     let accounts = match action {
-        HoldAction::Create(new) => vec![new.from.0, new.to.0],
+        HoldAction::Create(new) => account::Column::Id.is_in([new.from.0, new.to.0]),
+        // A hold's accounts never change, so they are read in the same statement, unlocked.
         HoldAction::Capture { hold, .. } | HoldAction::Void { hold } => {
-            accounts_of(txn, hold).await?
+            let of_hold = |column: hold::Column| {
+                Query::select()
+                    .column(column)
+                    .from(hold::Entity)
+                    .and_where(hold::Column::Id.eq(hold))
+                    .to_owned()
+            };
+            Expr::col(account::Column::Id)
+                .in_subquery(of_hold(hold::Column::FromAccId))
+                .or(Expr::col(account::Column::Id).in_subquery(of_hold(hold::Column::ToAccId)))
         }
     };
     account::Entity::find()
         .select_only()
         .column(account::Column::Id)
-        .filter(account::Column::Id.is_in(accounts))
+        .filter(accounts)
         .order_by_asc(account::Column::Id)
         .lock_exclusive()
         .into_tuple::<i64>()
         .all(txn)
         .await?;
     Ok(())
-}
-
-/// The accounts of the hold `id` (none if there is no such hold); they never change, so they are
-/// read without a lock.
-async fn accounts_of(txn: &DatabaseTransaction, id: i64) -> Result<Vec<i64>, DbErr> {
-    let accounts = hold::Entity::find_by_id(id)
-        .select_only()
-        .columns([hold::Column::FromAccId, hold::Column::ToAccId])
-        .into_tuple::<(i64, i64)>()
-        .one(txn)
-        .await?;
-    Ok(accounts.map_or_else(Vec::new, |(from, to)| vec![from, to]))
 }
 
 /// Reserves the amount on the source, under the rules of what may be spent, and stores the hold.
