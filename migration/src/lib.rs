@@ -14,6 +14,7 @@ mod m20261203_000002_create_holds;
 mod m20261203_000003_usernames_ignore_case;
 mod m20261203_000004_create_webhooks;
 mod m20261204_000001_create_refresh_tokens;
+mod m20261206_000001_outbox_per_statement;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000003_usernames_ignore_case::Migration),
             Box::new(m20261203_000004_create_webhooks::Migration),
             Box::new(m20261204_000001_create_refresh_tokens::Migration),
+            Box::new(m20261206_000001_outbox_per_statement::Migration),
         ]
     }
 }

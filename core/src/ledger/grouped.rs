@@ -409,14 +409,13 @@ BEGIN
         ledger_rows AS (
             INSERT INTO transactions (id, acc_id, credit, debit, balance_after, created_at)
             SELECT v_ids[c_k], c_acc, c_credit, c_debit, c_after, at FROM c),
-        -- In item order: the outbox's row trigger numbers each write's messages as it comes.
         written AS (
             INSERT INTO ledger_writes (write_id, first_transaction_id, second_transaction_id,
                                        created_at, traceparent)
             SELECT write_ids[c_item], v_ids[min(c_k)],
                    CASE WHEN count(*) = 2 THEN v_ids[max(c_k)] END, at,
                    NULLIF(traceparents[c_item], '')
-            FROM c GROUP BY c_item ORDER BY c_item)
+            FROM c GROUP BY c_item)
         SELECT c_item::int4, 'applied'::text, v_ids[c_k], c_acc, c_credit, c_debit, c_after, at,
                NULL::text
         FROM c ORDER BY c_k;
