@@ -1,8 +1,9 @@
 //! Writes grouped into one statement keep their traces whole: on Postgres, postings sent at the
 //! same moment go as groups, and every posting's trace leads to the statement that carried it,
-//! under its own request span or through its `ledger.group` span's link to the group's. A read
-//! of an account, which the ledger runs on a connection of its own, leads to its statement too. In a
-//! test binary of its own, since the `tracing` subscriber is global to a process.
+//! under its own request span or through its `ledger.group` span's link to the group's. Reads of
+//! accounts sent at the same moment go together as well, on a connection the ledger keeps, and
+//! each leads to its statement the same way, through `ledger.read`. In a test binary of its
+//! own, since the `tracing` subscriber is global to a process.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -21,6 +22,7 @@ use serde_json::json;
 mod common;
 
 const POSTINGS: usize = 60;
+const READS: usize = 60;
 
 #[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,6 +36,8 @@ async fn every_grouped_write_leads_to_its_statement() {
         host: "127.0.0.1".into(),
         port: 0,
         auth_required: false,
+        // More requests at once than one client may send in a second.
+        rate_limit_per_second: None,
         tracing: Some(Tracing {
             endpoint: collector.endpoint(),
             service_name: "bank-api-test".into(),
@@ -83,9 +87,7 @@ async fn every_grouped_write_leads_to_its_statement() {
         async move {
             let posted = request.send().await.expect("POST /transactions");
             assert_eq!(posted.status(), StatusCode::CREATED);
-            let header = posted.headers()["traceresponse"].to_str().expect("ASCII");
-            let parts: Vec<&str> = header.split('-').collect();
-            (parts[1].to_owned(), parts[3] == "01")
+            trace_of(&posted)
         }
     });
     let (sampled, unsampled): (Vec<_>, Vec<_>) = futures_util::future::join_all(postings)
@@ -98,6 +100,22 @@ async fn every_grouped_write_leads_to_its_statement() {
         "the caller's decision is followed"
     );
     let posting_traces: Vec<String> = sampled.into_iter().map(|(trace, _)| trace).collect();
+
+    // Reads sent at the same moment go together too, most of them answered by a task of no
+    // request's: each trace still leads to the statement that read its account.
+    let reads = (0..READS).map(|_| {
+        let request = client.get(format!("{base}/accounts/{}", account["id"]));
+        async move {
+            let read = request.send().await.expect("GET /accounts/{id}");
+            assert_eq!(read.status(), StatusCode::OK);
+            trace_of(&read)
+        }
+    });
+    let read_traces: Vec<String> = futures_util::future::join_all(reads)
+        .await
+        .into_iter()
+        .map(|(trace, _)| trace)
+        .collect();
 
     // A request's span ends just after its answer is sent. The receiver holds 64 spans at a
     // time, so it is emptied while the exporter flushes the rest.
@@ -123,30 +141,38 @@ async fn every_grouped_write_leads_to_its_statement() {
             span.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736" && span.kind == "SPAN_KIND_SERVER"
         })
         .expect("the read's request span");
+    let read_batch = spans
+        .iter()
+        .find(|span| span.parent_span_id == read.span_id && span.name == "ledger.read")
+        .expect("the read's ledger.read span");
     assert!(
-        spans.iter().any(|span| span.parent_span_id == read.span_id
-            && span
-                .attributes
-                .get("db.system.name")
-                .is_some_and(|system| system.contains("\"postgresql\""))
-            && span.attributes["db.operation.name"].contains("\"SELECT\"")
-            && span.attributes.contains_key("db.query.text")),
-        "the read's statement is a child of its request span: {spans:#?}"
-    );
-    let mut linked = 0;
-    for trace in &posting_traces {
-        let server = spans
+        spans
             .iter()
-            .find(|span| &span.trace_id == trace && span.kind == "SPAN_KIND_SERVER")
-            .unwrap_or_else(|| panic!("the request span of {trace} in {} spans", spans.len()));
-        let (statements, followed) = statements_under(server, &spans, &by_id);
-        assert!(statements > 0, "no statement for {trace}: {spans:#?}");
-        linked += usize::from(followed);
-    }
-    assert!(
-        linked > 0,
-        "{POSTINGS} postings at once, none grouped with another"
+            .any(|span| span.parent_span_id == read_batch.span_id
+                && span
+                    .attributes
+                    .get("db.system.name")
+                    .is_some_and(|system| system.contains("\"postgresql\""))
+                && span.attributes["db.operation.name"].contains("\"SELECT\"")
+                && span.attributes.contains_key("db.query.text")),
+        "the read's statement is below its request span: {spans:#?}"
     );
+    for (traces, what, how_many) in [
+        (&posting_traces, "postings", POSTINGS),
+        (&read_traces, "reads", READS),
+    ] {
+        let mut linked = 0;
+        for trace in traces {
+            let server = spans
+                .iter()
+                .find(|span| &span.trace_id == trace && span.kind == "SPAN_KIND_SERVER")
+                .unwrap_or_else(|| panic!("the request span of {trace} in {} spans", spans.len()));
+            let (statements, followed) = statements_under(server, &spans, &by_id);
+            assert!(statements > 0, "no statement for {trace}: {spans:#?}");
+            linked += usize::from(followed);
+        }
+        assert!(linked > 0, "{how_many} {what} at once, none with another");
+    }
     for (trace, _) in &unsampled {
         assert!(
             spans.iter().all(|span| &span.trace_id != trace),
@@ -154,7 +180,8 @@ async fn every_grouped_write_leads_to_its_statement() {
         );
     }
     for span in &spans {
-        let inner = span.name == "ledger.group" || span.attributes.contains_key("db.system.name");
+        let inner =
+            span.name.starts_with("ledger.") || span.attributes.contains_key("db.system.name");
         assert!(
             !inner || !span.parent_span_id.is_empty(),
             "a group or statement span as a trace of its own (an unsampled request's?): {span:#?}"
@@ -162,8 +189,15 @@ async fn every_grouped_write_leads_to_its_statement() {
     }
 }
 
-/// How many statement spans lie below `span`, following `ledger.group` links; and whether a link
-/// was followed to find them.
+/// The trace id of a response, and whether it was sampled (`traceresponse`).
+fn trace_of(response: &reqwest::Response) -> (String, bool) {
+    let header = response.headers()["traceresponse"].to_str().expect("ASCII");
+    let parts: Vec<&str> = header.split('-').collect();
+    (parts[1].to_owned(), parts[3] == "01")
+}
+
+/// How many statement spans lie below `span`, following the links of `ledger.group` and
+/// `ledger.read` spans; and whether a link was followed to find them.
 fn statements_under(
     span: &ExportedSpan,
     spans: &[ExportedSpan],
@@ -180,7 +214,7 @@ fn statements_under(
         let (below, through) = statements_under(child, spans, by_id);
         found += below;
         followed |= through;
-        if child.name == "ledger.group" {
+        if child.name == "ledger.group" || child.name == "ledger.read" {
             for link in &child.links {
                 if let Some(group) = by_id.get(link.span_id.as_str()) {
                     found += statements_under(group, spans, by_id).0;

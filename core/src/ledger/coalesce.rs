@@ -21,8 +21,9 @@ use sea_orm::{
     sea_query::{Condition, Expr, ExprTrait, Func, FunctionCall, JoinType, Query, SelectStatement},
 };
 use tokio::sync::oneshot;
+use tracing::{Instrument, Span};
 
-use super::{kept::KeptConnection, scope};
+use super::{kept::KeptConnection, linked, scope};
 use crate::{
     database::StatementObserver,
     domain::{AccountId, Scope, UserId},
@@ -40,6 +41,8 @@ struct Wanted {
     id: AccountId,
     scope: Scope,
     answer: oneshot::Sender<Answer>,
+    /// The span of the request that wants it.
+    span: Span,
 }
 
 pub struct Coalescer {
@@ -76,6 +79,7 @@ impl Coalescer {
                 id,
                 scope,
                 answer: reply,
+                span: Span::current(),
             });
             let leads = state.running < IN_FLIGHT;
             state.running += usize::from(leads);
@@ -193,10 +197,17 @@ fn parameters(batch: &[Wanted]) -> Vec<Value> {
         .collect()
 }
 
+/// Reads `batch` in one statement, which runs in a `ledger.read` span in every traced request's
+/// trace (`linked`): the reads that wait are answered by a task of no request's.
 async fn answer(connection: &mut KeptConnection, batch: Vec<Wanted>) {
     let statement =
         Statement::from_sql_and_values(DbBackend::Postgres, READ.0.as_str(), parameters(&batch));
-    let found = connection.select(&statement).await.and_then(|rows| {
+    let reads = batch.len();
+    let (span, _linked) = linked::spans(batch.iter().map(|wanted| &wanted.span), || {
+        tracing::info_span!("ledger.read", reads)
+    });
+    let found = connection.select(&statement).instrument(span).await;
+    let found = found.and_then(|rows| {
         rows.iter()
             .map(|row| {
                 Ok((
@@ -227,6 +238,7 @@ mod tests {
             id: AccountId(id),
             scope,
             answer: oneshot::channel().0,
+            span: Span::none(),
         };
         let batch = [
             wanted(1, Scope::All),

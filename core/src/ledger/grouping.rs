@@ -9,10 +9,8 @@
 //! back for a conflict with another transaction is tried once more; when the connection failed,
 //! every item gets that failure and is settled by its own write id (`writes`).
 //!
-//! Traces: a group's statement runs in a `ledger.group` span in the trace of the first traced
-//! request of the group, and every other traced request of the group gets a `ledger.group` span
-//! of its own linked to that one (an OpenTelemetry span link), so each trace leads to the
-//! statement that carried its write.
+//! Traces: a group's statement runs in a `ledger.group` span, in every traced request's trace
+//! (`linked`).
 
 use std::{
     collections::VecDeque,
@@ -27,6 +25,7 @@ use tracing::{Instrument, Span};
 use super::{
     Pause,
     grouped::{FUNCTION, retry_alone},
+    linked,
     writes::{Item, ItemOutcome, after_conflict},
 };
 use crate::database;
@@ -141,40 +140,11 @@ impl Groups {
 }
 
 async fn apply(db: &DatabaseConnection, group: Vec<Waiting>, pause: Option<Duration>) {
-    let (statement, _linked) = spans(&group);
-    apply_group(db, group, pause).instrument(statement).await;
-}
-
-/// The span the group's statement runs in, a child of the first traced request's span, and one
-/// span in each other traced request's trace, linked to it, that lasts as long. Each is made
-/// inside its request's span, so that a subscriber that traces only some requests can leave out
-/// the others' (their spans come back disabled): a group led by an untraced request still has
-/// its statement in the trace of the first request that is traced.
-fn spans(group: &[Waiting]) -> (Span, Vec<Span>) {
     let writes = group.len();
-    let mut statement = Span::none();
-    let mut seen = Vec::new();
-    let mut linked = Vec::new();
-    for waiting in group {
-        // An untraced request has no span (`Span::none`) and its write none in any trace.
-        if waiting.span.is_disabled() || seen.contains(&waiting.span.id()) {
-            continue;
-        }
-        seen.push(waiting.span.id());
-        let span = waiting
-            .span
-            .in_scope(|| tracing::info_span!("ledger.group", writes));
-        if span.is_disabled() {
-            continue;
-        }
-        if statement.is_disabled() {
-            statement = span;
-        } else {
-            span.follows_from(&statement);
-            linked.push(span);
-        }
-    }
-    (statement, linked)
+    let (statement, _linked) = linked::spans(group.iter().map(|waiting| &waiting.span), || {
+        tracing::info_span!("ledger.group", writes)
+    });
+    apply_group(db, group, pause).instrument(statement).await;
 }
 
 async fn apply_group(db: &DatabaseConnection, group: Vec<Waiting>, pause: Option<Duration>) {

@@ -12,6 +12,7 @@
 //!   rules.
 //! - `reads`: accounts, balances and ledger rows, a page at a time, within the caller's scope.
 //! - `coalesce`: primary-key reads of accounts waiting at the same moment, in one statement.
+//! - `linked`: the span of work done once for several requests, in each one's trace.
 //! - `scope`: whose accounts a statement may touch, the one condition every statement uses.
 //! - `pause`: a slow statement, when a fault flag asks for one.
 //! - `fencing`: the id every write is stored under, and settling a write whose connection failed.
@@ -25,6 +26,7 @@ mod grouped;
 mod grouping;
 mod holds;
 mod kept;
+mod linked;
 mod pause;
 mod reads;
 mod rules;
