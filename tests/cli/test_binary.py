@@ -85,19 +85,26 @@ def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
         for name in names:
             assert name in status, status
 
-        outbox = ["holds_outbox_created", "holds_outbox_resolved", "ledger_writes_outbox", "ledger_writes_outbox_trace"]
+        outbox = ["holds_outbox_created", "holds_outbox_resolved", "ledger_writes_outbox_each_statement",
+                  "ledger_writes_outbox_trace"]
         assert triggers(url) == [*outbox, "users_changed", "users_emptied"]
         assert {"holds", "outbox", "webhook_endpoints", "refresh_tokens"} <= set(tables(url))
         assert "username_key" in columns(url, "users")
         migrate(url, "down")
-        assert "refresh_tokens" not in tables(url), f"down rolls back the newest migration, {names[-1]}"
+        row_outbox = ["holds_outbox_created", "holds_outbox_resolved", "ledger_writes_outbox", "ledger_writes_outbox_trace"]
+        assert triggers(url) == [*row_outbox, "users_changed", "users_emptied"], \
+            f"down rolls back the newest migration, {names[-1]}"
+        assert "refresh_tokens" in tables(url), "and only that one"
+        migrate(url, "down")
+        assert "refresh_tokens" not in tables(url), names[-2]
         assert "outbox" in tables(url), "and only that one"
         migrate(url, "down")
-        assert triggers(url) == ["users_changed", "users_emptied"], names[-2]
-        assert not {"outbox", "webhook_endpoints"} & set(tables(url)), names[-2]
+        assert triggers(url) == ["users_changed", "users_emptied"], names[-3]
+        assert not {"outbox", "webhook_endpoints"} & set(tables(url)), names[-3]
         assert "username_key" in columns(url, "users"), "and only that one"
         migrate(url, "up")
         assert {"outbox", "refresh_tokens"} <= set(tables(url))
+        assert triggers(url) == [*outbox, "users_changed", "users_emptied"]
     finally:
         drop_postgres_database(url)
 
