@@ -34,7 +34,7 @@ use futures_util::future::join_all;
 use proptest::{prelude::*, test_runner::TestRunner};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
+    QueryOrder, Set,
 };
 
 #[path = "../common/mod.rs"]
@@ -1010,4 +1010,99 @@ fn postgres_batch_with_a_replayed_key() {
         );
         assert_eq!(backend.send_batch(&ids, "case", &batch).await, expected);
     });
+}
+
+/// Every write is stored under an id that begins with the time it was made, so the ids of writes
+/// made one after another, a few milliseconds apart, are in the order made, whichever way each was
+/// written (a posting, a transfer, a hold and its capture). Random ids would land each write on a
+/// random page of the index of a table that only grows (see `domain::time_ordered_uuid`).
+async fn writes_are_stored_under_ids_in_the_order_made(backend: Backend) {
+    let ids = backend.accounts(&[100, 100, 100, 100]).await;
+    let sent = [
+        posting(Who::Operator, 0, 1, 0, None),
+        Sent {
+            operation: Operation::Transfer {
+                by: Who::Operator,
+                from: 0,
+                to: 1,
+                amount: 1,
+            },
+            key: None,
+            slot: (0, 0),
+        },
+        Sent {
+            operation: Operation::Hold {
+                by: Who::Operator,
+                from: 1,
+                to: 2,
+                amount: 1,
+            },
+            key: None,
+            slot: (0, 0),
+        },
+        Sent {
+            operation: Operation::Capture {
+                by: Who::Operator,
+                hold: 0,
+                amount: None,
+            },
+            key: None,
+            slot: (0, 0),
+        },
+        posting(Who::Operator, 3, 1, 0, None),
+    ];
+    let started = std::time::SystemTime::now();
+    let mut hold = 0;
+    for sent in &sent {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        let (outcome, placed) = backend.send(&ids, "ordered", sent, hold).await;
+        assert!(
+            matches!(outcome, Outcome::Applied(_)),
+            "{sent:?}: {outcome:?}"
+        );
+        hold = placed.unwrap_or(hold);
+    }
+    let stored: Vec<uuid::Uuid> = entity::ledger_write::Entity::find()
+        .order_by_asc(entity::ledger_write::Column::CreatedAt)
+        .all(&backend.db)
+        .await
+        .expect("the stored writes")
+        .into_iter()
+        .map(|write| write.write_id)
+        .collect();
+    assert_eq!(stored.len(), sent.len(), "{stored:?}");
+    let mut in_order = stored.clone();
+    in_order.sort();
+    assert_eq!(
+        stored, in_order,
+        "the ids in the order the writes were made"
+    );
+    let made_at = |id: &uuid::Uuid| {
+        let (seconds, nanos) = id.get_timestamp().expect("a time in the id").to_unix();
+        std::time::UNIX_EPOCH + Duration::new(seconds, nanos)
+    };
+    let times: Vec<_> = stored.iter().map(made_at).collect();
+    let late = started.elapsed().expect("time goes on") + Duration::from_secs(1);
+    assert!(
+        times.iter().all(|time| {
+            time.duration_since(started - Duration::from_secs(1))
+                .is_ok_and(|since| since < late)
+        }),
+        "made between {started:?} and now: {times:?}"
+    );
+}
+
+#[test]
+fn sqlite_stores_writes_under_ids_in_the_order_made() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let sqlite = Backend::open(common::sqlite_database()).await;
+        writes_are_stored_under_ids_in_the_order_made(sqlite).await;
+    });
+}
+
+#[cfg_attr(not(postgres_tests), ignore = "needs Postgres: set TEST_DATABASE_URL")]
+#[test]
+fn postgres_stores_writes_under_ids_in_the_order_made() {
+    on_postgres(writes_are_stored_under_ids_in_the_order_made);
 }

@@ -18,12 +18,27 @@ pub use money::{Amount, MAX_AMOUNT, MAX_BALANCE};
 pub use text::{MAX_TEXT_CHARS, Text};
 
 /// A random (version 4) UUID from the thread's own CSPRNG (`rand`'s, seeded by the kernel):
-/// `Uuid::new_v4` makes a system call (`getrandom`) each time, once per request and once per
-/// write. For ids that must never repeat, which 122 random bits see to, and that guard nothing:
-/// a request's id, a write's (which settles an unknown outcome). Tokens, salts and signing
-/// secrets keep the kernel's generator.
+/// `Uuid::new_v4` makes a system call (`getrandom`) each time, once per request. For ids that must
+/// never repeat, which 122 random bits see to, and that guard nothing: a request's id. Tokens,
+/// salts and signing secrets keep the kernel's generator.
 pub fn random_uuid() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
+/// A time-ordered (version 7) UUID: the milliseconds since the epoch, then 74 random bits from
+/// the thread's generator, as [`random_uuid`]. For a write's id, which settles an unknown outcome
+/// and is the primary key of a table that only grows: new ids land at the right edge of its index
+/// instead of on a random page of it. With random ids each write dirtied a page of its own in an
+/// index larger than the cache, and logged the whole page after each checkpoint (a grouped call
+/// of 1,000 postings on 13 million stored writes, pgbench: 540 against 1,468 bytes of WAL per
+/// posting, 40 against 47 ms). Ids of the same millisecond are in no particular order.
+pub fn time_ordered_uuid() -> uuid::Uuid {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random()).into_uuid()
 }
 
 /// Why a value was refused, in words for logs.

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     database,
-    domain::{Scope, random_uuid},
+    domain::{Scope, time_ordered_uuid},
     idempotency::{Claim, WriteError},
 };
 
@@ -80,7 +80,7 @@ impl Item {
     fn new(write: Write) -> Self {
         Self {
             write,
-            write_id: random_uuid(),
+            write_id: time_ordered_uuid(),
         }
     }
 }

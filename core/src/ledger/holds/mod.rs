@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::{Invalid, Ledger, LedgerError, Stored, writes::once_more_on_conflict};
 use crate::{
-    domain::{AccountId, Amount, DomainError, Expiry, Scope, random_uuid},
+    domain::{AccountId, Amount, DomainError, Expiry, Scope, time_ordered_uuid},
     idempotency::{Claim, WriteError},
 };
 
@@ -185,7 +185,7 @@ impl Ledger {
     /// Creates, captures or voids a hold. Like every write, its outcome is settled from the
     /// database when its connection fails after it was sent.
     pub async fn hold(&self, write: HoldWrite) -> Result<HoldWritten, WriteError<HoldError>> {
-        let write_id = random_uuid();
+        let write_id = time_ordered_uuid();
         let written = |hold, replayed| HoldWritten { hold, replayed };
         match once_more_on_conflict(async || writes::write(&self.db, &write, write_id).await).await
         {
