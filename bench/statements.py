@@ -8,8 +8,8 @@ sent (the first may read the user its token names, which the API then remembers)
 them with `-M prepared`:
 each parameter becomes a pgbench variable (`:pN`, sent as a parameter, cast to the type the API
 sent it as), fixed where every request sent the same value and drawn at random from the range
-the requests used where it varied; times become `now()` and write ids `gen_random_uuid()`, as
-the API makes a new one per request. So the script cannot drift from the code: it is whatever
+the requests used where it varied; times become `now()` and write ids a new time-ordered UUID
+(version 7, `WRITE_ID`), as the API makes one per request. So the script cannot drift from the code: it is whatever
 this build sent in this run."""
 
 import collections
@@ -27,6 +27,12 @@ INTEGER_ARRAY = re.compile(r"^\{-?\d+\}$")
 BOOLEAN_ARRAY = re.compile(r"^\{[tf]\}$")
 UUID_ARRAY = re.compile(r"^\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}$")
 TEXT_ARRAY = re.compile(r'^\{(?:""|[^,{}"]*)\}$')
+# A write id as the API makes it (Postgres 15 has no uuidv7()): the milliseconds since the epoch,
+# then random bits, with version 7's nibble. Random ids would cost pgbench what the API no longer
+# pays, a random page of the write ids' index per write.
+WRITE_ID = ("encode(set_byte(overlay(uuid_send(gen_random_uuid()) PLACING "
+            "substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::int8) FROM 3) FROM 1 FOR 6), "
+            "6, (get_byte(uuid_send(gen_random_uuid()), 6) & 15) | 112), 'hex')::uuid")
 # The log's times have milliseconds: a statement logged this close to a request's window is its.
 SLACK = 0.002
 
@@ -102,7 +108,7 @@ def _parameter(variable, values):
     if not present:
         return "NULL", None
     if all(UUID.match(value) for value in present):
-        return "gen_random_uuid()", None
+        return WRITE_ID, None
     if all(TIMESTAMP.match(value) for value in present):
         return "now()", None
     if all(INTEGER.match(value) for value in present):
@@ -110,7 +116,7 @@ def _parameter(variable, values):
     # A request sent alone is a group (or a coalesced read) of one: arrays of one element, typed
     # as the API sent them, since a bare literal has no type where a function is polymorphic.
     if all(UUID_ARRAY.match(value) for value in present):
-        return "ARRAY[gen_random_uuid()]", None
+        return f"ARRAY[{WRITE_ID}]", None
     if all(INTEGER_ARRAY.match(value) for value in present):
         if len(set(present)) == 1:
             return f"'{present[0]}'::int8[]", None
