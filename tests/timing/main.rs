@@ -1,45 +1,33 @@
 //! Timing comparisons, in a test binary of their own. Cargo runs test binaries one after another,
-//! so these run alone: beside the API suite's 148 tests on 2 cores, a login's time depended more
+//! so these run alone: beside the API suite's 147 tests on 2 cores, a login's time depended more
 //! on which of them were busy than on what the login did (rounds' ratios from 0.44 to 4.67 in
 //! one CI run).
 
 use std::time::{Duration, Instant};
 
-use bank_api::{config::Settings, startup::Application};
-use reqwest::{Client, StatusCode};
-use serde_json::json;
+use bank_api::config::Settings;
+use reqwest::StatusCode;
 
 #[path = "../common/mod.rs"]
 #[allow(dead_code)]
 mod common;
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use helpers::TestApp;
 
 /// An unknown username costs what a wrong password costs, so timing cannot tell whether a
 /// username exists: both check a password hash. Measured interleaved, in one run, each attempt
 /// from an address of its own so that no limit is reached; the median ratio must be within 20%.
 #[tokio::test]
 async fn an_unknown_username_takes_as_long_as_a_wrong_password() {
-    let settings = Settings {
-        database_url: common::sqlite_database(),
-        host: "127.0.0.1".into(),
-        port: 0,
-        jwt_secret: Some("a signing key for the timing tests, 32 bytes or more".into()),
+    let app = TestApp::spawn(Settings {
         trusted_proxies: vec!["127.0.0.1/32".parse().expect("a network")],
-        ..Settings::default()
-    };
-    let app = Application::build(settings).await.expect("the app starts");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    let client = Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client");
-    let signed_up = client
-        .post(format!("{base}/users"))
-        .json(&json!({"username": "ada", "password": "ada's own password"}))
-        .send()
-        .await
-        .expect("POST /users");
-    assert_eq!(signed_up.status(), StatusCode::CREATED);
+        ..helpers::sqlite_settings()
+    })
+    .await;
+    app.customer("ada").await;
     // Each round times both, back to back, so both meet the same load, and which goes first
     // alternates, so neither gains from its place; the median of the rounds' ratios is the
     // comparison.
@@ -51,13 +39,9 @@ async fn an_unknown_username_takes_as_long_as_a_wrong_password() {
             let username = ["ada", "nobody"][i];
             let address = format!("198.51.100.{}", round * 2 + i + 1);
             let started = Instant::now();
-            let response = client
-                .post(format!("{base}/token"))
-                .form(&[("username", username), ("password", "wrong password")])
-                .header("X-Forwarded-For", address)
-                .send()
-                .await
-                .expect("POST /token");
+            let response = app
+                .log_in_from(username, "wrong password", Some(&address))
+                .await;
             times[i] = started.elapsed();
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{username}");
         }
