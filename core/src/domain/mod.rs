@@ -33,11 +33,7 @@ pub fn random_uuid() -> uuid::Uuid {
 /// of 1,000 postings on 13 million stored writes, pgbench: 540 against 1,468 bytes of WAL per
 /// posting, 40 against 47 ms). Ids of the same millisecond are in no particular order.
 pub fn time_ordered_uuid() -> uuid::Uuid {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        });
+    let millis = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
     uuid::Builder::from_unix_timestamp_millis(millis, &rand::random()).into_uuid()
 }
 
