@@ -5,12 +5,11 @@ sent one at a time (never during a measurement: logging costs Postgres), then re
 every statement with its parameters and when it was logged. What a request sent is every
 statement logged while it was in flight; the route's statements are what most of its requests
 sent (the first may read the user its token names, which the API then remembers). pgbench runs
-them with `-M prepared`:
-each parameter becomes a pgbench variable (`:pN`, sent as a parameter, cast to the type the API
-sent it as), fixed where every request sent the same value and drawn at random from the range
-the requests used where it varied; times become `now()` and write ids a new time-ordered UUID
-(version 7, `WRITE_ID`), as the API makes one per request. So the script cannot drift from the code: it is whatever
-this build sent in this run."""
+them with `-M prepared`: each parameter becomes a pgbench variable (`:pN`, sent as a parameter,
+cast to the type the API sent it as), fixed where every request sent the same value and drawn at
+random from the range the requests used where it varied; times become `now()` and write ids a
+new time-ordered UUID (version 7, `WRITE_ID`), as the API makes one per request. So the script
+cannot drift from the code: it is whatever this build sent in this run."""
 
 import collections
 import datetime
