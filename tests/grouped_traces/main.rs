@@ -2,8 +2,9 @@
 //! same moment go as groups, and every posting's trace leads to the statement that carried it,
 //! under its own request span or through its `ledger.group` span's link to the group's. Reads of
 //! accounts sent at the same moment go together as well, on a connection the ledger keeps, and
-//! each leads to its statement the same way, through `ledger.read`. In a test binary of its
-//! own, since the `tracing` subscriber is global to a process.
+//! each leads to its statement the same way, through `ledger.read`. A long batch whose postings
+//! fall on accounts of two kinds goes as two groups at once, and its trace shows both. In a test
+//! binary of its own, since the `tracing` subscriber is global to a process.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -12,6 +13,7 @@ use bank_api::{
     startup::Application,
     telemetry,
 };
+use bank_core::ledger::PART_AT_LEAST;
 use fake_opentelemetry_collector::{ExportedSpan, FakeCollectorServer};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
@@ -60,6 +62,15 @@ async fn every_grouped_write_leads_to_its_statement() {
         .await
         .expect("POST /accounts");
     let account: serde_json::Value = opened.json().await.expect("JSON");
+    let other: serde_json::Value = client
+        .post(format!("{base}/accounts"))
+        .json(&json!({"first_name": "Charles", "last_name": "Babbage", "address": "London"}))
+        .send()
+        .await
+        .expect("POST /accounts")
+        .json()
+        .await
+        .expect("JSON");
 
     // A read alone on a quiet server goes at once, in its own request, on a connection the ledger
     // keeps rather than through SeaORM: its statement is in its trace all the same.
@@ -117,6 +128,30 @@ async fn every_grouped_write_leads_to_its_statement() {
         .map(|(trace, _)| trace)
         .collect();
 
+    // A batch on a quiet server, its postings taking turns on two accounts: the postings on one
+    // share nothing with those on the other, so the two kinds go as two groups, side by side.
+    let items: Vec<_> = (0..2 * PART_AT_LEAST)
+        .map(|n| {
+            let id = if n % 2 == 0 {
+                &account["id"]
+            } else {
+                &other["id"]
+            };
+            json!({"kind": "posting", "acc_id": id, "credit": 1})
+        })
+        .collect();
+    let batch = client
+        .post(format!("{base}/batches"))
+        .header(
+            "traceparent",
+            "00-5bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01",
+        )
+        .json(&json!({ "items": items }))
+        .send()
+        .await
+        .expect("POST /batches");
+    assert_eq!(batch.status(), StatusCode::OK);
+
     // A request's span ends just after its answer is sent. The receiver holds 64 spans at a
     // time, so it is emptied while the exporter flushes the rest.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -156,6 +191,30 @@ async fn every_grouped_write_leads_to_its_statement() {
                 && span.attributes["db.operation.name"].contains("\"SELECT\"")
                 && span.attributes.contains_key("db.query.text")),
         "the read's statement is below its request span: {spans:#?}"
+    );
+    let batch = spans
+        .iter()
+        .find(|span| {
+            span.trace_id == "5bf92f3577b34da6a3ce929d0e0e4737" && span.kind == "SPAN_KIND_SERVER"
+        })
+        .expect("the batch's request span");
+    let parts: Vec<&ExportedSpan> = spans
+        .iter()
+        .filter(|span| span.parent_span_id == batch.span_id && span.name == "ledger.group")
+        .collect();
+    let [first, second] = parts[..] else {
+        panic!("the batch's groups: {parts:#?}");
+    };
+    for part in [first, second] {
+        assert!(
+            part.attributes["writes"].contains(&format!("(\"{PART_AT_LEAST}\")")),
+            "{part:#?}"
+        );
+    }
+    assert!(
+        first.start_time_unix_nano < second.end_time_unix_nano
+            && second.start_time_unix_nano < first.end_time_unix_nano,
+        "the two groups ran one after the other: {parts:#?}"
     );
     for (traces, what, how_many) in [
         (&posting_traces, "postings", POSTINGS),
