@@ -36,11 +36,12 @@ use super::{
 use crate::database;
 
 /// Groups running at once (a group sent in two parts counts once); a write that finds this many
-/// waits for the next one. One: a second group, which may share accounts with the first (and
-/// then could take their locks first, out of arrival order), running beside it halves both, and a posting's share of a call costs more in a smaller
-/// group than the overlap wins (`bench/compare.py`, 32 connections, against 2 at once: postings
-/// 7,091 against 6,465 req/s, CPU per posting 42 against 53 µs in the server and 111 against
-/// 144 µs in Postgres; transfers 5,650 against 5,284; 3 at once was slower still).
+/// waits for the next one. One: a second group may share accounts with the first (and could then
+/// take their locks first, out of arrival order); running beside it, it halves both, and a
+/// posting's share of a call costs more in a smaller group than the overlap wins
+/// (`bench/compare.py`, 32 connections, against 2 at once: postings 7,091 against 6,465 req/s,
+/// CPU per posting 42 against 53 µs in the server and 111 against 144 µs in Postgres; transfers
+/// 5,650 against 5,284; 3 at once was slower still).
 const IN_FLIGHT: usize = 1;
 /// The most items one group carries, unless one caller's writes sent together are more: those
 /// always go in one group, in their order, so that no two groups can reorder them.
