@@ -8,9 +8,9 @@
 //! When a group has at least [`TABLE_AT_A_TIME`] items and every item fits (each account is there
 //! and the caller's, each item meets the rules with what the items before it left, each key is
 //! new), it is written a table at a time: one statement per table for all its items. Otherwise
-//! the items are taken one by one. The group is judged by the same rules, rendered from the same
-//! list with a running balance for each account, and the ledger's property test holds both paths
-//! to one reference model.
+//! the items are judged and applied one by one, and the rows they leave are stored together. The
+//! group is judged by the same rules, rendered from the same list with a running balance for each
+//! account, and the ledger's property test holds both paths to one reference model.
 //!
 //! Before the first item it locks every account the group touches in id order. Every group
 //! locks that way, so two groups (on two connections or two replicas) wait for each other but
@@ -74,7 +74,12 @@ impl Function {
             .replace("{new_balance}", &sql(one.new_balance()))
             .replace("{holds}", &all(&rules))
             .replace("{holds_each}", &holds_each)
-            .replace("{judge}", &judge(&rules));
+            .replace("{judge}", &judge(&rules))
+            .replace("{written_before_replay}", &WRITTEN.replace("{upto}", "i"))
+            .replace(
+                "{written_at_end}",
+                &WRITTEN.replace("{upto}", "cardinality(transfers)"),
+            );
         let digest = Sha256::digest(format!("{SIGNATURE}{body}").as_bytes());
         let name = format!(
             "bank_apply_{:x}",
@@ -324,6 +329,30 @@ FROM unnest(transfers, tos, debits, owners) WITH ORDINALITY
      AS x(c_transfer, c_to, c_debit, c_owner, c_item)
 WHERE x.c_transfer";
 
+/// Stores the ledger rows and the `ledger_writes` rows of the items the loop applied, from the
+/// item after the last one stored up to `{upto}`. The loop keeps them in arrays until a replay
+/// needs them or the loop ends: a statement per table for the group instead of one per item, and
+/// the outbox's statement trigger fires once. pgbench, one client, postings on random accounts of
+/// 1,000, the function's own time: 8 items 622 against 490 µs, 12 items 782 against 603 µs.
+const WRITTEN: &str = "
+        IF v_pending THEN
+            INSERT INTO transactions (id, acc_id, credit, debit, balance_after, created_at)
+                SELECT r.id, r.acc, r.credit, r.debit, r.balance, at
+                FROM generate_series(v_written + 1, {upto}) k,
+                     LATERAL (VALUES (v_firsts[k], froms[k], credits[k], debits[k],
+                                      v_first_balances[k]),
+                                     (v_seconds[k], tos[k], debits[k], 0::int8,
+                                      v_second_balances[k]))
+                         AS r(id, acc, credit, debit, balance)
+                WHERE r.id IS NOT NULL ORDER BY r.id;
+            INSERT INTO ledger_writes (write_id, first_transaction_id, second_transaction_id,
+                                       created_at, traceparent)
+                SELECT write_ids[k], v_firsts[k], v_seconds[k], at, NULLIF(traceparents[k], '')
+                FROM generate_series(v_written + 1, {upto}) k WHERE v_firsts[k] IS NOT NULL;
+            v_written := {upto};
+            v_pending := false;
+        END IF;";
+
 /// The function's body. `{holds}` is every rule at once, `{judge}` names the first that fails,
 /// `{new_balance}` is the balance after `v_delta`; the variables are their terms.
 const BODY: &str = r#"
@@ -344,13 +373,29 @@ DECLARE
     v_claimed bool;
     v_fits bool;
     v_ids int8[];
+    -- What the loop applied and has not stored yet: each item's ledger row ids and balances after
+    -- (a transfer's second row apart), stored from `v_written + 1` on (`WRITTEN`).
+    v_firsts int8[];
+    v_first_balances int8[];
+    v_seconds int8[];
+    v_second_balances int8[];
+    v_written int4 := 0;
+    v_pending bool := false;
     -- Looked up once: `pg_get_serial_sequence` in the query below ran for each ledger row, and
     -- cost nine times what `nextval` does (50,000 rows: 150 against 17 ms).
     v_sequence regclass := pg_get_serial_sequence('transactions', 'id');
 BEGIN
-    -- `IN (SELECT unnest(..))` finds the accounts by their index, one lookup each; with
-    -- `= ANY(..)` of a long array Postgres scanned the whole table.
-    PERFORM 1 FROM accounts WHERE id IN (SELECT unnest(froms || tos)) ORDER BY id FOR UPDATE;
+    -- The plan is the same for every length, so Postgres cannot tell a few accounts from many:
+    -- it scans a small table whole and joins it by hash. A group the loop takes locks its few
+    -- accounts by the index, one lookup each, in id order (pgbench, one item: 278 against 186 µs
+    -- in the function; 12 items 782 against 712). For a long group, scanning the table is the
+    -- planner's to choose.
+    IF cardinality(transfers) < {table_at_a_time} THEN
+        PERFORM 1 FROM (SELECT DISTINCT u.id FROM unnest(froms || tos) u(id) ORDER BY u.id) u
+            CROSS JOIN LATERAL (SELECT 1 FROM accounts a WHERE a.id = u.id FOR UPDATE) locked;
+    ELSE
+        PERFORM 1 FROM accounts WHERE id IN (SELECT unnest(froms || tos)) ORDER BY id FOR UPDATE;
+    END IF;
     -- When every item will be applied as it comes (each account exists, is the caller's and
     -- meets the rules with what the items before it left, and each key is new), the group is
     -- written a table at a time: a few statements for all its items, instead of a few for each.
@@ -424,6 +469,10 @@ BEGIN
         FROM c ORDER BY c_k;
         RETURN;
     END IF;
+    v_firsts := array_fill(NULL::int8, ARRAY[cardinality(transfers)]);
+    v_first_balances := v_firsts;
+    v_seconds := v_firsts;
+    v_second_balances := v_firsts;
     FOR i IN 1 .. cardinality(transfers) LOOP
         v_claimed := false;
         IF keys[i] <> '' THEN
@@ -451,6 +500,7 @@ BEGIN
                     RETURN QUERY SELECT i, 'replayed'::text, NULL::int8, NULL::int8, NULL::int8,
                         NULL::int8, NULL::int8, NULL::timestamptz, v_body;
                 ELSE
+                    -- The write may be one of this group's, not stored yet.{written_before_replay}
                     RETURN QUERY SELECT i, 'replayed'::text, t.id, t.acc_id, t.credit, t.debit,
                         t.balance_after, t.created_at, NULL::text
                         FROM ledger_writes w
@@ -494,31 +544,26 @@ BEGIN
             v_refused := NULL;
             CONTINUE;
         END IF;
-        IF NOT transfers[i] THEN
-            INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
-                VALUES (froms[i], credits[i], debits[i], v_balance, at) RETURNING id INTO v_id;
-            INSERT INTO ledger_writes (write_id, first_transaction_id, second_transaction_id, created_at,
-                                       traceparent)
-                VALUES (write_ids[i], v_id, NULL, at, NULLIF(traceparents[i], ''));
-            RETURN QUERY SELECT i, 'applied'::text, v_id, froms[i], credits[i], debits[i], v_balance,
-                at, NULL::text;
-        ELSE
+        -- A transfer's credit is 0: its first row is the sender's debit.
+        IF transfers[i] THEN
             UPDATE accounts SET balance = balance - debits[i] WHERE id = froms[i]
                 RETURNING balance INTO v_balance;
-            INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
-                VALUES (froms[i], 0, debits[i], v_balance, at) RETURNING id INTO v_id;
-            RETURN QUERY SELECT i, 'applied'::text, v_id, froms[i], 0::int8, debits[i], v_balance,
-                at, NULL::text;
+        END IF;
+        v_id := nextval(v_sequence);
+        v_firsts[i] := v_id;
+        v_first_balances[i] := v_balance;
+        v_pending := true;
+        RETURN QUERY SELECT i, 'applied'::text, v_id, froms[i], credits[i], debits[i], v_balance,
+            at, NULL::text;
+        IF transfers[i] THEN
             UPDATE accounts SET balance = balance + debits[i] WHERE id = tos[i]
                 RETURNING balance INTO v_balance;
-            INSERT INTO transactions (acc_id, credit, debit, balance_after, created_at)
-                VALUES (tos[i], debits[i], 0, v_balance, at) RETURNING id INTO v_id2;
-            INSERT INTO ledger_writes (write_id, first_transaction_id, second_transaction_id, created_at,
-                                       traceparent)
-                VALUES (write_ids[i], v_id, v_id2, at, NULLIF(traceparents[i], ''));
+            v_id2 := nextval(v_sequence);
+            v_seconds[i] := v_id2;
+            v_second_balances[i] := v_balance;
             RETURN QUERY SELECT i, 'applied'::text, v_id2, tos[i], debits[i], 0::int8, v_balance,
                 at, NULL::text;
         END IF;
-    END LOOP;
+    END LOOP;{written_at_end}
 END
 "#;
