@@ -15,6 +15,7 @@ mod m20261203_000003_usernames_ignore_case;
 mod m20261203_000004_create_webhooks;
 mod m20261204_000001_create_refresh_tokens;
 mod m20261206_000001_outbox_per_statement;
+mod m20261207_000001_outbox_only_with_endpoints;
 
 pub struct Migrator;
 
@@ -35,6 +36,16 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_create_webhooks::Migration),
             Box::new(m20261204_000001_create_refresh_tokens::Migration),
             Box::new(m20261206_000001_outbox_per_statement::Migration),
+            Box::new(m20261207_000001_outbox_only_with_endpoints::Migration),
         ]
     }
+}
+
+/// Runs `sql` on Postgres only: for what SQLite keeps in its own triggers.
+async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared(sql).await?;
+    }
+    Ok(())
 }

@@ -7,15 +7,15 @@
 //!
 //! SQLite has row triggers only, and one writer at a time: it keeps its own.
 
-use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
+
+use crate::on_postgres;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const UP: &str = "
-CREATE FUNCTION bank_outbox_writes() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
+/// The messages of one statement's writes, for every endpoint that asked for them.
+const WRITE_MESSAGES: &str = "
     INSERT INTO outbox (endpoint_id, event_type, subject_id, second_id, created_ms,
                         next_attempt_ms, traceparent)
     SELECT e.id, w.event_type, w.first_transaction_id, w.second_transaction_id,
@@ -28,9 +28,19 @@ BEGIN
     JOIN accounts a ON a.id = t.acc_id
     JOIN webhook_endpoints e ON (e.owner_id IS NULL OR e.owner_id = a.owner_id)
                             AND (',' || e.events || ',') LIKE ('%,' || w.event_type || ',%')
-    ORDER BY w.first_transaction_id, e.id;
+    ORDER BY w.first_transaction_id, e.id;";
+
+/// `bank_outbox_writes`: `guard`, then the messages. A later migration adds a guard.
+pub(crate) fn outbox_function(guard: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION bank_outbox_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{guard}{WRITE_MESSAGES}
     RETURN NULL;
-END $$;
+END $$;"
+    )
+}
+
+const TRIGGER: &str = "
 DROP TRIGGER ledger_writes_outbox ON ledger_writes;
 CREATE TRIGGER ledger_writes_outbox_each_statement AFTER INSERT ON ledger_writes
     REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION bank_outbox_writes();";
@@ -45,18 +55,11 @@ CREATE TRIGGER ledger_writes_outbox AFTER INSERT ON ledger_writes FOR EACH ROW
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        on_postgres(manager, UP).await
+        on_postgres(manager, &outbox_function("")).await?;
+        on_postgres(manager, TRIGGER).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         on_postgres(manager, DOWN).await
     }
-}
-
-async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    if db.get_database_backend() == DbBackend::Postgres {
-        db.execute_unprepared(sql).await?;
-    }
-    Ok(())
 }

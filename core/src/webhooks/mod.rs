@@ -1,11 +1,12 @@
 //! Webhooks: endpoints that receive the money events of their owner's accounts (every account's,
 //! for an operator's), and the outbox their messages wait in.
 //!
-//! The database writes the outbox itself (triggers from migrations `create_webhooks` and
-//! `outbox_per_statement`), in the transaction of each change, so a committed change always has
-//! its messages and a change that did not commit never has. Here: registering and reading endpoints (`endpoints`), and the
-//! dispatcher's side of the outbox (`outbox`): claiming due messages with a lease, so replicas
-//! never send one at the same time, with the event each tells of, and settling each attempt.
+//! The database writes the outbox itself (triggers from migrations `create_webhooks`,
+//! `outbox_per_statement` and `outbox_only_with_endpoints`), in the transaction of each change, so
+//! a committed change always has its messages and a change that did not commit never has. Here:
+//! registering and reading endpoints (`endpoints`), and the dispatcher's side of the outbox
+//! (`outbox`): claiming due messages with a lease, so replicas never send one at the same time,
+//! with the event each tells of, and settling each attempt.
 //! Sending, signing and what is counted are the web crate's.
 
 mod endpoints;
