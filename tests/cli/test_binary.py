@@ -74,6 +74,13 @@ def triggers(url):
     return listed.stdout.split()
 
 
+def outbox_skips_without_endpoints(url):
+    """Whether the outbox's statement trigger returns at once when there is no webhook endpoint."""
+    listed = psql(url, "-c", "SELECT prosrc FROM pg_proc WHERE proname = 'bank_outbox_writes'")
+    assert listed.returncode == 0, listed.stderr
+    return "IF NOT EXISTS (SELECT FROM webhook_endpoints)" in listed.stdout
+
+
 def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
     url = new_postgres_database("bank_test_cli")
     try:
@@ -90,21 +97,25 @@ def test_the_readmes_migration_commands_apply_list_and_roll_back(tmp_path):
         assert triggers(url) == [*outbox, "users_changed", "users_emptied"]
         assert {"holds", "outbox", "webhook_endpoints", "refresh_tokens"} <= set(tables(url))
         assert "username_key" in columns(url, "users")
+        assert outbox_skips_without_endpoints(url)
+        migrate(url, "down")
+        assert triggers(url) == [*outbox, "users_changed", "users_emptied"], names[-1]
+        assert not outbox_skips_without_endpoints(url), f"down rolls back the newest migration, {names[-1]}"
         migrate(url, "down")
         row_outbox = ["holds_outbox_created", "holds_outbox_resolved", "ledger_writes_outbox", "ledger_writes_outbox_trace"]
-        assert triggers(url) == [*row_outbox, "users_changed", "users_emptied"], \
-            f"down rolls back the newest migration, {names[-1]}"
+        assert triggers(url) == [*row_outbox, "users_changed", "users_emptied"], names[-2]
         assert "refresh_tokens" in tables(url), "and only that one"
         migrate(url, "down")
-        assert "refresh_tokens" not in tables(url), names[-2]
+        assert "refresh_tokens" not in tables(url), names[-3]
         assert "outbox" in tables(url), "and only that one"
         migrate(url, "down")
-        assert triggers(url) == ["users_changed", "users_emptied"], names[-3]
-        assert not {"outbox", "webhook_endpoints"} & set(tables(url)), names[-3]
+        assert triggers(url) == ["users_changed", "users_emptied"], names[-4]
+        assert not {"outbox", "webhook_endpoints"} & set(tables(url)), names[-4]
         assert "username_key" in columns(url, "users"), "and only that one"
         migrate(url, "up")
         assert {"outbox", "refresh_tokens"} <= set(tables(url))
         assert triggers(url) == [*outbox, "users_changed", "users_emptied"]
+        assert outbox_skips_without_endpoints(url)
     finally:
         drop_postgres_database(url)
 
