@@ -5,12 +5,13 @@
 //! rendered from [`rules`], with SQL variables for the terms), so each item keeps its own
 //! outcome: applied, refused, replayed from its key, or refused for a key used differently.
 //!
-//! When a group has at least [`TABLE_AT_A_TIME`] items and every item fits (each account is there
-//! and the caller's, each item meets the rules with what the items before it left, each key is
-//! new), it is written a table at a time: one statement per table for all its items. Otherwise
-//! the items are judged and applied one by one, and the rows they leave are stored together. The
-//! group is judged by the same rules, rendered from the same list with a running balance for each
-//! account, and the ledger's property test holds both paths to one reference model.
+//! When a group makes at least [`TABLE_AT_A_TIME`] balance changes and every item fits (each
+//! account is there and the caller's, each item meets the rules with what the items before it
+//! left, each key is new), it is written a table at a time: one statement per table for all its
+//! items. Otherwise the items are judged and applied one by one, and the rows they leave are
+//! stored together. The group is judged by the same rules, rendered from the same list with a
+//! running balance for each account, and the ledger's property test holds both paths to one
+//! reference model.
 //!
 //! Before the first item it locks every account the group touches in id order. Every group
 //! locks that way, so two groups (on two connections or two replicas) wait for each other but
@@ -309,12 +310,16 @@ RETURNS TABLE (item int4, outcome text, tx_id int8, tx_acc int8, tx_credit int8,
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan";
 
-/// The fewest items a group must have to be judged whole and written a table at a time: below
-/// it, the judgement costs about what it saves. pgbench calling the function, one client,
-/// postings on random accounts of 1,000, item by item against a table at a time: 8 items
-/// 1.82-1.87 ms against 2.05-2.25 ms; 12 items 2.29-2.40 against 2.38-2.42 ms; 16 items 2.92
-/// against 2.78 ms; 100 items 11.5 against 6.9 ms.
-pub const TABLE_AT_A_TIME: usize = 16;
+/// The fewest balance changes (a posting's one, a transfer's two) a group must make to be judged
+/// whole and written a table at a time: below it, the judgement costs about what it saves.
+/// pgbench calling the function, one client, postings on random accounts of 1,000,
+/// `synchronous_commit = off`, item by item against a table at a time: 16 items 0.90-0.98 ms
+/// against 1.11-1.20 ms; 24 items 1.17-1.19 against 1.28-1.35 ms; 32 items 1.41-1.42 against
+/// 1.46-1.47 ms; 100 items 3.22-3.44 against 2.72-2.77 ms. Through the API, 32 connections,
+/// `bench/compare.py`'s method in both orders, 32 changes against 16 items: postings 111% and
+/// 110% (Postgres CPU 56 against 64 µs and 55 against 62), transfers (16 of them make 32 changes)
+/// 98% and 101%, batches 100% and 100%.
+pub const TABLE_AT_A_TIME: usize = 32;
 
 /// The balance changes of a group's items, in their order: a posting's one, and a transfer's two
 /// (the sender's, held to the caller's scope, then the receiver's, open to anyone).
@@ -373,6 +378,8 @@ DECLARE
     v_claimed bool;
     v_fits bool;
     v_ids int8[];
+    -- A group written a table at a time: each change's balance after it, in the changes' order.
+    v_afters int8[];
     -- What the loop applied and has not stored yet: each item's ledger row ids and balances after
     -- (a transfer's second row apart), stored from `v_written + 1` on (`WRITTEN`).
     v_firsts int8[];
@@ -384,13 +391,15 @@ DECLARE
     -- Looked up once: `pg_get_serial_sequence` in the query below ran for each ledger row, and
     -- cost nine times what `nextval` does (50,000 rows: 150 against 17 ms).
     v_sequence regclass := pg_get_serial_sequence('transactions', 'id');
+    -- The group's balance changes: a posting's one and a transfer's two.
+    v_changes int4 := cardinality(transfers) + cardinality(array_positions(transfers, true));
 BEGIN
     -- The plan is the same for every length, so Postgres cannot tell a few accounts from many:
     -- it scans a small table whole and joins it by hash. A group the loop takes locks its few
     -- accounts by the index, one lookup each, in id order (pgbench, one item: 278 against 186 µs
     -- in the function; 12 items 782 against 712). For a long group, scanning the table is the
     -- planner's to choose.
-    IF cardinality(transfers) < {table_at_a_time} THEN
+    IF v_changes < {table_at_a_time} THEN
         PERFORM 1 FROM (SELECT DISTINCT u.id FROM unnest(froms || tos) u(id) ORDER BY u.id) u
             CROSS JOIN LATERAL (SELECT 1 FROM accounts a WHERE a.id = u.id FOR UPDATE) locked;
     ELSE
@@ -400,13 +409,15 @@ BEGIN
     -- meets the rules with what the items before it left, and each key is new), the group is
     -- written a table at a time: a few statements for all its items, instead of a few for each.
     -- Otherwise the loop below takes the items one by one and tells each its own outcome. A
-    -- group too small to pay for the judgement goes straight to the loop.
+    -- group too small to pay for the judgement goes straight to the loop. The judgement keeps
+    -- the balance each change leaves, so the writing does not work it out again.
     v_fits := false;
-    IF cardinality(transfers) >= {table_at_a_time} THEN
-        SELECT count(*) = cardinality(transfers) + cardinality(array_positions(transfers, true))
-               AND bool_and(COALESCE({holds_each}, false))
-            INTO v_fits
-            FROM (SELECT a.owner_id, a.held, c.c_delta, c.c_any, c.c_owner,
+    IF v_changes >= {table_at_a_time} THEN
+        SELECT count(*) = v_changes
+               AND bool_and(COALESCE({holds_each}, false)),
+               array_agg(balance + c_delta ORDER BY c_item, c_side)
+            INTO v_fits, v_afters
+            FROM (SELECT a.owner_id, a.held, c.c_item, c.c_side, c.c_delta, c.c_any, c.c_owner,
                          a.balance + COALESCE(sum(c.c_delta) OVER earlier, 0) AS balance
                   FROM ({changes}) c JOIN accounts a ON a.id = c.c_acc
                   WINDOW earlier AS (PARTITION BY c.c_acc ORDER BY c.c_item, c.c_side
@@ -440,16 +451,12 @@ BEGIN
     END IF;
     IF v_fits THEN
         -- Ledger rows are numbered in the order of the items, as the loop would number them.
-        v_ids := ARRAY(SELECT nextval(v_sequence)
-                       FROM generate_series(1, cardinality(transfers)
-                                               + cardinality(array_positions(transfers, true)))
-                       ORDER BY 1);
+        v_ids := ARRAY(SELECT nextval(v_sequence) FROM generate_series(1, v_changes) ORDER BY 1);
         RETURN QUERY
         WITH c AS (
             SELECT c.*, row_number() OVER (ORDER BY c.c_item, c.c_side) AS c_k,
-                   (a.balance + sum(c.c_delta) OVER (PARTITION BY c.c_acc
-                                                     ORDER BY c.c_item, c.c_side))::int8 AS c_after
-            FROM ({changes}) c JOIN accounts a ON a.id = c.c_acc),
+                   v_afters[row_number() OVER (ORDER BY c.c_item, c.c_side)] AS c_after
+            FROM ({changes}) c),
         moved AS (
             UPDATE accounts a SET balance = a.balance + s.s_total
             FROM (SELECT c_acc, sum(c_delta)::int8 AS s_total FROM c GROUP BY c_acc) s
