@@ -130,6 +130,7 @@ impl Application {
                 db.clone(),
                 settings.group_writes,
                 settings.db_acquire_timeout,
+                metrics.write_groups(),
             ),
             db: db.clone(),
             metrics,

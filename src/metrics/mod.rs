@@ -12,10 +12,11 @@ use actix_web_prom::{ActixMetricsConfiguration, PrometheusMetrics, PrometheusMet
 use bank_core::{
     authentication::{AuthError, sessions::Refused, token::Refusal},
     database::StatementObserver,
-    ledger::{HoldStatus, Movement, Swept},
+    ledger::{GroupObserver, HoldStatus, Movement, Swept},
 };
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
     core::{Collector, Desc},
     proto::MetricFamily,
 };
@@ -34,6 +35,10 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// Database statements are faster than requests: 100 µs to 5 s.
 const QUERY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+/// Writes per group, 1 to the 2,048 a group carries at most (more only for one request's batch).
+const GROUP_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0,
 ];
 /// Routes left out of the request metrics: scrapes and probes would drown the real traffic, and a
 /// profile lasts the seconds it asks for (timed, it would page for latency).
@@ -82,6 +87,7 @@ pub struct Metrics {
     pub refresh_tokens: IntCounterVec,
     pub requests_in_flight: IntGauge,
     pub db_query_duration: HistogramVec,
+    write_group_size: Histogram,
     pub background_failures: IntCounterVec,
     pub background_running: IntGaugeVec,
     pub webhooks: WebhookMetrics,
@@ -195,6 +201,14 @@ impl Metrics {
                 .buckets(QUERY_BUCKETS.to_vec()),
                 &["statement", "outcome"],
             )?,
+            write_group_size: Histogram::with_opts(
+                HistogramOpts::new(
+                    "bank_write_group_size",
+                    "Writes sent to Postgres in one call of the ledger's function and one commit \
+                     (a group sent in two parts counts twice).",
+                )
+                .buckets(GROUP_BUCKETS.to_vec()),
+            )?,
             background_failures: IntCounterVec::new(
                 Opts::new(
                     "bank_background_task_failures_total",
@@ -247,6 +261,7 @@ impl Metrics {
         }
         r.register(Box::new(metrics.requests_in_flight.clone()))?;
         r.register(Box::new(metrics.db_query_duration.clone()))?;
+        r.register(Box::new(metrics.write_group_size.clone()))?;
         r.register(Box::new(metrics.background_failures.clone()))?;
         r.register(Box::new(metrics.background_running.clone()))?;
         r.register(Box::new(build_info))?;
@@ -308,6 +323,12 @@ impl Metrics {
                 .with_label_values(&[statement_kind(&info.statement.sql), outcome])
                 .observe(info.elapsed.as_secs_f64());
         })
+    }
+
+    /// Records the size of each group of writes the ledger sends.
+    pub fn write_groups(&self) -> GroupObserver {
+        let histogram = self.write_group_size.clone();
+        Arc::new(move |writes| histogram.observe(writes as f64))
     }
 
     /// Exports the pool's connections in use and idle, read at scrape time.

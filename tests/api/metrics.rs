@@ -443,3 +443,55 @@ fn families(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
     }
     families
 }
+
+/// `bank_write_group_size` counts the writes of each group the ledger sends to Postgres: a quiet
+/// server sends each posting alone, a batch that is not atomic sends its writes as one group,
+/// and an atomic batch (a transaction of its own) none. Step by step on SQLite, it stays empty.
+#[tokio::test]
+async fn each_group_of_writes_is_counted_with_its_size() {
+    on_each_backend(async |app| {
+        let account = app.funded_account(1_000).await;
+        let groups = async || {
+            let metrics = app.metrics().await;
+            let of = |series: &str, labels: &[(&str, &str)]| {
+                let name = format!("bank_write_group_size_{series}");
+                sample(&metrics, &name, labels).expect("the histogram is exported")
+            };
+            [
+                of("count", &[]),
+                of("sum", &[]),
+                of("bucket", &[("le", "1")]),
+                of("bucket", &[("le", "8")]),
+                of("bucket", &[("le", "16")]),
+            ]
+        };
+        let posting = json!({"kind": "posting", "acc_id": account, "credit": 1});
+        let before = groups().await;
+
+        for _ in 0..3 {
+            let response = app
+                .post("/transactions", &json!({"acc_id": account, "credit": 1}))
+                .await;
+            assert_eq!(response.status(), StatusCode::CREATED);
+        }
+        let batch = json!({"items": vec![posting.clone(); 10]});
+        assert_eq!(app.post("/batches", &batch).await.status(), StatusCode::OK);
+        let atomic = json!({"atomic": true, "items": vec![posting; 2]});
+        assert_eq!(
+            app.post("/batches", &atomic).await.status(),
+            StatusCode::CREATED
+        );
+
+        let after = groups().await;
+        let added: Vec<f64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+        let grouped = app.db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        // Groups, writes, and groups of at most 1, 8 and 16 writes.
+        let expected = if grouped {
+            [4.0, 13.0, 3.0, 3.0, 4.0]
+        } else {
+            [0.0; 5]
+        };
+        assert_eq!(added, expected, "grouped: {grouped}");
+    })
+    .await;
+}

@@ -519,7 +519,12 @@ async fn every_message_carries_the_trace_of_the_request_that_made_its_change() {
             let endpoint = app.post("/webhooks", &json!({"url": NOWHERE})).await;
             let endpoint = id(&endpoint.json().await.unwrap());
             let (one, other) = (app.create_account().await, app.create_account().await);
-            let ledger = Ledger::new(app.db.clone(), true, Duration::from_secs(2));
+            let ledger = Ledger::new(
+                app.db.clone(),
+                true,
+                Duration::from_secs(2),
+                std::sync::Arc::new(|_| {}),
+            );
             let trace = |n: u8| Some(format!("00-{:032x}-{:016x}-01", n, n));
             let write = |movement, n| Write {
                 movement,

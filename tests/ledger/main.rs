@@ -543,7 +543,12 @@ impl Backend {
             .expect("a customer");
             *customer = UserId(created.id);
         }
-        let ledger = Ledger::new(db.clone(), true, Duration::from_secs(5));
+        let ledger = Ledger::new(
+            db.clone(),
+            true,
+            Duration::from_secs(5),
+            std::sync::Arc::new(|_| {}),
+        );
         Self {
             db,
             ledger,

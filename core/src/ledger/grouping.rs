@@ -15,7 +15,7 @@
 //! every item gets that failure and is settled by its own write id (`writes`).
 //!
 //! Traces: a group's statement runs in a `ledger.group` span, in every traced request's trace
-//! (`linked`).
+//! (`linked`). Metrics: each group's (each part's) number of writes goes to a [`GroupObserver`].
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -55,6 +55,10 @@ const MOST: usize = 2048;
 
 type Answer = Result<ItemOutcome, DbErr>;
 
+/// Told the number of writes of each group (each part of one) as it is sent: how many share a
+/// call and a commit sets what each write costs Postgres, and how long each waits.
+pub type GroupObserver = Arc<dyn Fn(usize) + Send + Sync>;
+
 struct Waiting {
     item: Item,
     answer: oneshot::Sender<Answer>,
@@ -65,6 +69,7 @@ struct Waiting {
 pub(super) struct Groups {
     db: DatabaseConnection,
     pause: Pause,
+    observe: GroupObserver,
     state: Mutex<State>,
 }
 
@@ -89,10 +94,11 @@ impl State {
 }
 
 impl Groups {
-    pub(super) fn new(db: DatabaseConnection, pause: Pause) -> Arc<Self> {
+    pub(super) fn new(db: DatabaseConnection, pause: Pause, observe: GroupObserver) -> Arc<Self> {
         Arc::new(Self {
             db,
             pause,
+            observe,
             state: Mutex::default(),
         })
     }
@@ -127,7 +133,7 @@ impl Groups {
             // This request sends what is waiting, itself included; whatever comes meanwhile is
             // sent by a task of its own, so this request is not held up answering others.
             if let Some(group) = self.take() {
-                apply(&self.db, group, self.pause.get()).await;
+                self.send(group).await;
                 tokio::spawn(self.clone().drain());
             }
         }
@@ -154,8 +160,40 @@ impl Groups {
 
     async fn drain(self: Arc<Self>) {
         while let Some(group) = self.take() {
-            apply(&self.db, group, self.pause.get()).await;
+            self.send(group).await;
         }
+    }
+
+    /// Sends `group`, in two parts when it splits (`split`).
+    async fn send(&self, group: Vec<Waiting>) {
+        let pause = self.pause.get();
+        let items: Vec<&Item> = group.iter().map(|waiting| &waiting.item).collect();
+        match split(&items) {
+            None => self.send_part(group, pause).await,
+            Some(second) => {
+                let (seconds, firsts): (Vec<_>, Vec<_>) = group
+                    .into_iter()
+                    .zip(second)
+                    .partition(|(_, second)| *second);
+                let part =
+                    |part: Vec<(Waiting, bool)>| part.into_iter().map(|(waiting, _)| waiting);
+                tokio::join!(
+                    self.send_part(part(firsts).collect(), pause),
+                    self.send_part(part(seconds).collect(), pause)
+                );
+            }
+        }
+    }
+
+    async fn send_part(&self, group: Vec<Waiting>, pause: Option<Duration>) {
+        let writes = group.len();
+        (self.observe)(writes);
+        let (statement, _linked) = linked::spans(group.iter().map(|waiting| &waiting.span), || {
+            tracing::info_span!("ledger.group", writes)
+        });
+        apply_group(&self.db, group, pause)
+            .instrument(statement)
+            .await;
     }
 }
 
@@ -168,24 +206,6 @@ impl Groups {
 /// 3 rounds of 5 s, the one build with splitting off and on), and single postings and transfers
 /// stayed within 3%.
 pub const PART_AT_LEAST: usize = 128;
-
-async fn apply(db: &DatabaseConnection, group: Vec<Waiting>, pause: Option<Duration>) {
-    let items: Vec<&Item> = group.iter().map(|waiting| &waiting.item).collect();
-    match split(&items) {
-        None => apply_part(db, group, pause).await,
-        Some(second) => {
-            let (seconds, firsts): (Vec<_>, Vec<_>) = group
-                .into_iter()
-                .zip(second)
-                .partition(|(_, second)| *second);
-            let part = |part: Vec<(Waiting, bool)>| part.into_iter().map(|(waiting, _)| waiting);
-            tokio::join!(
-                apply_part(db, part(firsts).collect(), pause),
-                apply_part(db, part(seconds).collect(), pause)
-            );
-        }
-    }
-}
 
 /// What an item's outcome depends on, besides itself: an account it moves, the key it claims.
 #[derive(PartialEq, Eq, Hash)]
@@ -254,14 +274,6 @@ fn split(items: &[&Item]) -> Option<Vec<bool>> {
             .map(|item| second.contains(&find(&mut set, item)))
             .collect()
     })
-}
-
-async fn apply_part(db: &DatabaseConnection, group: Vec<Waiting>, pause: Option<Duration>) {
-    let writes = group.len();
-    let (statement, _linked) = linked::spans(group.iter().map(|waiting| &waiting.span), || {
-        tracing::info_span!("ledger.group", writes)
-    });
-    apply_group(db, group, pause).instrument(statement).await;
 }
 
 async fn apply_group(db: &DatabaseConnection, group: Vec<Waiting>, pause: Option<Duration>) {

@@ -36,7 +36,7 @@ mod writes;
 
 pub use fencing::{FromLedgerRows, Settled, Stored, settle};
 pub use grouped::TABLE_AT_A_TIME;
-pub use grouping::PART_AT_LEAST;
+pub use grouping::{GroupObserver, PART_AT_LEAST};
 pub use holds::{
     HoldAction, HoldError, HoldPart, HoldStatus, HoldWrite, HoldWritten, NewHold, Swept,
     expire_holds, hold, holds, keep_holds_expiring,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{
     LedgerError, Pause, Settled, Stored, fencing,
     grouped::FUNCTION,
-    grouping::Groups,
+    grouping::{GroupObserver, Groups},
     rules::{Posting, Transfer},
     steps,
 };
@@ -105,10 +105,16 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(db: DatabaseConnection, group: bool, settle_within: Duration) -> Self {
+    /// `observe` is told the size of each group of writes (Postgres, grouping on).
+    pub fn new(
+        db: DatabaseConnection,
+        group: bool,
+        settle_within: Duration,
+        observe: GroupObserver,
+    ) -> Self {
         let group = group && db.get_database_backend() == DbBackend::Postgres;
         let pause = Pause::default();
-        let groups = group.then(|| Groups::new(db.clone(), pause.clone()));
+        let groups = group.then(|| Groups::new(db.clone(), pause.clone(), observe));
         Self {
             db,
             groups,
