@@ -187,6 +187,14 @@ class Report:
         if ceiling:
             said += (f" Postgres spent {result['cpu']['postgres']:.0f} µs on each, against "
                      f"{ceiling['cpu']['postgres']:.0f} µs per pgbench run of the same statements.")
+        if ceiling and route == routes.BATCH.name:
+            posting = self.writes["POST /transactions"]["rps"]
+            postings = ceiling["tps"] * routes.BATCH_ITEMS
+            said += (f" pgbench running one batch's statement per transaction ({routes.BATCH_ITEMS} postings in one call "
+                     f"and one commit) made {ceiling['tps']:,.0f} tps, {postings:,.0f} postings/s: "
+                     f"{postings / posting:.1f}x the API's single postings. 10x is {10 * posting:,.0f} postings/s, "
+                     f"{10 * posting / routes.BATCH_ITEMS:,.0f} batches/s, so a whole batch may cost at most "
+                     f"{CORES * 1e6 * routes.BATCH_ITEMS / (10 * posting):,.0f} µs.")
         if against_original and route == "POST /transactions":
             needed = 30 * self.original["write"]["rps"]
             said += (f" 30x the original is {needed:,.0f} req/s, so the whole request may cost at most "

@@ -8,8 +8,10 @@ sent (the first may read the user its token names, which the API then remembers)
 them with `-M prepared`: each parameter becomes a pgbench variable (`:pN`, sent as a parameter,
 cast to the type the API sent it as), fixed where every request sent the same value and drawn at
 random from the range the requests used where it varied; times become `now()` and write ids a
-new time-ordered UUID (version 7, `WRITE_ID`), as the API makes one per request. So the script
-cannot drift from the code: it is whatever this build sent in this run."""
+new time-ordered UUID (version 7, `WRITE_ID`), as the API makes one per request. An array of many
+(a batch's items, one element each) keeps its length: its numbers are drawn from the range the
+requests used, each element on its own, and its write ids are new. So the script cannot drift
+from the code: it is whatever this build sent in this run."""
 
 import collections
 import datetime
@@ -26,6 +28,8 @@ INTEGER_ARRAY = re.compile(r"^\{-?\d+\}$")
 BOOLEAN_ARRAY = re.compile(r"^\{[tf]\}$")
 UUID_ARRAY = re.compile(r"^\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}$")
 TEXT_ARRAY = re.compile(r'^\{(?:""|[^,{}"]*)\}$')
+# An array of many elements, none quoted but for empty text.
+ARRAY = re.compile(r'^\{(?:""|[^,{}"]*)(?:,(?:""|[^,{}"]*))+\}$')
 # A write id as the API makes it (Postgres 15 has no uuidv7()): the milliseconds since the epoch,
 # then random bits, with version 7's nibble. Random ids would cost pgbench what the API no longer
 # pays, a random page of the write ids' index per write.
@@ -126,7 +130,28 @@ def _parameter(variable, values):
         return "'" + present[0].replace("'", "''") + "'::text[]", None
     if len(set(present)) == 1:
         return "'" + present[0].replace("'", "''") + "'", None
+    if all(ARRAY.match(value) for value in present):
+        return _drawn_array(present), None
     raise ValueError(f"a parameter that varies and is not a number, id or time: {present[:3]}")
+
+
+def _drawn_array(present):
+    """An array of many that varied: as long as the requests sent it (each request the same
+    length), with new write ids, or numbers each drawn from the range the requests' elements
+    used."""
+    arrays = [value[1:-1].split(",") for value in present]
+    lengths = {len(elements) for elements in arrays}
+    if len(lengths) != 1:
+        raise ValueError(f"an array whose length varies: {sorted(lengths)}")
+    elements = [element for array in arrays for element in array]
+    each = f"FROM generate_series(1, {lengths.pop()}))"
+    if all(UUID.match(element) for element in elements):
+        return f"ARRAY(SELECT {WRITE_ID} {each}"
+    if all(INTEGER.match(element) for element in elements):
+        numbers = [int(element) for element in elements]
+        low, high = min(numbers), max(numbers)
+        return f"ARRAY(SELECT ({low} + floor(random() * {high - low + 1}))::int8 {each}"
+    raise ValueError(f"an array that varies and holds neither numbers nor ids: {present[0][:80]}")
 
 
 def _numbers(variable, present):
