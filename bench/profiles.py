@@ -6,7 +6,9 @@ import collections
 import re
 
 # profile.proto's field numbers.
-PROFILE_SAMPLE, PROFILE_LOCATION, PROFILE_FUNCTION, PROFILE_STRINGS = 2, 4, 5, 6
+PROFILE_SAMPLE_TYPE, PROFILE_SAMPLE, PROFILE_LOCATION, PROFILE_FUNCTION, PROFILE_STRINGS = 1, 2, 4, 5, 6
+PROFILE_PERIOD = 12
+VALUE_TYPE_UNIT = 2
 SAMPLE_LOCATIONS, SAMPLE_VALUES = 1, 2
 LOCATION_ID, LOCATION_LINE = 1, 4
 LINE_FUNCTION = 1
@@ -56,10 +58,16 @@ def _ints(value):
 
 
 def stacks(profile):
-    """[(function names, leaf first), sample count] of a pprof protobuf."""
+    """[(function names, leaf first), sample count] of a pprof protobuf. A profile that gives CPU
+    time (pprof-rs: nanoseconds, a period's worth per sample) has it divided by the period."""
     strings, functions, locations, samples = [], {}, {}, []
+    unit, period = None, 0
     for number, value in _fields(profile):
-        if number == PROFILE_STRINGS:
+        if number == PROFILE_SAMPLE_TYPE and unit is None:
+            unit = dict(_fields(value)).get(VALUE_TYPE_UNIT, 0)
+        elif number == PROFILE_PERIOD:
+            period = value
+        elif number == PROFILE_STRINGS:
             strings.append(value.decode(errors="replace"))
         elif number == PROFILE_FUNCTION:
             fields = dict(_fields(value))
@@ -81,10 +89,11 @@ def stacks(profile):
                 elif field == SAMPLE_VALUES:
                     values += _ints(item)
             samples.append((ids, values[0] if values else 1))
+    per_sample = period if unit is not None and strings[unit] == "nanoseconds" and period else 1
     result = []
     for ids, count in samples:
         names = [strings[functions.get(function, 0)] for location in ids for function in locations.get(location, [])]
-        result.append((names, count))
+        result.append((names, round(count / per_sample)))
     return result
 
 
