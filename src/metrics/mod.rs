@@ -36,7 +36,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 const QUERY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
-/// Writes per group, 1 to the 2,048 a group carries at most (more only for one request's batch).
+/// Writes per group, 1 to the 2,048 a group carries at most (a batch, at most 1,000, never more).
 const GROUP_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0,
 ];
