@@ -7,8 +7,8 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
     TransactionTrait,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
+use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 
 /// Told of every statement with its duration and whether it failed. SeaORM tells the one its
 /// pool was given (`set_metric_callback`); the ledger tells the same one of the statements it
@@ -118,7 +118,7 @@ async fn migrate_all_or_nothing(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// transaction back for a conflict with another ([`is_conflict`]): the failure is not the
 /// request's, and a retry may succeed.
 pub fn is_unavailable(error: &DbErr) -> bool {
-    use sea_orm::{RuntimeErr, sqlx};
+    use sea_orm::RuntimeErr;
     let (DbErr::Exec(RuntimeErr::SqlxError(sqlx_error))
     | DbErr::Query(RuntimeErr::SqlxError(sqlx_error))) = error
     else {
@@ -150,7 +150,7 @@ pub fn is_conflict(error: &DbErr) -> bool {
 /// connection at all means nothing was sent, and an answer that [`applied_nothing`] means what
 /// it says.
 pub fn may_have_been_sent(error: &DbErr) -> bool {
-    use sea_orm::{RuntimeErr, sqlx};
+    use sea_orm::RuntimeErr;
     match error {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => false,
         DbErr::Exec(RuntimeErr::SqlxError(sqlx_error))
@@ -177,7 +177,7 @@ fn applied_nothing(code: &str) -> bool {
 }
 
 fn sql_state(error: &DbErr) -> Option<String> {
-    use sea_orm::{RuntimeErr, sqlx};
+    use sea_orm::RuntimeErr;
     let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) =
         error
     else {

@@ -17,7 +17,7 @@ use std::{
     },
 };
 
-use sea_orm::sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use super::Role;
 use crate::domain::UserId;
@@ -94,7 +94,7 @@ impl Directory {
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
     #[error("cannot listen for user changes: {0}")]
-    Connect(#[from] sea_orm::sqlx::Error),
+    Connect(#[from] sqlx::Error),
     #[error("the connection that heard user changes was lost")]
     Lost,
 }

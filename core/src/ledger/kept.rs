@@ -12,11 +12,10 @@
 use std::time::Instant;
 
 use sea_orm::{
-    DatabaseConnection, DbErr, QueryResult, RuntimeErr, Statement, metric,
-    sea_query::Values,
-    sqlx::{self, PgPool, Postgres, pool::PoolConnection},
+    DatabaseConnection, DbErr, QueryResult, RuntimeErr, Statement, metric, sea_query::Values,
 };
 use sea_query_sqlx::SqlxValues;
+use sqlx::{PgPool, Postgres, pool::PoolConnection};
 use tracing::Instrument;
 
 use crate::database::StatementObserver;

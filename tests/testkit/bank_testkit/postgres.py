@@ -34,14 +34,17 @@ def as_postgres_user(command):
 
 class PrivatePostgres:
     """A Postgres server of this process's own (its own data directory and port), so the machine's
-    shared server is never touched; `settings` are `-c` options it starts with."""
+    shared server is never touched; `settings` are `-c` options it starts with. With `tls`, it
+    also offers TLS, under a self-signed certificate of its own (clients choose by `sslmode`)."""
 
-    def __init__(self, directory, **settings):
+    def __init__(self, directory, tls=False, **settings):
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
         assert bins, "PostgreSQL server binaries are not installed"
         self.bin = bins[-1]
         self.data = directory / "pgdata"
         self.data.mkdir()
+        if tls:
+            settings.update(self_signed(directory))
         if os.geteuid() == 0:
             subprocess.run(["chown", "-R", "postgres", str(directory)], check=True)
         self.port = free_port()
@@ -66,3 +69,12 @@ class PrivatePostgres:
     def pid(self):
         """The postmaster's process id."""
         return int((self.data / "postmaster.pid").read_text().split()[0])
+
+
+def self_signed(directory):
+    """A key and a certificate for 127.0.0.1 in `directory`, as the settings that serve them."""
+    key, certificate = directory / "server.key", directory / "server.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(key), "-out", str(certificate)], check=True, capture_output=True)
+    key.chmod(0o600)  # Postgres refuses a key that others can read
+    return {"ssl": "on", "ssl_cert_file": f"'{certificate}'", "ssl_key_file": f"'{key}'"}

@@ -1,0 +1,106 @@
+"""bank-api on a Postgres reached over TLS (`sslmode=require`), as managed databases are: money
+moves as over plain TCP, every connection the server keeps is encrypted (Postgres's own
+`pg_stat_ssl` says so), and each sends its messages at once (TCP_NODELAY).
+
+With Nagle's algorithm on (sqlx 0.9.0), the last TLS record of a statement longer than one (a
+group's arrays) waited for Postgres's delayed ACK, about 40 ms, which halved the rate of
+`POST /batches` over TLS (bench/RESULTS.md, "TLS to Postgres"). That stall is a timing, so it is
+measured by the benchmark; the socket option behind it is read here from the server's own
+sockets (`pidfd_getfd`, Linux 5.6 and later: the test started the server, so it may), where
+nothing else can see it."""
+
+import ctypes
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+from bank_testkit.http import request
+from bank_testkit.postgres import PrivatePostgres, psql
+from bank_testkit.processes import Api
+
+SYS_PIDFD_OPEN, SYS_PIDFD_GETFD = 434, 438  # x86_64
+POSTINGS = 300
+
+
+@pytest.fixture()
+def tls_database():
+    """A Postgres of the test's own that offers TLS, with a database `bank`."""
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="bank-pg-tls-"))
+    postgres = PrivatePostgres(directory, tls=True)
+    assert psql(f"{postgres.url}?sslmode=disable", "-c", "CREATE DATABASE bank").returncode == 0
+    yield postgres
+    try:
+        postgres.stop()
+    except subprocess.CalledProcessError:
+        pass
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def sockets_to(pid, port):
+    """Copies of the TCP sockets that process `pid` holds to `port` on the loopback."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = libc.syscall(SYS_PIDFD_OPEN, pid, 0)
+    assert pidfd >= 0, os.strerror(ctypes.get_errno())
+    found = []
+    try:
+        for entry in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if not os.readlink(f"/proc/{pid}/fd/{entry}").startswith("socket:"):
+                    continue
+            except FileNotFoundError:
+                continue
+            copy = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(entry), 0)
+            assert copy >= 0, os.strerror(ctypes.get_errno())
+            held = socket.socket(fileno=copy)
+            if held.family == socket.AF_INET and held.type == socket.SOCK_STREAM and _peer_port(held) == port:
+                found.append(held)
+            else:
+                held.close()
+    finally:
+        os.close(pidfd)
+    return found
+
+
+def _peer_port(held):
+    try:
+        return held.getpeername()[1]
+    except OSError:  # a listening socket has no peer
+        return None
+
+
+def test_the_ledger_over_tls_sends_each_message_at_once(tls_database, tmp_path):
+    url = f"postgres://postgres@127.0.0.1:{tls_database.port}/bank?sslmode=require"
+    api = Api.for_tests(url, tmp_path / "api.log", AUTH_REQUIRED="false")
+    try:
+        status, account = request("POST", f"{api.url}/accounts",
+                                  {"first_name": "Tls", "last_name": "Client", "address": "1 Record Lane"})
+        assert status == 201, account
+        # Long enough that the group's statement spans several TLS records.
+        items = [{"kind": "posting", "acc_id": account["id"], "credit": 1} for _ in range(POSTINGS)]
+        status, batch = request("POST", f"{api.url}/batches", {"items": items})
+        assert status == 200, batch
+        assert [result["status"] for result in batch["results"]] == [201] * POSTINGS
+        status, balance = request("GET", f"{api.url}/accounts/{account['id']}/balance")
+        assert (status, balance["balance"]) == (200, POSTINGS)
+
+        held = sockets_to(api.pid, tls_database.port)
+        try:
+            assert held, "the server holds no connection to Postgres"
+            nodelay = {connection.getsockname()[1]: connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                       for connection in held}
+        finally:
+            for connection in held:
+                connection.close()
+        assert all(nodelay.values()), f"connections that wait to fill a segment (Nagle's algorithm): {nodelay}"
+        encrypted = psql(f"{tls_database.url}?sslmode=disable", "-c",
+                         "SELECT a.client_port, s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                         f"WHERE a.client_port IN ({', '.join(map(str, nodelay))}) ORDER BY 1")
+        assert encrypted.returncode == 0, encrypted.stderr
+        assert encrypted.stdout.split() == [f"{port}|t" for port in sorted(nodelay)]
+    finally:
+        api.stop()
