@@ -402,8 +402,8 @@ class Bench:
         self.profiling_cost(profiled, routes.ACCOUNT)
         profiled.stop(timeout=60)
 
-        print("what features cost: write grouping, the request metrics, the access log, access control, the request "
-              "limit, fault flags, pushed profiles, tracing", flush=True)
+        print("what features cost: write grouping, TLS to Postgres, the request metrics, the access log, access "
+              "control, the request limit, fault flags, pushed profiles, tracing", flush=True)
         self.cost_of("write grouping", {"GROUP_WRITES": "false"}, [routes.POSTING, routes.TRANSFER])
         # Encrypted to the database, as across any network but a private one; a group's statement
         # spans many TLS records, where a driver that leaves Nagle's algorithm on stalls.
