@@ -3,42 +3,22 @@ moves as over plain TCP, every connection the server keeps is encrypted (Postgre
 `pg_stat_ssl` says so), and each sends its messages at once (TCP_NODELAY).
 
 With Nagle's algorithm on (sqlx 0.9.0), the last TLS record of a statement longer than one (a
-group's arrays) waited for Postgres's delayed ACK, about 40 ms, which halved the rate of
-`POST /batches` over TLS (bench/RESULTS.md, "TLS to Postgres"). That stall is a timing, so it is
-measured by the benchmark; the socket option behind it is read here from the server's own
-sockets (`pidfd_getfd`, Linux 5.6 and later: the test started the server, so it may), where
+group's arrays) waited for Postgres's delayed ACK, about 40 ms: `POST /batches` over TLS ran at
+less than half its rate without (docs/resilience.md). That stall is a timing, so the benchmark
+measures what TLS costs ("TLS to Postgres" in bench/RESULTS.md); the socket option behind it is
+read here from the server's own sockets (`pidfd_getfd`, Linux 5.6 and later: the test started the server, so it may), where
 nothing else can see it."""
 
 import ctypes
 import os
-import pathlib
-import shutil
 import socket
-import subprocess
-import tempfile
-
-import pytest
 
 from bank_testkit.http import request
-from bank_testkit.postgres import PrivatePostgres, psql
+from bank_testkit.postgres import psql
 from bank_testkit.processes import Api
 
 SYS_PIDFD_OPEN, SYS_PIDFD_GETFD = 434, 438  # x86_64
 POSTINGS = 300
-
-
-@pytest.fixture()
-def tls_database():
-    """A Postgres of the test's own that offers TLS, with a database `bank`."""
-    directory = pathlib.Path(tempfile.mkdtemp(prefix="bank-pg-tls-"))
-    postgres = PrivatePostgres(directory, tls=True)
-    assert psql(f"{postgres.url}?sslmode=disable", "-c", "CREATE DATABASE bank").returncode == 0
-    yield postgres
-    try:
-        postgres.stop()
-    except subprocess.CalledProcessError:
-        pass
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def sockets_to(pid, port):
@@ -74,6 +54,7 @@ def _peer_port(held):
 
 
 def test_the_ledger_over_tls_sends_each_message_at_once(tls_database, tmp_path):
+    assert psql(f"{tls_database.url}?sslmode=disable", "-c", "CREATE DATABASE bank").returncode == 0
     url = f"postgres://postgres@127.0.0.1:{tls_database.port}/bank?sslmode=require"
     api = Api.for_tests(url, tmp_path / "api.log", AUTH_REQUIRED="false")
     try:
