@@ -1,21 +1,24 @@
-"""bank-api on a Postgres reached over TLS (`sslmode=require`), as managed databases are: money
-moves as over plain TCP, every connection the server keeps is encrypted (Postgres's own
-`pg_stat_ssl` says so), and each sends its messages at once (TCP_NODELAY).
+"""bank-api on a Postgres reached over TLS with its certificate checked (`sslmode=verify-full`
+and the CA in `sslrootcert`, as docs/configuration.md says): money moves as over plain TCP, every
+connection the server keeps is encrypted (Postgres's own `pg_stat_ssl` says so), and each sends
+its messages at once (TCP_NODELAY). Under a CA that did not sign the server's certificate, the
+server refuses to start.
 
 With Nagle's algorithm on (sqlx 0.9.0), the last TLS record of a statement longer than one (a
 group's arrays) waited for Postgres's delayed ACK, about 40 ms: `POST /batches` over TLS ran at
 less than half its rate without (docs/resilience.md). That stall is a timing, so the benchmark
 measures what TLS costs ("TLS to Postgres" in bench/RESULTS.md); the socket option behind it is
-read here from the server's own sockets (`pidfd_getfd`, Linux 5.6 and later: the test started the server, so it may), where
-nothing else can see it."""
+read here from the server's own sockets (`pidfd_getfd`, Linux 5.6 and later: the test started
+the server, so it may), where nothing else can see it."""
 
 import ctypes
 import os
 import socket
+import subprocess
 
 from bank_testkit.http import request
-from bank_testkit.postgres import psql
-from bank_testkit.processes import Api
+from bank_testkit.postgres import certificate_authority, psql
+from bank_testkit.processes import AUTH_ENV, BANK_API, Api
 
 SYS_PIDFD_OPEN, SYS_PIDFD_GETFD = 434, 438  # x86_64
 POSTINGS = 300
@@ -53,10 +56,13 @@ def _peer_port(held):
         return None
 
 
+def verified(database, authority):
+    return f"postgres://postgres@127.0.0.1:{database.port}/bank?sslmode=verify-full&sslrootcert={authority}"
+
+
 def test_the_ledger_over_tls_sends_each_message_at_once(tls_database, tmp_path):
     assert psql(f"{tls_database.url}?sslmode=disable", "-c", "CREATE DATABASE bank").returncode == 0
-    url = f"postgres://postgres@127.0.0.1:{tls_database.port}/bank?sslmode=require"
-    api = Api.for_tests(url, tmp_path / "api.log", AUTH_REQUIRED="false")
+    api = Api.for_tests(verified(tls_database, tls_database.authority), tmp_path / "api.log", AUTH_REQUIRED="false")
     try:
         status, account = request("POST", f"{api.url}/accounts",
                                   {"first_name": "Tls", "last_name": "Client", "address": "1 Record Lane"})
@@ -85,3 +91,12 @@ def test_the_ledger_over_tls_sends_each_message_at_once(tls_database, tmp_path):
         assert encrypted.stdout.split() == [f"{port}|t" for port in sorted(nodelay)]
     finally:
         api.stop()
+
+
+def test_a_server_certificate_that_the_given_ca_did_not_sign_is_refused(tls_database, tmp_path):
+    assert psql(f"{tls_database.url}?sslmode=disable", "-c", "CREATE DATABASE bank").returncode == 0
+    _, stranger = certificate_authority(tmp_path)
+    started = subprocess.run([BANK_API], env=dict(os.environ, **AUTH_ENV, DATABASE_URL=verified(tls_database, stranger),
+                                                  PORT="0"), capture_output=True, text=True, timeout=60)
+    assert started.returncode != 0
+    assert "invalid peer certificate" in started.stderr, started.stderr

@@ -35,7 +35,8 @@ def as_postgres_user(command):
 class PrivatePostgres:
     """A Postgres server of this process's own (its own data directory and port), so the machine's
     shared server is never touched; `settings` are `-c` options it starts with. With `tls`, it
-    also offers TLS, under a self-signed certificate of its own (clients choose by `sslmode`)."""
+    also offers TLS, under a certificate for 127.0.0.1 that `authority` (a CA certificate of its
+    own) signed; clients choose by `sslmode`."""
 
     def __init__(self, directory, tls=False, **settings):
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -43,8 +44,10 @@ class PrivatePostgres:
         self.bin = bins[-1]
         self.data = directory / "pgdata"
         self.data.mkdir()
+        self.authority = None
         if tls:
-            settings.update(self_signed(directory))
+            self.authority, served = certificates(directory)
+            settings.update(served)
         if os.geteuid() == 0:
             subprocess.run(["chown", "-R", "postgres", str(directory)], check=True)
         self.port = free_port()
@@ -71,10 +74,27 @@ class PrivatePostgres:
         return int((self.data / "postmaster.pid").read_text().split()[0])
 
 
-def self_signed(directory):
-    """A key and a certificate for 127.0.0.1 in `directory`, as the settings that serve them."""
-    key, certificate = directory / "server.key", directory / "server.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-keyout", str(key), "-out", str(certificate)], check=True, capture_output=True)
+def certificate_authority(directory):
+    """A CA of its own in `directory`: its key and its certificate."""
+    key, certificate = directory / "ca.key", directory / "ca.crt"
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=bank test CA",
+             "-keyout", key, "-out", certificate)
+    return key, certificate
+
+
+def certificates(directory):
+    """A CA's certificate and, signed by it, a key and a certificate for 127.0.0.1 (its address,
+    which `sslmode=verify-full` checks), all in `directory`; the CA's certificate and the settings
+    that serve the others."""
+    authority_key, authority = certificate_authority(directory)
+    key, asked, certificate, names = (directory / name for name in ("server.key", "server.csr", "server.crt", "san"))
+    names.write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", asked)
+    _openssl("x509", "-req", "-in", asked, "-CA", authority, "-CAkey", authority_key, "-CAcreateserial", "-days", "2",
+             "-extfile", names, "-out", certificate)
     key.chmod(0o600)  # Postgres refuses a key that others can read
-    return {"ssl": "on", "ssl_cert_file": f"'{certificate}'", "ssl_key_file": f"'{key}'"}
+    return authority, {"ssl": "on", "ssl_cert_file": f"'{certificate}'", "ssl_key_file": f"'{key}'"}
+
+
+def _openssl(*args):
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
