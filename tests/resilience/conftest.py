@@ -36,6 +36,6 @@ def database():
 
 @pytest.fixture()
 def tls_database():
-    """A Postgres server of the test's own that offers TLS, under a self-signed certificate."""
+    """A Postgres server of the test's own that offers TLS, under a certificate its `authority` signed."""
     with private_postgres(tls=True) as postgres:
         yield postgres
