@@ -90,13 +90,20 @@ install_spectral() {
   fi
 }
 
-# oha, the open-loop load generator the benchmark measures latency with, from crates.io at a
-# pinned version, into target/tools so a clean clone builds its own.
+# The benchmark's tools from crates.io, at pinned versions, into target/tools so a clean clone
+# builds its own: oha, its open-loop load generator, and inferno, which folds perf's samples of
+# Postgres and draws them (the crate the server draws its own flame graphs with).
 OHA_VERSION=1.16.0
-install_oha() {
+INFERNO_VERSION=0.12.8
+install_bench_tools() {
   local root=$PWD/target/tools
-  if [ "$("$root/bin/oha" --version 2>/dev/null)" != "oha $OHA_VERSION" ]; then
+  local installed
+  installed=$(cargo install --list --root "$root" 2>/dev/null)
+  if ! grep -qx "oha v$OHA_VERSION:" <<<"$installed"; then
     cargo install --quiet --locked --root "$root" --version "$OHA_VERSION" oha
+  fi
+  if ! grep -qx "inferno v$INFERNO_VERSION:" <<<"$installed"; then
+    cargo install --quiet --locked --root "$root" --version "$INFERNO_VERSION" inferno
   fi
   export PATH="$root/bin:$PATH"
 }

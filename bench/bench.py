@@ -44,6 +44,12 @@ LONG_HISTORY = GROWTH // 2  # of which one account holds every other row
 CAPTURED = 15  # requests whose statements are logged, per route
 SHARES = (0.25, 0.5, 0.75)  # of a route's closed-loop rate, for the open-loop latency runs
 PROFILED = (routes.ACCOUNT, routes.POSTING, routes.TRANSFER, routes.BATCH)  # routes whose CPU profile is taken
+WRITES = (routes.POSTING, routes.TRANSFER, routes.BATCH)  # routes whose Postgres CPU profile is taken
+
+
+def slug(route):
+    """`route`'s name as a file name's part."""
+    return re.sub(r"[^a-z]+", "-", route.name.lower()).strip("-")
 
 
 def written_since(path, offset):
@@ -89,6 +95,7 @@ class Bench:
         self.latency = []  # (route, open-loop result)
         self.costs = {}  # feature -> {route: (median on, median off)}
         self.profiles = {}  # route -> (flame graph file name, profiles.summary)
+        self.postgres_profiles = {}  # route -> (flame graph file name, profiles.postgres)
         self.notes = {}
         self.failures = []  # failed requests: the run then measures nothing and exits 1
         self.token = None
@@ -283,10 +290,32 @@ class Bench:
                 answer = pool.submit(lambda asked=asked: urllib.request.urlopen(asked, timeout=seconds + 60).read())
                 self.wrk(server, route, seconds=seconds + 1)
                 taken[kind] = answer.result()
-        slug = re.sub(r"[^a-z]+", "-", route.name.lower()).strip("-")
         self.args.charts.mkdir(parents=True, exist_ok=True)
-        (self.args.charts / f"flame-{slug}.svg").write_bytes(taken["svg"])
-        self.profiles[route.name] = (f"flame-{slug}.svg", profiles.summary(taken["pprof"]))
+        (self.args.charts / f"flame-{slug(route)}.svg").write_bytes(taken["svg"])
+        self.profiles[route.name] = (f"flame-{slug(route)}.svg", profiles.summary(taken["pprof"]))
+
+    def postgres_profile(self, server, route):
+        """Postgres's CPU under `route`'s closed-loop load: every process of this benchmark's
+        Postgres sampled by perf with its call stacks (unwound from the stack copied at each sample
+        and Postgres's unwind tables: Debian builds it without frame pointers), folded and drawn by
+        inferno."""
+        seconds = max(1, self.args.seconds // 2)
+        samples = self.work / "postgres.perf"
+        processes = ",".join(map(str, load.postgres_processes(self.postgres.pid())))
+        perf = subprocess.Popen(["perf", "record", "--quiet", "-F", "499", "--call-graph", "dwarf,32768",
+                                 "-p", processes, "-o", str(samples), "--", "sleep", str(seconds)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.wrk(server, route, seconds=seconds + 1)
+        if perf.wait(timeout=60) != 0:
+            raise RuntimeError(f"perf record: {perf.stderr.read()}")
+        script = subprocess.run(["perf", "script", "-i", str(samples)], capture_output=True, check=True).stdout
+        folded = subprocess.run(["inferno-collapse-perf"], input=script, capture_output=True, check=True).stdout
+        svg = subprocess.run(["inferno-flamegraph", "--minwidth", "0.5", "--title", f"Postgres under {route.name}"], input=folded,
+                             capture_output=True, check=True).stdout
+        samples.unlink()
+        name = f"flame-postgres-{slug(route)}.svg"
+        (self.args.charts / name).write_bytes(svg)
+        self.postgres_profiles[route.name] = (name, profiles.postgres(folded.decode()))
 
     def profiling_cost(self, server, route):
         """What a profile being taken costs: the same server loaded in turn with and without one
@@ -399,6 +428,9 @@ class Bench:
         profiled = self.start_api(PROFILING="true")
         for route in PROFILED:
             self.profile(profiled, route)
+        print("where Postgres's CPU goes: perf's samples of its processes", flush=True)
+        for route in WRITES:
+            self.postgres_profile(profiled, route)
         self.profiling_cost(profiled, routes.ACCOUNT)
         profiled.stop(timeout=60)
 

@@ -44,18 +44,29 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds(postmaster):
-    """The CPU time so far of the Postgres whose postmaster is `postmaster`: its own, its
-    backends', and that of backends that have exited (in the postmaster's children's time)."""
-    stat = pathlib.Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(value) for value in stat[11:15])
+def _children(postmaster):
+    """(pid, `/proc` stat fields) of each process the postmaster `postmaster` started: its
+    backends and its background workers."""
     for path in pathlib.Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = path.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         if int(fields[1]) == postmaster:
-            ticks += sum(int(value) for value in fields[11:13])
+            yield int(path.parent.name), fields
+
+
+def postgres_processes(postmaster):
+    """The pids of the Postgres whose postmaster is `postmaster`: its own and its children's."""
+    return [postmaster, *(pid for pid, _ in _children(postmaster))]
+
+
+def postgres_cpu_seconds(postmaster):
+    """The CPU time so far of the Postgres whose postmaster is `postmaster`: its own, its
+    backends', and that of backends that have exited (in the postmaster's children's time)."""
+    stat = pathlib.Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(value) for value in stat[11:15])
+    ticks += sum(int(value) for _, fields in _children(postmaster) for value in fields[11:13])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

@@ -1,6 +1,7 @@
-"""Where the server's CPU goes, from the CPU profiles it serves (`GET /debug/pprof/profile`,
+"""Where the CPU goes. The server's, from the CPU profiles it serves (`GET /debug/pprof/profile`,
 `PROFILING=true`): pprof's protobuf read here with a decoder of its wire format (the few fields
-of profile.proto a summary needs), so nothing but the standard library is involved."""
+of profile.proto a summary needs), so nothing but the standard library is involved. Postgres's,
+from perf's samples of its processes as inferno folds them: one line per distinct stack."""
 
 import collections
 import re
@@ -130,4 +131,36 @@ def summary(profile, top=12):
         "samples": total,
         "crates": [(name, count / total) for name, count in by_crate.most_common(top)],
         "ours": [(name, count / total) for name, count in ours.most_common(top)],
+    }
+
+
+# Postgres's own functions that say what its time went to, each with what it does for the ledger.
+# Postgres 15's exported names: static functions have none in Debian's stripped build.
+POSTGRES_WORK = (
+    ("btinsert", "index entries: each ledger row's in its two indexes, each write id's in its own"),
+    ("SPI_execute_snapshot", "foreign-key checks: each ledger row's account looked up and key-share locked"),
+    ("standard_ExecutorStart", "starting an executor: for each statement, and for each foreign-key check"),
+    ("heap_insert", "new rows: ledger rows and write ids"),
+    ("XLogInsert", "write-ahead log records"),
+    ("heap_update", "balance updates"),
+    ("heap_lock_tuple", "row locks: accounts locked for the group, and the foreign-key checks' key-share locks"),
+    ("MultiExecHash", "hash joins: a group's accounts read whole to judge and lock them"),
+    ("nextval_internal", "ledger row ids"),
+    ("CommitTransactionCommand", "commits"),
+)
+
+
+def postgres(folded):
+    """Each of `POSTGRES_WORK`'s functions' share of Postgres's sampled CPU, from inferno's folded
+    stacks (`frame;frame;... weight` per line): every sample with the function anywhere on its
+    stack counts, so a share includes what the function calls, and shares overlap."""
+    total, within = 0, collections.Counter()
+    for line in folded.splitlines():
+        stack, _, weight = line.rpartition(" ")
+        frames = set(stack.split(";"))
+        total += int(weight)
+        within.update({function: int(weight) for function, _ in POSTGRES_WORK if function in frames})
+    return {
+        "cpu_ms": total / 1e6,  # perf's cpu-clock weights are nanoseconds
+        "work": [(function, doing, within[function] / (total or 1)) for function, doing in POSTGRES_WORK],
     }

@@ -167,6 +167,18 @@ class Report:
                 f"({after['tps'] / before['tps']:.0%}) over the same growth: the slowdown is in Postgres's answer "
                 "to the statement, not in the API.")
 
+    def _postgres_floor(self, route, total):
+        """What the foreign key and the indexes cost Postgres per request, by its perf profile."""
+        if route not in self.bench.postgres_profiles:
+            return ""
+        spent = self.rows[route][1]["cpu"]["postgres"]
+        share = {function: share for function, _, share in self.bench.postgres_profiles[route][1]["work"]}
+        checks, indexes = share["SPI_execute_snapshot"], share["btinsert"]
+        return (f" By perf's samples of Postgres under this route, its ledger rows' foreign-key checks took "
+                f"{checks:.0%} of its CPU (about {checks * spent:.0f} µs a request) and index entries {indexes:.0%} "
+                f"(about {indexes * spent:.0f} µs): without the foreign key, a request would still cost about "
+                f"{total - checks * spent:,.0f} µs in all.")
+
     def _recording_cost(self, route, added):
         """The recording's cost in CPU terms: what it adds to a request."""
         server = next((result["cpu"]["server"] for _, name, result, _ in self.bench.rows if name == route), None)
@@ -195,6 +207,7 @@ class Report:
                      f"{postings / posting:.1f}x the API's single postings. 10x is {10 * posting:,.0f} postings/s, "
                      f"{10 * posting / routes.BATCH_ITEMS:,.0f} batches/s, so a whole batch may cost at most "
                      f"{CORES * 1e6 * routes.BATCH_ITEMS / (10 * posting):,.0f} µs.")
+            said += self._postgres_floor(route, total)
         if against_original and route == "POST /transactions":
             needed = 30 * self.original["write"]["rps"]
             said += (f" 30x the original is {needed:,.0f} req/s, so the whole request may cost at most "
@@ -241,6 +254,20 @@ class Report:
                          [[f"`{name}`", f"{share:.1%}"] for name, share in summary["ours"]])
             parts.append(f"### `{route}`\n\n{summary['samples']:,} samples. [Flame graph](charts/{svg}) "
                          f"(SVG: open it in a browser to zoom and search).\n\n{crates}\n\n{ours}")
+        return "\n\n".join(parts)
+
+    def postgres_flames(self):
+        """Per write route: Postgres's flame graph, and what its CPU went to, as shares of its
+        samples and in microseconds of the Postgres CPU a request cost in the route's own run."""
+        parts = []
+        for route, (svg, summary) in self.bench.postgres_profiles.items():
+            spent = self.rows[route][1]["cpu"]["postgres"]
+            work = table(["Postgres's function on the stack", "what it does here", "share of samples",
+                          f"of the {spent:.0f} µs a request"],
+                         [[f"`{function}`", doing, f"{share:.1%}", f"{share * spent:.1f} µs"]
+                          for function, doing, share in summary["work"]], text_columns=2)
+            parts.append(f"### `{route}`\n\n{summary['cpu_ms']:,.0f} ms of Postgres's CPU sampled. "
+                         f"[Flame graph](charts/{svg}) (SVG: open it in a browser to zoom and search).\n\n{work}")
         return "\n\n".join(parts)
 
     def costs_table(self):
@@ -315,6 +342,7 @@ class Report:
             captured=self.bench.captured, shares=shares,
             summary="\n".join((SUMMARY[0], self.summary(), SUMMARY[1])), table=self.routes_table(),
             profile=self.profile_table(), latency=self.latency_table(), costs=self.costs_table(), flames=self.flames(),
+            postgres_flames=self.postgres_flames(),
             targets=self.targets_table(), floors=self.floors(), notes=self.notes_table(), scripts=self.scripts())
 
     def console(self):
